@@ -1,0 +1,45 @@
+// Whole-file reads and crash-safe writes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/fd.h"
+
+namespace berth {
+
+Result<std::string> readFile(const std::string& path);
+Result<std::string> readFileAt(int dirfd, const std::string& path);
+// Writes via a temp file in the same directory, fsync, rename, fsync of the directory.
+Result<void> writeFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Plain write (for /proc and cgroup files: no temp file, one write call).
+Result<void> writeFile(const std::string& path, std::string_view data);
+Result<void> mkdirAll(const std::string& path, mode_t mode = 0755);
+// Removes a tree without following symlinks; a missing path is not an error.
+Result<void> removeAll(const std::string& path);
+bool pathExists(const std::string& path);
+
+// A temporary directory removed (recursively) on destruction.
+class TempDir {
+ public:
+  static Result<TempDir> make(const std::string& prefix = "/tmp/berth-");
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  TempDir& operator=(TempDir&&) = delete;
+  TempDir(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
+std::vector<std::string> split(std::string_view s, char sep);
+std::string trim(std::string_view s);
+bool startsWith(std::string_view s, std::string_view prefix);
+
+}  // namespace berth

@@ -1,0 +1,37 @@
+// Minimal leveled logging in runc's formats: text to stderr, or JSON lines
+// ({"level":"error","msg":"...","time":"..."}) to the --log file, which containerd and podman read.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace berth::log {
+
+enum class Level { Debug, Info, Warn, Error };
+
+struct Options {
+  std::string path;  // empty: stderr
+  bool json = false;
+  Level level = Level::Warn;
+};
+
+void configure(const Options& opts);
+void write(Level level, std::string_view msg);
+inline void debug(std::string_view m) {
+  write(Level::Debug, m);
+}
+inline void info(std::string_view m) {
+  write(Level::Info, m);
+}
+inline void warn(std::string_view m) {
+  write(Level::Warn, m);
+}
+inline void error(std::string_view m) {
+  write(Level::Error, m);
+}
+// RFC 3339 with nanoseconds, UTC.
+std::string nowRfc3339();
+// Escapes a string for inclusion in JSON (without the quotes).
+std::string jsonEscape(std::string_view s);
+
+}  // namespace berth::log

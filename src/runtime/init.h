@@ -1,0 +1,63 @@
+// The container's init: what runs in the child between clone and execve.
+// The parent prepares an InitPlan (all allocation happens there); the child only reads it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "oci/config.h"
+#include "sys/caps.h"
+#include "sys/seccomp.h"
+
+namespace berth::runtime {
+
+struct CgroupMountPlan {
+  std::string name;     // directory under the cgroup mount target ("memory", "cpu,cpuacct", "" for v2)
+  std::string options;  // mount data for a v1 hierarchy ("memory", "none,name=systemd")
+  std::string hostDir;  // the container's cgroup dir on the host (bind source without a cgroup ns)
+};
+
+struct HookPlan {
+  std::string path;
+  std::vector<const char*> argv, envp;  // null-terminated, pointing into the config
+  int timeout = 0;
+};
+
+struct InitPlan {
+  const oci::Config* config = nullptr;
+  const oci::Process* process = nullptr;
+  bool exec = false;  // joining an existing container (no rootfs setup, no start fifo)
+  int syncFd = -1;
+  int fifoFd = -1;         // exec fifo, read once on start
+  int consoleSockFd = -1;  // where the pty master goes, or -1
+  int preserveFds = 0;
+  bool noPivot = false;
+  struct Join {
+    int flag;
+    int fd;
+  };
+  std::vector<Join> joins;  // in join order (user first)
+  bool unshareCgroupNs = false;
+  bool newUserNs = false;
+  bool newMountNs = false;
+  std::vector<const char*> argv, envp;
+  const char* pathEnv = nullptr;  // PATH value for looking up argv[0]
+  bool hasSeccomp = false;
+  sys::seccomp::Program seccomp;
+  bool hasCaps = false;
+  sys::caps::Sets caps;
+  std::vector<CgroupMountPlan> cgroupMounts;
+  bool cgroupV2 = false;
+  std::vector<HookPlan> createContainerHooks, startContainerHooks;
+  bool hasRuntimeHooks = false;  // prestart/createRuntime: ask the parent
+};
+
+// Child entry point: never returns. Reports failure over plan.syncFd and exits 1.
+[[noreturn]] void runInit(const InitPlan& plan);
+
+// Child-safe hook runner: feeds `state` on stdin; returns 0 or -errno (ETIMEDOUT, ECHILD for non-zero exit).
+int runHookChild(const HookPlan& hook, const char* state, size_t stateLen);
+
+}  // namespace berth::runtime

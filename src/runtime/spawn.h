@@ -1,0 +1,41 @@
+// Parent side of the clone handshake, shared by create and exec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "runtime/init.h"
+#include "sys/cgroup.h"
+
+namespace berth::runtime {
+
+struct SpawnRequest {
+  InitPlan* plan = nullptr;  // syncFd is filled in by spawn
+  int cloneFlags = 0;        // CLONE_NEW* created at clone time
+  int pidNsFd = -1;          // a pid namespace to start the child in (joined around clone)
+  std::vector<oci::IdMapping> uidMappings, gidMappings;
+  sys::cgroup::Manager* cgroup = nullptr;
+  std::optional<int> oomScoreAdj;
+  // The state JSON given to hooks, once the pid is known.
+  std::function<std::string(pid_t)> stateFor;
+  // Runs prestart/createRuntime hooks when the child asks.
+  std::function<Result<void>(pid_t)> runtimeHooks;
+  // For exec: after Ready, also wait until execve closes the sync socket.
+  bool waitForExec = false;
+};
+
+// Clones the child, completes the handshake and returns its pid once it is ready.
+// On failure the child is killed and reaped; the caller undoes its own resources.
+Result<pid_t> spawn(SpawnRequest& req);
+
+// Null-terminated pointer arrays into strings that outlive them.
+std::vector<const char*> cStrings(const std::vector<std::string>& v);
+std::vector<HookPlan> hookPlans(const std::vector<oci::Hook>& hooks);
+// Runs hooks in the runtime's namespaces with `state` on stdin.
+Result<void> runHooks(const std::vector<oci::Hook>& hooks, const std::string& state, const char* phase);
+
+}  // namespace berth::runtime

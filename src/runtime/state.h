@@ -1,0 +1,59 @@
+// Container state on disk: <root>/<id>/state.json (atomic writes), the exec fifo, and a copy of config.json.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace berth::runtime {
+
+enum class Status { Creating, Created, Running, Paused, Stopped };
+const char* statusName(Status s);
+
+struct State {
+  std::string id;
+  pid_t pid = 0;
+  uint64_t pidStartTime = 0;  // /proc/<pid>/stat field 22: guards against pid reuse
+  std::string bundle;
+  std::string rootfs;
+  std::string created;  // RFC 3339
+  std::string owner;
+  std::string cgroupPath;
+  int cgroupVersion = 0;
+  std::string cgroupV2Root;  // set when the v2 backend was forced onto a root
+  std::map<std::string, std::string> annotations;
+};
+
+Result<void> validateId(const std::string& id);
+
+class StateStore {
+ public:
+  explicit StateStore(std::string root) : root_(std::move(root)) {}
+  const std::string& root() const { return root_; }
+  std::string dir(const std::string& id) const { return root_ + "/" + id; }
+  std::string fifo(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+  std::string configCopy(const std::string& id) const { return dir(id) + "/config.json"; }
+
+  // Claims the id: fails with Conflict if a container with this id exists.
+  Result<void> claim(const std::string& id);
+  Result<State> load(const std::string& id) const;
+  Result<void> save(const State& s) const;
+  Result<void> remove(const std::string& id) const;
+  Result<std::vector<std::string>> list() const;
+  Status status(const State& s) const;
+
+ private:
+  std::string root_;
+};
+
+// OCI state JSON (runc's field order), as `state` prints and hooks read on stdin.
+std::string stateJson(const State& s, Status st, bool pretty);
+// Start time of a process (clock ticks since boot), 0 if it is gone; zombie reports `zombie`.
+uint64_t processStartTime(pid_t pid, bool* zombie = nullptr);
+
+}  // namespace berth::runtime
