@@ -27,9 +27,8 @@ using nlohmann::ordered_json;
 using runtime::Runtime;
 
 int reportError(const std::string& msg) {
-  log::Options o;
-  log::error(msg);
-  // With a --log file the error is also on stderr, where shells and go-runc's output capture see it.
+  // The --log file (JSON for containerd/podman) gets it, and stderr always does: shells and go-runc read it.
+  if (log::toFile()) log::error(msg);
   std::fprintf(stderr, "berth-runtime: %s\n", msg.c_str());
   return 1;
 }

@@ -33,6 +33,8 @@ void configure(const Options& opts) {
   }
 }
 
+bool toFile() { return g_fd != 2; }
+
 std::string nowRfc3339() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -16,6 +16,8 @@ struct Options {
 };
 
 void configure(const Options& opts);
+// True when a --log file was opened.
+bool toFile();
 void write(Level level, std::string_view msg);
 inline void debug(std::string_view m) {
   write(Level::Debug, m);

@@ -773,11 +773,13 @@ Result<int> parseSignal(const std::string& s) {
   if (name == "IOT") return SIGABRT;
   if (name == "POLL") return SIGIO;
   if (startsWith(name, "RTMIN") || startsWith(name, "RTMAX")) {
-    bool min = name[3] == 'M' && name[4] == 'I';
+    bool min = startsWith(name, "RTMIN");
     std::string rest = name.substr(5);
     int off = 0;
     if (!rest.empty()) {
-      if (rest[0] != '+' && rest[0] != '-') return invalid("unknown signal \"" + s + "\"");
+      if ((rest[0] != '+' && rest[0] != '-') || rest.size() < 2 || rest.size() > 3 ||
+          !std::all_of(rest.begin() + 1, rest.end(), ::isdigit))
+        return invalid("unknown signal \"" + s + "\"");
       off = std::atoi(rest.c_str());
     }
     int sig = (min ? SIGRTMIN : SIGRTMAX) + off;

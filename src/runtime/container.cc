@@ -14,6 +14,7 @@
 #include <ctime>
 #include <map>
 
+#include "base/clock.h"
 #include "base/fd.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -109,10 +110,7 @@ void waitGone(const State& s, int ms) {
     // Our own child (run, or a test harness) must be reaped by us.
     int st;
     ::waitpid(s.pid, &st, WNOHANG);
-    struct timespec ts {
-      0, 1000 * 1000
-    };
-    nanosleep(&ts, nullptr);
+    sleepNs(1000 * 1000);
   }
 }
 
@@ -370,10 +368,7 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
       for (int i = 0; i < 2000; ++i) {
         auto p = cg->processes();
         if (!p || p->empty()) break;
-        struct timespec ts {
-          0, 1000 * 1000
-        };
-        nanosleep(&ts, nullptr);
+        sleepNs(1000 * 1000);
       }
     }
     if (auto r = cg->destroy(); !r) log::warn(r.error().message());

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/clock.h"
 #include "runtime/sync.h"
 #include "sys/mnt.h"
 #include "sys/ns.h"
@@ -96,7 +97,7 @@ void waitSync(const InitPlan& p, Sync type) {
     size_t len = static_cast<size_t>(n) > offsetof(SyncMsg, text)
                      ? static_cast<size_t>(n) - offsetof(SyncMsg, text)
                      : 0;
-    if (len) {
+    if (type == Sync::Go && len) {
       std::memcpy(g_state, g_msg.text, len);
       g_stateLen = len > 0 && g_state[len - 1] == 0 ? len - 1 : len;
     }
@@ -497,10 +498,7 @@ int runHookChild(const HookPlan& hook, const char* state, size_t stateLen) {
         return -ETIMEDOUT;
       }
     }
-    struct timespec ts {
-      0, delayNs
-    };
-    nanosleep(&ts, nullptr);
+    sleepNs(delayNs);
     if (delayNs < 10 * 1000 * 1000) delayNs *= 2;
   }
 }

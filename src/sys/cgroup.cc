@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "base/clock.h"
 #include "base/file.h"
 
 namespace berth::sys::cgroup {
@@ -93,13 +94,10 @@ Result<std::vector<pid_t>> readPids(const std::string& file) {
 }
 
 Result<void> removeDir(const std::string& dir) {
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 50; ++i) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
     if (errno != EBUSY) return sysFail("removing cgroup " + dir);
-    struct timespec ts {
-      0, 5 * 1000 * 1000
-    };
-    nanosleep(&ts, nullptr);
+    sleepNs(2 * 1000 * 1000);
   }
   return sysFail("removing cgroup " + dir + " (still has processes)", EBUSY);
 }

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <map>
 
+#include "base/clock.h"
 #include "base/file.h"
 #include "sys/cgroup.h"
 
@@ -143,10 +144,7 @@ class V1 final : public Manager {
       s = trim(s);
       if (s == (frozen ? "FROZEN" : "THAWED")) return {};
       if (frozen && i % 10 == 9) TRYV(writeFile(d + "/freezer.state", "FROZEN"));
-      struct timespec ts {
-        0, 1000 * 1000
-      };
-      nanosleep(&ts, nullptr);
+      sleepNs(1000 * 1000);
     }
     return fail("timed out waiting for the freezer");
   }

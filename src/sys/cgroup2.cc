@@ -8,6 +8,7 @@
 #include <ctime>
 #include <set>
 
+#include "base/clock.h"
 #include "base/file.h"
 #include "sys/cgroup.h"
 #include "sys/devices_bpf.h"
@@ -117,10 +118,7 @@ class V2 final : public Manager {
       TRY(std::string ev, readFile(dir_ + "/cgroup.events"));
       bool isFrozen = ev.find("frozen 1") != std::string::npos;
       if (isFrozen == frozen) return {};
-      struct timespec ts {
-        0, 1000 * 1000
-      };
-      nanosleep(&ts, nullptr);
+      sleepNs(1000 * 1000);
     }
     return fail("timed out waiting for cgroup " + dir_ + " to " + (frozen ? "freeze" : "thaw"));
   }

@@ -71,6 +71,8 @@ std::vector<bpf_insn> compile(const std::vector<DeviceRule>& rules) {
     block.push_back(ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
     for (size_t j : jumps) block[j].off = static_cast<int16_t>(block.size() - j - 1);
     p.insert(p.end(), block.begin(), block.end());
+    // A rule that matches everything ends the program: the verifier refuses unreachable code.
+    if (jumps.empty()) return p;
   }
   // No rule matched: allow, as a new v1 devices cgroup inherits its parent's "a *:* rwm" (rules lists
   // start with a deny-all when they mean to restrict).

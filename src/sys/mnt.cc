@@ -62,44 +62,71 @@ int openInRoot(int rootFd, const char* path, int flags) {
 int ensureInRoot(int rootFd, const char* path, bool dir, mode_t mode) {
   int fd = openInRoot(rootFd, path);
   if (fd >= 0 || fd != -ENOENT) return fd;
-  char buf[PATH_MAX];
+  char buf[PATH_MAX], link[PATH_MAX], next[PATH_MAX];
   if (copyStr(buf, sizeof buf, path) + 1 >= sizeof buf) return -ENAMETOOLONG;
   // Walk component by component, creating what is missing under an fd already resolved inside the root.
-  int parent = ::fcntl(rootFd, F_DUPFD_CLOEXEC, 3);
-  if (parent < 0) return -errno;
-  char* p = buf;
-  while (*p == '/') ++p;
-  while (*p) {
-    char* end = p;
-    while (*end && *end != '/') ++end;
-    bool last = true;
-    for (char* q = end; *q; ++q)
-      if (*q != '/') last = false;
-    char saved = *end;
-    *end = 0;
-    int next = openInRoot(parent, p);
-    if (next == -ENOENT) {
-      int rc;
-      if (last && !dir) {
-        int f = ::openat(parent, p, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-        rc = f < 0 ? -errno : (::close(f), 0);
-      } else {
-        rc = ::mkdirat(parent, p, mode) < 0 ? -errno : 0;
-      }
-      if (rc < 0 && rc != -EEXIST) {
-        ::close(parent);
-        return rc;
-      }
-      next = openInRoot(parent, p);
-    }
-    ::close(parent);
-    if (next < 0) return next;
-    parent = next;
-    *end = saved;
-    p = end;
+  // A dangling symlink is followed (inside the root) and its target created, as runc's MkdirAllInRoot does.
+  for (int depth = 0; depth < 40; ++depth) {
+    int parent = ::fcntl(rootFd, F_DUPFD_CLOEXEC, 3);
+    if (parent < 0) return -errno;
+    bool restart = false;
+    char* p = buf;
     while (*p == '/') ++p;
+    while (*p) {
+      char* end = p;
+      while (*end && *end != '/') ++end;
+      bool last = true;
+      for (char* q = end; *q; ++q)
+        if (*q != '/') last = false;
+      char saved = *end;
+      *end = 0;
+      int child = openInRoot(parent, p);
+      if (child == -ENOENT) {
+        int rc;
+        if (last && !dir) {
+          int f = ::openat(parent, p, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+          rc = f < 0 ? -errno : (::close(f), 0);
+        } else {
+          rc = ::mkdirat(parent, p, mode) < 0 ? -errno : 0;
+        }
+        if (rc == -EEXIST) {
+          ssize_t n = ::readlinkat(parent, p, link, sizeof link - 1);
+          if (n >= 0) {
+            link[n] = 0;
+            next[0] = 0;
+            if (link[0] != '/') {
+              size_t prefix = static_cast<size_t>(p - buf);
+              if (prefix >= sizeof next) prefix = sizeof next - 1;
+              std::memcpy(next, buf, prefix);
+              next[prefix] = 0;
+            }
+            appendStr(next, sizeof next, link);
+            if (saved) {
+              appendStr(next, sizeof next, "/");
+              appendStr(next, sizeof next, end + 1);
+            }
+            copyStr(buf, sizeof buf, next);
+            restart = true;
+            break;
+          }
+        }
+        if (rc < 0 && rc != -EEXIST) {
+          ::close(parent);
+          return rc;
+        }
+        child = openInRoot(parent, p);
+      }
+      ::close(parent);
+      if (child < 0) return child;
+      parent = child;
+      *end = saved;
+      p = end;
+      while (*p == '/') ++p;
+    }
+    if (!restart) return parent;
+    ::close(parent);
   }
-  return parent;
+  return -ELOOP;
 }
 
 int mountAt(const char* source, int targetFd, const char* type, unsigned long flags, const char* data) {

@@ -121,8 +121,12 @@ static int cmdSyscall(const char* name) {
   errno = 0;
   if (!strcmp(name, "getpid"))
     rc = syscall(SYS_getpid);
-  else if (!strcmp(name, "mkdir"))
-    rc = syscall(SYS_mkdir, "/tmp/.probe-mkdir", 0700), rmdir("/tmp/.probe-mkdir");
+  else if (!strcmp(name, "mkdir")) {
+    rc = syscall(SYS_mkdir, "/tmp/.probe-mkdir", 0700);
+    int saved = errno;
+    rmdir("/tmp/.probe-mkdir");
+    errno = saved;
+  }
   else if (!strcmp(name, "unshare"))
     rc = syscall(SYS_unshare, 0);
   else if (!strcmp(name, "chmod"))

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what berth needs to build and test on Debian 12 (run as root). Safe to run again.
+set -euo pipefail
+want_tests=${1:-}
+pkgs=(build-essential cmake ninja-build pkg-config git
+      libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+      busybox-static)
+if [ "$want_tests" = "--tests" ]; then
+  pkgs+=(python3 python3-pytest jq crun runc)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

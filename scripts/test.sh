@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian 12 machine (as root): install, build (plain and ASan/UBSan), run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --tests
+bash scripts/build.sh
+bash scripts/build.sh --sanitize
+echo "== unit, privileged and conformance tests (ASan/UBSan build)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j1)
+echo "== the same suites on the release build"
+(cd build && ctest --output-on-failure -j1)

@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "runtime/state.h"
+#include "sys/devices_bpf.h"
+#include "sys/seccomp.h"
+
+namespace berth {
+namespace {
+
+TEST(File, AtomicWriteAndRemoveAll) {
+  auto dir = TempDir::make();
+  ASSERT_TRUE(dir);
+  std::string f = dir->path() + "/a/b/c.json";
+  ASSERT_TRUE(mkdirAll(dir->path() + "/a/b"));
+  ASSERT_TRUE(writeFileAtomic(f, "{}", 0600));
+  EXPECT_EQ(*readFile(f), "{}");
+  ASSERT_TRUE(writeFileAtomic(f, "{\"x\":1}"));
+  EXPECT_EQ(*readFile(f), "{\"x\":1}");
+  symlink("/etc", (dir->path() + "/a/link").c_str());
+  ASSERT_TRUE(removeAll(dir->path() + "/a"));
+  EXPECT_FALSE(pathExists(dir->path() + "/a"));
+  EXPECT_TRUE(pathExists("/etc/passwd")) << "removeAll must not follow symlinks";
+  EXPECT_TRUE(removeAll(dir->path() + "/missing"));
+  auto err = readFile(dir->path() + "/missing");
+  EXPECT_EQ(err.error().category(), ErrorCategory::NotFound);
+}
+
+TEST(Strings, SplitTrim) {
+  EXPECT_EQ(split("a,b,,c", ',').size(), 4u);
+  EXPECT_EQ(trim("  x y \n"), "x y");
+  EXPECT_EQ(log::jsonEscape("a\"b\n"), "a\\\"b\\n");
+}
+
+TEST(State, IdsAndJson) {
+  EXPECT_TRUE(runtime::validateId("abc-DEF_1.2+3"));
+  EXPECT_FALSE(runtime::validateId(""));
+  EXPECT_FALSE(runtime::validateId(".."));
+  EXPECT_FALSE(runtime::validateId("a/b"));
+  EXPECT_FALSE(runtime::validateId("a b"));
+  runtime::State s;
+  s.id = "x";
+  s.pid = 42;
+  s.bundle = "/b";
+  auto j = runtime::stateJson(s, runtime::Status::Stopped, false);
+  EXPECT_NE(j.find("\"pid\":0"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"status\":\"stopped\""), std::string::npos);
+}
+
+TEST(State, StoreClaimSaveLoad) {
+  auto dir = TempDir::make();
+  runtime::StateStore store(dir->path() + "/root");
+  ASSERT_TRUE(store.claim("c1"));
+  EXPECT_EQ(store.claim("c1").error().category(), ErrorCategory::Conflict);
+  runtime::State s;
+  s.id = "c1";
+  s.pid = 1;
+  s.annotations["k"] = "v";
+  ASSERT_TRUE(store.save(s));
+  auto l = store.load("c1");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->annotations["k"], "v");
+  EXPECT_EQ(store.list()->size(), 1u);
+  EXPECT_EQ(store.load("nope").error().category(), ErrorCategory::NotFound);
+  (void)writeFileAtomic(store.dir("c1") + "/state.json", "{garbage");
+  EXPECT_FALSE(store.load("c1"));
+}
+
+TEST(Seccomp, CompilesToBpf) {
+  sys::seccomp::Profile p;
+  p.defaultAction = "SCMP_ACT_ERRNO";
+  p.syscalls.push_back({{"read", "write", "no_such_syscall"}, "SCMP_ACT_ALLOW", {}, {}});
+  auto prog = sys::seccomp::compile(p);
+  ASSERT_TRUE(prog) << prog.error().message();
+  EXPECT_GT(prog->filter.size(), 4u);
+  p.defaultAction = "SCMP_ACT_NOTIFY";
+  EXPECT_NE(sys::seccomp::compile(p).error().message().find("not supported"), std::string::npos);
+  p.defaultAction = "SCMP_ACT_ALLOW";
+  p.syscalls[0].args.push_back({0, 1, 0, "SCMP_CMP_BOGUS"});
+  p.syscalls[0].action = "SCMP_ACT_ERRNO";
+  EXPECT_FALSE(sys::seccomp::compile(p));
+}
+
+TEST(DevicesBpf, ProgramShape) {
+  std::vector<sys::DeviceRule> rules = {{false, 'a', -1, -1, "rwm"}, {true, 'c', 1, 3, "rwm"}};
+  auto prog = sys::devices_bpf::compile(rules);
+  // 6 prologue + allow c 1:3 (type, major, minor, mov, exit = 5) + deny-all (2), which ends the program.
+  EXPECT_EQ(prog.size(), 13u);
+  EXPECT_EQ(prog.back().code, BPF_JMP | BPF_EXIT);
+}
+
+}  // namespace
+}  // namespace berth
