@@ -33,7 +33,9 @@ void configure(const Options& opts) {
   }
 }
 
-bool toFile() { return g_fd != 2; }
+bool toFile() {
+  return g_fd != 2;
+}
 
 std::string nowRfc3339() {
   struct timespec ts;

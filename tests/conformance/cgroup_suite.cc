@@ -21,22 +21,25 @@ struct Backend {
   std::function<std::unique_ptr<Manager>(const std::string& path)> make;
 };
 
-void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+void PrintTo(const Backend& b, std::ostream* os) {
+  *os << b.name;
+}
 
 std::vector<Backend> realBackends() {
   return {
-      {"v1",
-       [] { return ::geteuid() == 0 && pathExists("/sys/fs/cgroup/freezer/cgroup.procs"); },
+      {"v1", [] { return ::geteuid() == 0 && pathExists("/sys/fs/cgroup/freezer/cgroup.procs"); },
        [](const std::string& p) {
          auto l = detect();
          return makeV1(*l, p);
        }},
       {"v2",
-       [] { return ::geteuid() == 0 && (pathExists("/sys/fs/cgroup/unified/cgroup.procs") ||
-                                       pathExists("/sys/fs/cgroup/cgroup.controllers")); },
+       [] {
+         return ::geteuid() == 0 && (pathExists("/sys/fs/cgroup/unified/cgroup.procs") ||
+                                     pathExists("/sys/fs/cgroup/cgroup.controllers"));
+       },
        [](const std::string& p) {
-         std::string root = pathExists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
-                                                                               : "/sys/fs/cgroup";
+         std::string root =
+             pathExists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup";
          return makeV2(root, p);
        }},
   };
@@ -45,7 +48,8 @@ std::vector<Backend> realBackends() {
 class Lifecycle : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    if (!GetParam().available()) GTEST_SKIP() << GetParam().name << " hierarchy not available here (or not root)";
+    if (!GetParam().available())
+      GTEST_SKIP() << GetParam().name << " hierarchy not available here (or not root)";
     path_ = "/berth-conformance/" + std::to_string(::getpid()) + "-" + GetParam().name;
     mgr_ = GetParam().make(path_);
   }
@@ -111,7 +115,6 @@ struct Expect {
   std::string value;
 };
 
-
 TEST(ResourceWrites, V2OnFakeTree) {
   auto tmp = TempDir::make();
   ASSERT_TRUE(tmp);
@@ -121,8 +124,8 @@ TEST(ResourceWrites, V2OnFakeTree) {
   auto mgr = makeV2(root, "/a/b");
   ASSERT_TRUE(mgr->create());
   ASSERT_TRUE(writeFileAtomic(root + "/a/cgroup.subtree_control", ""));
-  for (auto f : {"memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max", "cpuset.cpus", "pids.max",
-                 "io.weight", "cgroup.freeze"})
+  for (auto f : {"memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max", "cpuset.cpus",
+                 "pids.max", "io.weight", "cgroup.freeze"})
     ASSERT_TRUE(writeFileAtomic(root + "/a/b/" + f, ""));
   Resources r;
   r.memory.limit = 64 << 20;
@@ -158,7 +161,8 @@ TEST(ResourceWrites, V2OnFakeTree) {
 }
 
 TEST(ResourceWrites, V1OnRealTree) {
-  if (::geteuid() != 0 || !pathExists("/sys/fs/cgroup/memory/cgroup.procs")) GTEST_SKIP() << "no v1 hierarchy";
+  if (::geteuid() != 0 || !pathExists("/sys/fs/cgroup/memory/cgroup.procs"))
+    GTEST_SKIP() << "no v1 hierarchy";
   auto l = detect();
   ASSERT_TRUE(l);
   auto mgr = makeV1(*l, "/berth-conformance/res-" + std::to_string(::getpid()));

@@ -14,14 +14,17 @@ std::string v1(const std::string& ctrl, const Bundle& b, const std::string& file
   return r ? trim(*r) : "<missing>";
 }
 
-bool hostIsV1() { return pathExists("/sys/fs/cgroup/memory/cgroup.procs"); }
+bool hostIsV1() {
+  return pathExists("/sys/fs/cgroup/memory/cgroup.procs");
+}
 
 TEST(CgroupV1, ResourcesApplyUpdateAndRemove) {
   REQUIRE_ROOT();
   if (!hostIsV1()) GTEST_SKIP() << "host has no cgroup v1 memory hierarchy";
   Bundle b;
   b.config["linux"]["resources"]["memory"] = {{"limit", 64 * 1024 * 1024}, {"reservation", 32 * 1024 * 1024}};
-  b.config["linux"]["resources"]["cpu"] = {{"shares", 512}, {"quota", 50000}, {"period", 100000}, {"cpus", "0"}};
+  b.config["linux"]["resources"]["cpu"] = {
+      {"shares", 512}, {"quota", 50000}, {"period", 100000}, {"cpus", "0"}};
   b.config["linux"]["resources"]["pids"] = {{"limit", 32}};
   b.args({"/bin/sleep", "100"});
   b.write();
@@ -65,7 +68,8 @@ TEST(CgroupV1, KillAllReachesEveryProcess) {
   auto ps = json::parse(b.rt({"ps", "--format", "json", b.id()}).out);
   EXPECT_EQ(ps.size(), 3u);
   ASSERT_EQ(b.rt({"kill", "--all", b.id(), "KILL"}).code, 0);
-  for (int i = 0; i < 200 && !json::parse(b.rt({"ps", "--format", "json", b.id()}).out).empty(); ++i) usleep(10000);
+  for (int i = 0; i < 200 && !json::parse(b.rt({"ps", "--format", "json", b.id()}).out).empty(); ++i)
+    usleep(10000);
   EXPECT_TRUE(json::parse(b.rt({"ps", "--format", "json", b.id()}).out).empty());
 }
 
@@ -88,7 +92,8 @@ class CgroupV2Real : public ::testing::Test {
   void SetUp() override {
     REQUIRE_ROOT();
     struct stat st;
-    if (stat("/sys/fs/cgroup/unified/cgroup.procs", &st) != 0 && stat("/sys/fs/cgroup/cgroup.controllers", &st) != 0)
+    if (stat("/sys/fs/cgroup/unified/cgroup.procs", &st) != 0 &&
+        stat("/sys/fs/cgroup/cgroup.controllers", &st) != 0)
       GTEST_SKIP() << "no cgroup v2 hierarchy";
     root_ = pathExists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup";
     env_ = {"BERTH_CGROUP_V2_ROOT=" + root_};
@@ -116,8 +121,9 @@ TEST_F(CgroupV2Real, LifecycleFreezeKillAndDeviceFilter) {
   EXPECT_NE(readFile(dir + "/cgroup.procs")->find(std::to_string(pid)), std::string::npos);
   // The default device rules allow /dev/null (1:3) but not a /dev/full alias (1:7 is allowed by default too),
   // so check a device outside every rule: 1:11 (kmsg).
-  auto dev = b.rt({"exec", b.id(), "/bin/sh", "-c", "echo x > /dev/null && echo null-ok; mknod /tmp/k c 1 11; "
-                                                     "cat /tmp/k >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied"});
+  auto dev = b.rt({"exec", b.id(), "/bin/sh", "-c",
+                   "echo x > /dev/null && echo null-ok; mknod /tmp/k c 1 11; "
+                   "cat /tmp/k >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied"});
   EXPECT_NE(dev.out.find("null-ok"), std::string::npos) << dev.out << dev.err;
   EXPECT_NE(dev.out.find("kmsg-denied"), std::string::npos) << dev.out;
   auto mounts = b.rt({"exec", b.id(), "/bin/probe", "mounts"}).out;
@@ -130,7 +136,8 @@ TEST_F(CgroupV2Real, LifecycleFreezeKillAndDeviceFilter) {
   ASSERT_EQ(b.rt({"resume", b.id()}).code, 0);
   EXPECT_EQ(json::parse(b.rt({"state", b.id()}).out)["status"], "running");
   ASSERT_EQ(b.rt({"kill", "--all", b.id(), "KILL"}).code, 0);
-  for (int i = 0; i < 200 && json::parse(b.rt({"state", b.id()}).out)["status"] != "stopped"; ++i) usleep(10000);
+  for (int i = 0; i < 200 && json::parse(b.rt({"state", b.id()}).out)["status"] != "stopped"; ++i)
+    usleep(10000);
   EXPECT_EQ(json::parse(b.rt({"state", b.id()}).out)["status"], "stopped");
   ASSERT_EQ(b.rt({"delete", b.id()}).code, 0);
   EXPECT_FALSE(pathExists(dir));

@@ -15,8 +15,12 @@
 
 namespace berth::test {
 
-std::string runtimeBin() { return BERTH_RUNTIME_BIN; }
-std::string probeBin() { return BERTH_PROBE_BIN; }
+std::string runtimeBin() {
+  return BERTH_RUNTIME_BIN;
+}
+std::string probeBin() {
+  return BERTH_PROBE_BIN;
+}
 
 Cmd run(const std::vector<std::string>& argv, const std::string& in, const std::vector<std::string>& env) {
   int inP[2], outP[2], errP[2];
@@ -96,7 +100,8 @@ Bundle::Bundle() {
   id_ = "t" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
   root_ = dir_ + "/state";
   std::string rootfs = dir_ + "/rootfs";
-  for (auto d : {"", "/bin", "/etc", "/tmp", "/proc", "/dev", "/sys", "/root"}) mkdir((rootfs + d).c_str(), 0755);
+  for (auto d : {"", "/bin", "/etc", "/tmp", "/proc", "/dev", "/sys", "/root"})
+    mkdir((rootfs + d).c_str(), 0755);
   chmod((rootfs + "/tmp").c_str(), 01777);
   auto copy = [](const std::string& from, const std::string& to) {
     std::ifstream src(from, std::ios::binary);
@@ -107,9 +112,11 @@ Bundle::Bundle() {
   };
   copy("/bin/busybox", rootfs + "/bin/busybox");
   copy(probeBin(), rootfs + "/bin/probe");
-  for (auto a : {"sh", "echo", "cat", "ls", "sleep", "id", "true", "false", "mkdir", "touch", "test", "hostname"})
+  for (auto a :
+       {"sh", "echo", "cat", "ls", "sleep", "id", "true", "false", "mkdir", "touch", "test", "hostname"})
     symlink("busybox", (rootfs + "/bin/" + a).c_str());
-  (void)writeFileAtomic(rootfs + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n");
+  (void)writeFileAtomic(rootfs + "/etc/passwd",
+                        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n");
   (void)writeFileAtomic(rootfs + "/etc/group", "root:x:0:\nnobody:x:65534:\n");
   auto spec = run({runtimeBin(), "spec", "--bundle", dir_});
   EXPECT_EQ(spec.code, 0) << spec.err;
@@ -122,17 +129,20 @@ Bundle::Bundle() {
 Bundle::~Bundle() {
   rt({"delete", "--force", id_});
   // Per-test cgroups live under /berth-test/<id>: remove the leaf if delete left it.
-  for (auto base : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/freezer",
-                    "/sys/fs/cgroup/devices", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpuset",
-                    "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/unified"}) {
+  for (auto base : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids",
+                    "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/devices", "/sys/fs/cgroup/cpuacct",
+                    "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/unified"}) {
     rmdir((std::string(base) + cgroupPath()).c_str());
   }
   (void)removeAll(dir_);
 }
 
-void Bundle::write() const { (void)writeFileAtomic(dir_ + "/config.json", config.dump(2)); }
+void Bundle::write() const {
+  (void)writeFileAtomic(dir_ + "/config.json", config.dump(2));
+}
 
-Cmd Bundle::rt(std::vector<std::string> args, const std::string& in, const std::vector<std::string>& env) const {
+Cmd Bundle::rt(std::vector<std::string> args, const std::string& in,
+               const std::vector<std::string>& env) const {
   args.insert(args.begin(), {runtimeBin(), "--root", root_});
   return run(args, in, env);
 }

@@ -17,13 +17,14 @@ struct Cmd {
 };
 
 // Runs argv; feeds `in` on stdin; waits; captures output.
-Cmd run(const std::vector<std::string>& argv, const std::string& in = "", const std::vector<std::string>& env = {});
+Cmd run(const std::vector<std::string>& argv, const std::string& in = "",
+        const std::vector<std::string>& env = {});
 // Parses probe "key=value" lines.
 std::map<std::string, std::string> kv(const std::string& out);
 
-#define REQUIRE_ROOT()                                                                  \
-  do {                                                                                  \
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (real namespaces and cgroups)";  \
+#define REQUIRE_ROOT()                                                                \
+  do {                                                                                \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (real namespaces and cgroups)"; \
   } while (0)
 
 // A bundle in a temp dir with its own rootfs and a config.json to edit before use.
@@ -43,7 +44,8 @@ class Bundle {
   void write() const;
 
   // berth-runtime with this test's state root.
-  Cmd rt(std::vector<std::string> args, const std::string& in = "", const std::vector<std::string>& env = {}) const;
+  Cmd rt(std::vector<std::string> args, const std::string& in = "",
+         const std::vector<std::string>& env = {}) const;
   // write() then `run --bundle dir id`.
   Cmd runIt(const std::vector<std::string>& extra = {}) const;
   const std::string& stateRoot() const { return root_; }

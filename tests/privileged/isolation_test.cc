@@ -163,7 +163,8 @@ TEST(Isolation, DevicesAndDeviceCgroup) {
   // A device node from linux.devices that the cgroup does not allow cannot be opened.
   b.config["linux"]["devices"] = {
       {{"path", "/dev/kmsg-copy"}, {"type", "c"}, {"major", 1}, {"minor", 11}, {"fileMode", 0600}}};
-  b.args({"/bin/sh", "-c", "ls -l /dev/kmsg-copy; cat /dev/kmsg-copy > /dev/null 2>&1 && echo opened || echo denied"});
+  b.args({"/bin/sh", "-c",
+          "ls -l /dev/kmsg-copy; cat /dev/kmsg-copy > /dev/null 2>&1 && echo opened || echo denied"});
   auto r = b.runIt();
   EXPECT_NE(r.out.find("crw-------"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("denied"), std::string::npos) << r.out;
@@ -233,15 +234,18 @@ TEST(Isolation, Hooks) {
     ASSERT_TRUE(st.has_value()) << n;
     auto j = json::parse(*st);
     EXPECT_EQ(j["id"], b.id()) << n;
-    if (std::string(n) == "poststop") EXPECT_EQ(j["status"], "stopped");
-    else EXPECT_GT(j["pid"].get<int>(), 0) << n;
+    if (std::string(n) == "poststop")
+      EXPECT_EQ(j["status"], "stopped");
+    else
+      EXPECT_GT(j["pid"].get<int>(), 0) << n;
   }
   // A failing hook fails create, with its name in the error.
   b.config["hooks"] = {{"prestart", {{{"path", "/bin/false"}}}}};
   auto bad = b.runIt();
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("prestart hook /bin/false failed"), std::string::npos) << bad.err;
-  b.config["hooks"] = {{"createRuntime", {{{"path", "/bin/sleep"}, {"args", {"sleep", "10"}}, {"timeout", 1}}}}};
+  b.config["hooks"] = {
+      {"createRuntime", {{{"path", "/bin/sleep"}, {"args", {"sleep", "10"}}, {"timeout", 1}}}}};
   auto slow = b.runIt();
   EXPECT_NE(slow.err.find("timed out"), std::string::npos) << slow.err;
 }
@@ -251,7 +255,7 @@ TEST(Isolation, TerminalThroughConsoleSocket) {
   Bundle b;
   std::string sockPath = b.dir() + "/console.sock";
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un addr{};
+  struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, sockPath.c_str());
   ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
@@ -288,8 +292,8 @@ TEST(Isolation, PreserveFds) {
   b.write();
   // Run through sh so that fd 3 is open for --preserve-fds 1.
   auto r = run({"/bin/sh", "-c",
-                runtimeBin() + " --root " + b.stateRoot() + " run --preserve-fds 1 --bundle " + b.dir() + " " +
-                    b.id() + " 3</etc/passwd"});
+                runtimeBin() + " --root " + b.stateRoot() + " run --preserve-fds 1 --bundle " + b.dir() +
+                    " " + b.id() + " 3</etc/passwd"});
   auto fds = kv(r.out);
   EXPECT_EQ(fds["3"], "/etc/passwd") << r.out << r.err;
   EXPECT_EQ(fds.count("4"), 0u) << r.out;

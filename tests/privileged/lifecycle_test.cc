@@ -143,9 +143,11 @@ TEST(Lifecycle, Exec) {
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.err.find("executable file not found"), std::string::npos) << missing.err;
   // --process with a JSON process spec, detached, with a pid file.
-  (void)writeFileAtomic(b.dir() + "/p.json",
-                        R"({"args":["/bin/probe","write","/tmp/from-exec","ok"],"cwd":"/","env":["PATH=/bin"]})");
-  auto d = b.rt({"exec", "--process", b.dir() + "/p.json", "--detach", "--pid-file", b.dir() + "/exec.pid", b.id()});
+  (void)writeFileAtomic(
+      b.dir() + "/p.json",
+      R"({"args":["/bin/probe","write","/tmp/from-exec","ok"],"cwd":"/","env":["PATH=/bin"]})");
+  auto d = b.rt(
+      {"exec", "--process", b.dir() + "/p.json", "--detach", "--pid-file", b.dir() + "/exec.pid", b.id()});
   EXPECT_EQ(d.code, 0) << d.err;
   EXPECT_TRUE(pathExists(b.dir() + "/exec.pid"));
   usleep(200000);
@@ -159,7 +161,8 @@ TEST(BadInput, ClearErrorsAndNothingLeftBehind) {
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("config.json"), std::string::npos) << missing.err;
 
-  (void)writeFileAtomic(b.dir() + "/config.json", "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"},,}");
+  (void)writeFileAtomic(b.dir() + "/config.json",
+                        "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rootfs\"},,}");
   auto malformed = b.rt({"create", "--bundle", b.dir(), b.id()});
   EXPECT_EQ(malformed.code, 1);
   EXPECT_NE(malformed.err.find("invalid JSON"), std::string::npos) << malformed.err;

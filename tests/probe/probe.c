@@ -126,8 +126,7 @@ static int cmdSyscall(const char* name) {
     int saved = errno;
     rmdir("/tmp/.probe-mkdir");
     errno = saved;
-  }
-  else if (!strcmp(name, "unshare"))
+  } else if (!strcmp(name, "unshare"))
     rc = syscall(SYS_unshare, 0);
   else if (!strcmp(name, "chmod"))
     rc = syscall(SYS_chmod, "/", 0755);
