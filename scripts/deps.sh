@@ -3,7 +3,7 @@
 set -euo pipefail
 want_tests=${1:-}
 pkgs=(build-essential cmake ninja-build pkg-config git
-      libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+      libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   pkgs+=(python3 python3-pytest jq crun runc)

@@ -164,11 +164,14 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
           (void)rt.remove(opts.id, true);
           return report(r.error());
         }
+        log::phase("run: started");
         if (*detach) return 0;
         auto status = runtime::waitForeground(*pid, master.get());
+        log::phase("run: container exited");
         if (!*keep) {
           if (auto r = rt.remove(opts.id, true); !r) report(r.error());
         }
+        log::phase("run: deleted");
         if (failed(status, code)) return code;
         return *status;
       };

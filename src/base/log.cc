@@ -33,6 +33,19 @@ void configure(const Options& opts) {
   }
 }
 
+void phase(std::string_view what) {
+  if (g_opts.level > Level::Debug) return;
+  struct timespec now, start;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  // Process start time from /proc would cost a read; the first call's time is close enough as zero.
+  static struct timespec first = now;
+  start = first;
+  double ms = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
+  char buf[64];
+  snprintf(buf, sizeof buf, " at +%.3fms", ms);
+  write(Level::Debug, std::string(what) + buf);
+}
+
 bool toFile() {
   return g_fd != 2;
 }

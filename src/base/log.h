@@ -31,6 +31,8 @@ inline void warn(std::string_view m) {
 inline void error(std::string_view m) {
   write(Level::Error, m);
 }
+// With --debug: "<what> at +N.NNNms" since the process started (for finding where start-up time goes).
+void phase(std::string_view what);
 // RFC 3339 with nanoseconds, UTC.
 std::string nowRfc3339();
 // Escapes a string for inclusion in JSON (without the quotes).

@@ -123,6 +123,7 @@ Result<oci::Config> Runtime::storedConfig(const std::string& id) const {
 }
 
 Result<pid_t> Runtime::create(const CreateOptions& opts) {
+  log::phase("create: start");
   TRYV(validateId(opts.id));
   std::string bundle = absolute(opts.bundle.empty() ? "." : opts.bundle);
   auto text = readFile(bundle + "/config.json");
@@ -219,6 +220,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   }
   s.cgroupVersion = cg->version();
   if (const char* forced = std::getenv("BERTH_CGROUP_V2_ROOT"); forced && *forced) s.cgroupV2Root = forced;
+  log::phase("create: config parsed");
   TRYV_CTX(cg->create(), "creating cgroup " + s.cgroupPath);
   {
     oci::Resources res = cfg.linux.resources.value_or(oci::Resources{});
@@ -272,7 +274,9 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     TRYV(runHooks(cfg.hooks.prestart, st, "prestart"));
     return runHooks(cfg.hooks.createRuntime, st, "createRuntime");
   };
+  log::phase("create: cgroup ready, cloning");
   TRY(pid_t pid, spawn(req));
+  log::phase("create: init ready");
   s.pid = pid;
   s.pidStartTime = processStartTime(pid);
   auto saved = store_.save(s);

@@ -13,6 +13,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "runtime/sync.h"
 
 namespace berth::runtime {
@@ -142,6 +143,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
     if (!r) return failed(r.error().context("setting oom_score_adj"));
   }
   std::string state = req.stateFor ? req.stateFor(pid) : std::string();
+  log::phase("spawn: child placed, sending Go");
   if (auto r = sendMsg(parentEnd.get(), Sync::Go, state); !r) return failed(r.error());
 
   static SyncMsg msg;
