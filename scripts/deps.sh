@@ -6,7 +6,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
-  pkgs+=(python3 python3-pytest jq crun runc)
+  # Real hosts for the integration tests, and the runtimes the benchmark compares against.
+  pkgs+=(python3 python3-pytest jq crun runc podman conmon containerd docker.io tar)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

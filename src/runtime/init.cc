@@ -542,12 +542,13 @@ void runInit(const InitPlan& p) {
     }
     pivotRoot(p, rootFd);
     ::close(rootFd);
-    maskPaths(p);
     if (c.rootReadonly) CHECK(sys::mnt::remountBind("/", MS_RDONLY), "remounting the rootfs read-only");
     if (c.linux.rootfsPropagation)
       CHECK_ERRNO(::mount(nullptr, "/", nullptr, c.linux.rootfsPropagation, nullptr),
                   "setting rootfs propagation");
+    // sysctls first: /proc/sys becomes read-only with the readonlyPaths (runc's order).
     setSysctls(p);
+    maskPaths(p);
     if (!c.hostname.empty())
       CHECK_ERRNO(::sethostname(c.hostname.data(), c.hostname.size()), "sethostname", c.hostname.c_str());
     if (!c.domainname.empty())

@@ -95,17 +95,17 @@ class V1 final : public Manager {
           return fail(ErrorCategory::Unavailable, "blkio: " + file + " is not available on this host");
         return f;
       };
-      if (b.weight) {
+      if (b.weight && *b.weight) {  // 0 means unset (docker sends it)
         TRY(auto f, need("blkio.weight"));
         TRYV(writeFile(f, std::to_string(*b.weight)));
       }
-      if (b.leafWeight) {
+      if (b.leafWeight && *b.leafWeight) {
         TRY(auto f, need("blkio.leaf_weight"));
         TRYV(writeFile(f, std::to_string(*b.leafWeight)));
       }
       for (auto& w : b.weightDevice) {
         std::string dev = std::to_string(w.major) + ":" + std::to_string(w.minor) + " ";
-        if (w.weight) {
+        if (w.weight && *w.weight) {
           TRY(auto f, need("blkio.weight_device"));
           TRYV(writeFile(f, dev + std::to_string(*w.weight)));
         }

@@ -45,9 +45,9 @@ class V2 final : public Manager {
       need.insert("cpu");
     if (c.cpus || c.mems) need.insert("cpuset");
     if (r.pidsLimit) need.insert("pids");
-    if (r.blockIO.weight || !r.blockIO.weightDevice.empty() || !r.blockIO.throttleReadBps.empty() ||
-        !r.blockIO.throttleWriteBps.empty() || !r.blockIO.throttleReadIops.empty() ||
-        !r.blockIO.throttleWriteIops.empty())
+    if ((r.blockIO.weight && *r.blockIO.weight) || !r.blockIO.weightDevice.empty() ||
+        !r.blockIO.throttleReadBps.empty() || !r.blockIO.throttleWriteBps.empty() ||
+        !r.blockIO.throttleReadIops.empty() || !r.blockIO.throttleWriteIops.empty())
       need.insert("io");
     if (!r.hugepageLimits.empty()) need.insert("hugetlb");
     for (auto& [k, v] : r.unified) {
@@ -87,7 +87,7 @@ class V2 final : public Manager {
     if (r.pidsLimit)
       TRYV(writeFile(dir_ + "/pids.max", *r.pidsLimit > 0 ? std::to_string(*r.pidsLimit) : "max"));
     auto& b = r.blockIO;
-    if (b.weight) {
+    if (b.weight && *b.weight) {
       uint64_t w = 1 + (static_cast<uint64_t>(*b.weight) - 10) * 9999 / 990;
       TRYV(writeFile(dir_ + "/io.weight", "default " + std::to_string(w)));
     }

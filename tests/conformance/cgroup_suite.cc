@@ -15,6 +15,14 @@
 namespace berth::sys::cgroup {
 namespace {
 
+// Removes the suite's parent cgroup from every hierarchy.
+void removeParents() {
+  for (auto& c : {"memory", "cpu", "cpuset", "pids", "devices", "freezer", "cpuacct", "blkio", "hugetlb",
+                  "systemd", "unified"})
+    ::rmdir((std::string("/sys/fs/cgroup/") + c + "/berth-conformance").c_str());
+  ::rmdir("/sys/fs/cgroup/berth-conformance");
+}
+
 struct Backend {
   std::string name;
   std::function<bool()> available;
@@ -59,8 +67,7 @@ class Lifecycle : public ::testing::TestWithParam<Backend> {
       ::waitpid(child_, nullptr, 0);
     }
     if (mgr_) (void)mgr_->destroy();
-    for (auto& d : {"/sys/fs/cgroup/unified/berth-conformance", "/sys/fs/cgroup/freezer/berth-conformance"})
-      ::rmdir(d);
+    removeParents();
   }
   pid_t spawnSleeper() {
     pid_t p = fork();
@@ -190,8 +197,7 @@ TEST(ResourceWrites, V1OnRealTree) {
   unified.unified["memory.high"] = "1";
   EXPECT_FALSE(mgr->setResources(unified)) << "unified needs v2";
   EXPECT_TRUE(mgr->destroy());
-  for (auto& c : {"memory", "cpu", "cpuset", "pids", "devices", "freezer", "cpuacct", "blkio"})
-    ::rmdir((std::string("/sys/fs/cgroup/") + c + "/berth-conformance").c_str());
+  removeParents();
 }
 
 }  // namespace

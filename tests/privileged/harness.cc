@@ -92,7 +92,19 @@ std::map<std::string, std::string> kv(const std::string& out) {
 
 namespace {
 std::atomic<int> g_counter{0};
-}
+
+// Removes /berth-test (the parent of every test's cgroup) from each hierarchy when the suite ends.
+class CgroupCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (geteuid() != 0) return;
+    run({"/bin/sh", "-c",
+         "for h in /sys/fs/cgroup/*/; do [ -d \"${h}berth-test\" ] && "
+         "find \"${h}berth-test\" -depth -type d -exec rmdir {} \\; ; done; true"});
+  }
+};
+const auto* g_cleanup = ::testing::AddGlobalTestEnvironment(new CgroupCleanup);
+}  // namespace
 
 Bundle::Bundle() {
   char tmpl[] = "/tmp/berth-bundle-XXXXXX";
