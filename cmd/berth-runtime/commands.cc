@@ -76,23 +76,44 @@ Result<bool> bundleWantsTerminal(const std::string& bundle) {
 
 struct CreateFlags {
   runtime::CreateOptions opts;
-  bool noNewKeyring = false;
   void add(CLI::App* c) {
     c->add_option("-b,--bundle", opts.bundle, "path to the bundle (default: current directory)");
     c->add_option("--pid-file", opts.pidFile, "file to write the container's init pid to");
     c->add_option("--console-socket", opts.consoleSocket, "unix socket that receives the pty master");
     c->add_option("--preserve-fds", opts.preserveFds, "pass N extra fds (from 3) to the container");
     c->add_flag("--no-pivot", opts.noPivot, "use MS_MOVE and chroot instead of pivot_root");
-    c->add_flag("--no-new-keyring", noNewKeyring, "accepted for compatibility");
+    c->add_flag("--no-new-keyring", opts.noNewKeyring, "keep the caller's session keyring");
     c->add_option("id", opts.id, "container id")->required();
   }
 };
 
 }  // namespace
 
-void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
+std::string_view commandName(int argc, char** argv) {
+  static constexpr std::string_view kCommands[] = {"spec", "create", "run",   "start",   "state",
+                                                   "kill", "delete", "pause", "resume",  "list",
+                                                   "ps",   "update", "exec",  "features"};
+  static constexpr std::string_view kTakesValue[] = {"--root",      "--log",      "--log-format",
+                                                     "--log-level", "--rootless", "--criu"};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a.starts_with("-")) {
+      for (auto v : kTakesValue)
+        if (a == v) ++i;
+      continue;
+    }
+    for (auto c : kCommands)
+      if (a == c) return c;
+    return {};
+  }
+  return {};
+}
+
+void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run, std::string_view only) {
+  // Registering one command instead of all of them saves most of CLI11's start-up work on the hot path.
+  auto want = [&](std::string_view name) { return only.empty() || only == name; };
   // spec
-  {
+  if (want("spec")) {
     auto* c = app.add_subcommand("spec", "write a default config.json");
     auto rootless = std::make_shared<bool>(false);
     auto bundle = std::make_shared<std::string>(".");
@@ -109,7 +130,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // create
-  {
+  if (want("create")) {
     auto* c = app.add_subcommand("create", "create a container");
     auto f = std::make_shared<CreateFlags>();
     f->add(c);
@@ -125,7 +146,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // run
-  {
+  if (want("run")) {
     auto* c = app.add_subcommand("run", "create and start a container");
     auto f = std::make_shared<CreateFlags>();
     auto detach = std::make_shared<bool>(false);
@@ -178,7 +199,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // start
-  {
+  if (want("start")) {
     auto* c = app.add_subcommand("start", "start a created container");
     auto id = std::make_shared<std::string>();
     c->add_option("id", *id, "container id")->required();
@@ -191,7 +212,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // state
-  {
+  if (want("state")) {
     auto* c = app.add_subcommand("state", "print a container's state as JSON");
     auto id = std::make_shared<std::string>();
     c->add_option("id", *id, "container id")->required();
@@ -206,7 +227,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // kill
-  {
+  if (want("kill")) {
     auto* c = app.add_subcommand("kill", "send a signal to a container's init (default SIGTERM)");
     auto id = std::make_shared<std::string>();
     auto sig = std::make_shared<std::string>("SIGTERM");
@@ -225,7 +246,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // delete
-  {
+  if (want("delete")) {
     auto* c = app.add_subcommand("delete", "delete a container's resources");
     auto id = std::make_shared<std::string>();
     auto force = std::make_shared<bool>(false);
@@ -241,6 +262,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
   }
   // pause / resume
   for (bool pause : {true, false}) {
+    if (!want(pause ? "pause" : "resume")) continue;
     auto* c = app.add_subcommand(pause ? "pause" : "resume",
                                  pause ? "freeze every process in a container" : "thaw a paused container");
     auto id = std::make_shared<std::string>();
@@ -255,7 +277,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // list
-  {
+  if (want("list")) {
     auto* c = app.add_subcommand("list", "list containers");
     auto format = std::make_shared<std::string>("table");
     auto quiet = std::make_shared<bool>(false);
@@ -289,7 +311,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // ps
-  {
+  if (want("ps")) {
     auto* c = app.add_subcommand("ps", "list the processes in a container");
     auto id = std::make_shared<std::string>();
     auto format = std::make_shared<std::string>("table");
@@ -338,7 +360,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // update
-  {
+  if (want("update")) {
     auto* c = app.add_subcommand("update", "update a container's resource limits");
     auto id = std::make_shared<std::string>();
     auto resources = std::make_shared<std::string>();
@@ -394,7 +416,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // exec
-  {
+  if (want("exec")) {
     auto* c = app.add_subcommand("exec", "run a process in a running container");
     struct E {
       std::string process, cwd, user, pidFile, consoleSocket, processLabel, apparmor;
@@ -496,7 +518,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run) {
     });
   }
   // features
-  {
+  if (want("features")) {
     auto* c = app.add_subcommand("features", "print the features this runtime supports (JSON)");
     c->callback([&run] {
       run = [] {

@@ -10,13 +10,9 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  std::string_view command = berth::cli::commandName(argc, argv);
   // Commands that start container processes run from a read-only view of this binary (CVE-2019-5736).
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "create") || !std::strcmp(argv[i], "run") || !std::strcmp(argv[i], "exec")) {
-      berth::ensureReadOnlySelf(argv, environ);
-      break;
-    }
-  }
+  if (command == "create" || command == "run" || command == "exec") berth::ensureReadOnlySelf(argv, environ);
   CLI::App app{"berth-runtime: an OCI container runtime", "berth-runtime"};
   app.set_version_flag("-v,--version", std::string("berth-runtime version ") + BERTH_VERSION +
                                            "\nspec: 1.2.0\n" + "libseccomp: 2.5.4");
@@ -34,7 +30,7 @@ int main(int argc, char** argv) {
   app.add_option(
       "--criu", [](const CLI::results_t&) { return true; }, "accepted for compatibility");
   std::function<int()> run;
-  berth::cli::registerCommands(app, g, run);
+  berth::cli::registerCommands(app, g, run, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

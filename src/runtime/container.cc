@@ -118,8 +118,7 @@ void waitGone(const State& s, int ms) {
 
 Result<oci::Config> Runtime::storedConfig(const std::string& id) const {
   TRY(State s, store_.load(id));
-  TRY(std::string text, readFile(store_.configCopy(id)));
-  return oci::parseConfig(text, s.bundle);
+  return oci::parseConfig(s.config, s.bundle);
 }
 
 Result<pid_t> Runtime::create(const CreateOptions& opts) {
@@ -147,13 +146,13 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     if (cg) (void)cg->destroy();
     (void)store_.remove(opts.id);
   });
-  TRYV(writeFileAtomic(store_.configCopy(opts.id), *text, 0600));
 
   InitPlan plan;
   plan.config = &cfg;
   plan.process = &*cfg.process;
   plan.preserveFds = opts.preserveFds;
   plan.noPivot = opts.noPivot;
+  plan.newKeyring = !opts.noNewKeyring;
   if (cfg.linux.seccomp) {
     auto prog = sys::seccomp::compile(*cfg.linux.seccomp);
     if (!prog) return std::unexpected(prog.error().context("config.json: linux.seccomp"));
@@ -212,6 +211,9 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   s.rootfs = cfg.rootPath;
   s.created = log::nowRfc3339();
   s.annotations = cfg.annotations;
+  s.config = *text;
+  s.hasPoststart = !cfg.hooks.poststart.empty();
+  s.hasPoststop = !cfg.hooks.poststop.empty();
   s.cgroupPath = cgroupPathFor(cfg, opts.id);
   {
     auto m = sys::cgroup::open(s.cgroupPath);
@@ -309,6 +311,7 @@ Result<void> Runtime::start(const std::string& id) {
   if (::write(fd.get(), "0", 1) != 1) return sysFail("writing the exec fifo");
   fd.reset();
   ::unlink(fifo.c_str());
+  if (!s.hasPoststart) return {};
   auto cfg = storedConfig(id);
   if (cfg && !cfg->hooks.poststart.empty()) {
     if (auto r = runHooks(cfg->hooks.poststart, stateJson(s, Status::Running, false), "poststart"); !r)
@@ -377,10 +380,12 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
     }
     if (auto r = cg->destroy(); !r) log::warn(r.error().message());
   }
-  auto cfg = storedConfig(id);
-  if (cfg && !cfg->hooks.poststop.empty()) {
-    if (auto r = runHooks(cfg->hooks.poststop, stateJson(s, Status::Stopped, false), "poststop"); !r)
-      log::warn(r.error().message());
+  if (s.hasPoststop) {
+    auto cfg = storedConfig(id);
+    if (cfg && !cfg->hooks.poststop.empty()) {
+      if (auto r = runHooks(cfg->hooks.poststop, stateJson(s, Status::Stopped, false), "poststop"); !r)
+        log::warn(r.error().message());
+    }
   }
   return store_.remove(id);
 }

@@ -22,6 +22,7 @@ struct CreateOptions {
   int consoleSocketFd = -1;   // or an already connected socket (foreground run)
   int preserveFds = 0;
   bool noPivot = false;
+  bool noNewKeyring = false;
 };
 
 struct ExecOptions {

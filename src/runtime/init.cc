@@ -523,6 +523,9 @@ void runInit(const InitPlan& p) {
     (void)::setresuid(0, 0, 0);
   }
 
+  if (p.newKeyring && ::syscall(SYS_keyctl, 1 /*KEYCTL_JOIN_SESSION_KEYRING*/, nullptr) < 0 &&
+      errno != ENOSYS && errno != EACCES)
+    die(p, errno, "creating a session keyring");
   if (!p.exec) {
     unsigned long prop = MS_SLAVE | MS_REC;
     CHECK_ERRNO(::mount(nullptr, "/", nullptr, prop, nullptr), "making / a slave mount");

@@ -34,6 +34,7 @@ struct InitPlan {
   int consoleSockFd = -1;  // where the pty master goes, or -1
   int preserveFds = 0;
   bool noPivot = false;
+  bool newKeyring = false;  // a fresh session keyring, so containers do not share the host's (runc's default)
   struct Join {
     int flag;
     int fd;

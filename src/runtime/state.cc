@@ -75,6 +75,9 @@ Result<State> StateStore::load(const std::string& id) const {
   s.cgroupPath = j.value("cgroupPath", "");
   s.cgroupVersion = j.value("cgroupVersion", 0);
   s.cgroupV2Root = j.value("cgroupV2Root", "");
+  s.hasPoststart = j.value("hasPoststart", false);
+  s.hasPoststop = j.value("hasPoststop", false);
+  s.config = j.value("config", "");
   if (j.contains("annotations") && j["annotations"].is_object())
     for (auto& [k, v] : j["annotations"].items())
       if (v.is_string()) s.annotations[k] = v.get<std::string>();
@@ -92,6 +95,9 @@ Result<void> StateStore::save(const State& s) const {
                     {"cgroupPath", s.cgroupPath},
                     {"cgroupVersion", s.cgroupVersion},
                     {"cgroupV2Root", s.cgroupV2Root},
+                    {"hasPoststart", s.hasPoststart},
+                    {"hasPoststop", s.hasPoststop},
+                    {"config", s.config},
                     {"annotations", s.annotations}};
   return writeFileAtomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }

@@ -27,6 +27,8 @@ struct State {
   int cgroupVersion = 0;
   std::string cgroupV2Root;  // set when the v2 backend was forced onto a root
   std::map<std::string, std::string> annotations;
+  bool hasPoststart = false, hasPoststop = false;  // so start/delete parse the config only when needed
+  std::string config;  // config.json as given at create (for exec and hooks): one state file, one fsync
 };
 
 Result<void> validateId(const std::string& id);
@@ -37,7 +39,6 @@ class StateStore {
   const std::string& root() const { return root_; }
   std::string dir(const std::string& id) const { return root_ + "/" + id; }
   std::string fifo(const std::string& id) const { return dir(id) + "/exec.fifo"; }
-  std::string configCopy(const std::string& id) const { return dir(id) + "/config.json"; }
 
   // Claims the id: fails with Conflict if a container with this id exists.
   Result<void> claim(const std::string& id);

@@ -170,6 +170,17 @@ TEST(Isolation, DevicesAndDeviceCgroup) {
   EXPECT_NE(r.out.find("denied"), std::string::npos) << r.out;
 }
 
+TEST(Isolation, SessionKeyring) {
+  REQUIRE_ROOT();
+  Bundle b;
+  b.args({"/bin/probe", "keyring"});
+  auto host = kv(run({probeBin(), "keyring"}).out)["session"];
+  auto fresh = kv(b.runIt().out)["session"];
+  EXPECT_NE(fresh, host) << "each container gets its own session keyring";
+  auto shared = kv(b.runIt({"--no-new-keyring"}).out)["session"];
+  EXPECT_EQ(shared, host);
+}
+
 TEST(Isolation, Rlimits) {
   REQUIRE_ROOT();
   Bundle b;
