@@ -71,11 +71,19 @@ finally:
 
 print(f"berth-runtime benchmark: {rounds} alternating rounds, busybox /bin/true, {os.cpu_count()} cores, "
       f"kernel {os.uname().release}")
-print(f"{'runtime':8} {'run median (ms)':>16} {'create+start+delete median (ms)':>32}")
+print(f"{'runtime':8} {'run: median':>12} {'min':>7} {'p90':>7}   {'create+start+delete: median':>28} {'min':>7} {'p90':>7}")
+
+
+def p90(v):
+    return sorted(v)[int(len(v) * 0.9) - 1]
+
+
 med = {n: (statistics.median(r["run"]), statistics.median(r["cycle"])) for n, r in results.items()}
-for n, (r, c) in med.items():
-    print(f"{n:8} {r:16.2f} {c:32.2f}")
+low = {n: (min(r["run"]), min(r["cycle"])) for n, r in results.items()}
+for n, r in results.items():
+    print(f"{n:8} {med[n][0]:12.2f} {low[n][0]:7.2f} {p90(r['run']):7.2f}   {med[n][1]:28.2f} {low[n][1]:7.2f} "
+          f"{p90(r['cycle']):7.2f}")
 for other in ("crun", "runc"):
     if other in med:
-        print(f"berth/{other}: run {med['berth'][0] / med[other][0]:.2f}x, "
-              f"create+start+delete {med['berth'][1] / med[other][1]:.2f}x")
+        print(f"berth/{other}: run {med['berth'][0] / med[other][0]:.2f}x (min {low['berth'][0] / low[other][0]:.2f}x), "
+              f"create+start+delete {med['berth'][1] / med[other][1]:.2f}x (min {low['berth'][1] / low[other][1]:.2f}x)")

@@ -239,6 +239,28 @@ void doMount(const InitPlan& p, int rootFd, const oci::Mount& m) {
   ::close(target);
 }
 
+bool isCgroupMount(const oci::Mount& m) {
+  return m.type == "cgroup" || m.type == "cgroup2";
+}
+
+// Whether `a` lies strictly below directory `b`.
+bool below(const std::string& a, const std::string& b) {
+  return a.size() > b.size() && !std::strncmp(a.c_str(), b.c_str(), b.size()) && a[b.size()] == '/';
+}
+
+// A cgroup mount can move after the other mounts when none of them lies below it, and none that comes later
+// covers it.
+bool deferrable(const std::vector<oci::Mount>& mounts, size_t i) {
+  const std::string& dest = mounts[i].destination;
+  for (size_t j = 0; j < mounts.size(); ++j) {
+    if (j == i) continue;
+    const std::string& d = mounts[j].destination;
+    if (below(d, dest)) return false;
+    if (j > i && (d == dest || below(dest, d))) return false;
+  }
+  return true;
+}
+
 struct DefaultDev {
   const char* path;
   unsigned major, minor;
@@ -516,7 +538,15 @@ void runInit(const InitPlan& p) {
     if (::setns(j.fd, j.flag) < 0) die(p, errno, "joining namespace", sys::ns::procName(j.flag));
     ::close(j.fd);
   }
-  if (p.unshareCgroupNs) CHECK_ERRNO(::unshare(CLONE_NEWCGROUP), "creating the cgroup namespace");
+  // Placed: the parent has moved us into our cgroups; only then may the cgroup namespace be rooted here.
+  bool placed = false;
+  auto ensurePlaced = [&] {
+    if (placed) return;
+    waitSync(p, Sync::Placed);
+    if (p.unshareCgroupNs) CHECK_ERRNO(::unshare(CLONE_NEWCGROUP), "creating the cgroup namespace");
+    placed = true;
+  };
+  if (p.exec) ensurePlaced();
   if (p.newUserNs) {
     // Become root of the new user namespace where 0 is mapped.
     (void)::setresgid(0, 0, 0);
@@ -533,7 +563,17 @@ void runInit(const InitPlan& p) {
     CHECK_ERRNO(::mount(root, root, nullptr, MS_BIND | MS_REC, nullptr), "bind mounting the rootfs", root);
     int rootFd = ::open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootFd < 0) die(p, errno, "opening the rootfs", root);
-    for (auto& m : c.mounts) doMount(p, rootFd, m);
+    // cgroup mounts wait for Placed; the others go ahead while the parent migrates us.
+    for (size_t i = 0; i < c.mounts.size(); ++i) {
+      if (isCgroupMount(c.mounts[i])) {
+        if (deferrable(c.mounts, i)) continue;
+        ensurePlaced();
+      }
+      doMount(p, rootFd, c.mounts[i]);
+    }
+    ensurePlaced();
+    for (size_t i = 0; i < c.mounts.size(); ++i)
+      if (isCgroupMount(c.mounts[i]) && deferrable(c.mounts, i)) doMount(p, rootFd, c.mounts[i]);
     setupDev(p, rootFd);
     if (p.hasRuntimeHooks) {
       if (!sendSync(p.syncFd, Sync::Hooks)) _exit(1);

@@ -135,6 +135,11 @@ Result<pid_t> spawn(SpawnRequest& req) {
     if (auto r = writeIdMap(pid, "gid_map", req.gidMappings); !r)
       return failed(r.error().context("writing gid_map"));
   }
+  std::string state = req.stateFor ? req.stateFor(pid) : std::string();
+  log::phase("spawn: sending Go");
+  if (auto r = sendMsg(parentEnd.get(), Sync::Go, state); !r) return failed(r.error());
+  // The child sets up its mounts while we move it into its cgroups and set oom_score_adj; it waits for
+  // Placed before it unshares its cgroup namespace and before it can run anything of the user's.
   if (req.cgroup) {
     if (auto r = req.cgroup->addProcess(pid); !r) return failed(r.error());
   }
@@ -142,9 +147,8 @@ Result<pid_t> spawn(SpawnRequest& req) {
     auto r = writeFile("/proc/" + std::to_string(pid) + "/oom_score_adj", std::to_string(*req.oomScoreAdj));
     if (!r) return failed(r.error().context("setting oom_score_adj"));
   }
-  std::string state = req.stateFor ? req.stateFor(pid) : std::string();
-  log::phase("spawn: child placed, sending Go");
-  if (auto r = sendMsg(parentEnd.get(), Sync::Go, state); !r) return failed(r.error());
+  log::phase("spawn: child placed");
+  if (auto r = sendMsg(parentEnd.get(), Sync::Placed, ""); !r) return failed(r.error());
 
   static SyncMsg msg;
   for (;;) {

@@ -8,11 +8,13 @@
 namespace berth::runtime {
 
 enum class Sync : uint32_t {
-  Go = 1,         // parent → child: mappings and cgroups are in place; payload: state JSON for hooks
+  Go = 1,         // parent → child: id mappings are in place; payload: state JSON for hooks
   Hooks = 2,      // child → parent: run prestart/createRuntime hooks now (mounts done, before pivot_root)
   HooksDone = 3,  // parent → child
   Ready = 4,      // child → parent: set up, waiting for start (or about to execve for exec)
   Error = 5,      // child → parent: errno + message
+  Placed = 6,     // parent → child: the child is in its cgroups (sent after Go, so the child's mount work
+                  // overlaps the cgroup migration, which can wait for an RCU grace period on cgroup v1)
 };
 
 struct SyncMsg {
