@@ -45,9 +45,7 @@ std::vector<oci::DeviceRule> defaultDeviceRules() {
 }
 
 Result<std::unique_ptr<sys::cgroup::Manager>> cgroupFor(const State& s) {
-  if (s.cgroupPath.empty()) return std::unique_ptr<sys::cgroup::Manager>();
-  if (!s.cgroupV2Root.empty()) return sys::cgroup::makeV2(s.cgroupV2Root, s.cgroupPath);
-  return sys::cgroup::open(s.cgroupPath);
+  return cgroupOf(s.cgroupPath, s.cgroupV2Root);
 }
 
 std::string cgroupPathFor(const oci::Config& c, const std::string& id) {
@@ -148,26 +146,11 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   });
 
   InitPlan plan;
-  plan.config = &cfg;
-  plan.process = &*cfg.process;
   plan.preserveFds = opts.preserveFds;
   plan.noPivot = opts.noPivot;
   plan.newKeyring = !opts.noNewKeyring;
-  if (cfg.linux.seccomp) {
-    auto prog = sys::seccomp::compile(*cfg.linux.seccomp);
-    if (!prog) return std::unexpected(prog.error().context("config.json: linux.seccomp"));
-    plan.seccomp = std::move(*prog);
-    plan.hasSeccomp = true;
-  }
-  if (cfg.process->capabilities) {
-    auto& c = *cfg.process->capabilities;
-    plan.caps = {c.bounding, c.effective, c.inheritable, c.permitted, c.ambient};
-    plan.hasCaps = true;
-  }
-  plan.argv = cStrings(cfg.process->args);
-  plan.envp = cStrings(cfg.process->env);
-  for (auto& e : cfg.process->env)
-    if (startsWith(e, "PATH=")) plan.pathEnv = e.c_str() + 5;
+  UniqueFd console;
+  TRYV(planProcess(plan, cfg, *cfg.process, opts.consoleSocket, opts.consoleSocketFd, console));
 
   // Namespaces: new ones at clone (cgroup after the move into the cgroup), paths joined in the child.
   int cloneFlags = 0;
@@ -246,16 +229,6 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   UniqueFd fifoFd(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
   if (!fifoFd) return sysFail("open " + fifo);
   plan.fifoFd = fifoFd.get();
-
-  UniqueFd console;
-  if (cfg.process->terminal) {
-    if (opts.consoleSocketFd >= 0) {
-      plan.consoleSockFd = opts.consoleSocketFd;
-    } else {
-      TRY(console, sys::tty::connectUnix(opts.consoleSocket));
-      plan.consoleSockFd = console.get();
-    }
-  }
 
   SpawnRequest req;
   req.plan = &plan;

@@ -36,24 +36,9 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
 
   InitPlan plan;
   plan.exec = true;
-  plan.config = &cfg;
-  plan.process = &opts.process;
   plan.preserveFds = opts.preserveFds;
-  if (cfg.linux.seccomp) {
-    auto prog = sys::seccomp::compile(*cfg.linux.seccomp);
-    if (!prog) return std::unexpected(prog.error().context("config.json: linux.seccomp"));
-    plan.seccomp = std::move(*prog);
-    plan.hasSeccomp = true;
-  }
-  if (opts.process.capabilities) {
-    auto& c = *opts.process.capabilities;
-    plan.caps = {c.bounding, c.effective, c.inheritable, c.permitted, c.ambient};
-    plan.hasCaps = true;
-  }
-  plan.argv = cStrings(opts.process.args);
-  plan.envp = cStrings(opts.process.env);
-  for (auto& e : opts.process.env)
-    if (startsWith(e, "PATH=")) plan.pathEnv = e.c_str() + 5;
+  UniqueFd console;
+  TRYV(planProcess(plan, cfg, opts.process, opts.consoleSocket, opts.consoleSocketFd, console));
   plan.newUserNs = cfg.linux.hasNamespace(CLONE_NEWUSER);
 
   // Join the init's namespaces through /proc/<pid>/ns: user first, mount last.
@@ -77,24 +62,7 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
   if (processStartTime(s.pid) != s.pidStartTime)
     return fail(ErrorCategory::Conflict, "container not running");
 
-  std::unique_ptr<sys::cgroup::Manager> cg;
-  if (!s.cgroupPath.empty()) {
-    if (!s.cgroupV2Root.empty())
-      cg = sys::cgroup::makeV2(s.cgroupV2Root, s.cgroupPath);
-    else {
-      TRY(cg, sys::cgroup::open(s.cgroupPath));
-    }
-  }
-
-  UniqueFd console;
-  if (opts.process.terminal) {
-    if (opts.consoleSocketFd >= 0) {
-      plan.consoleSockFd = opts.consoleSocketFd;
-    } else {
-      TRY(console, sys::tty::connectUnix(opts.consoleSocket));
-      plan.consoleSockFd = console.get();
-    }
-  }
+  TRY(auto cg, cgroupOf(s.cgroupPath, s.cgroupV2Root));
 
   SpawnRequest req;
   req.plan = &plan;

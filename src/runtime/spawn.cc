@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "runtime/sync.h"
+#include "sys/tty.h"
 
 namespace berth::runtime {
 
@@ -24,6 +25,42 @@ std::vector<const char*> cStrings(const std::vector<std::string>& v) {
   for (auto& s : v) out.push_back(s.c_str());
   out.push_back(nullptr);
   return out;
+}
+
+Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Process& proc,
+                         const std::string& consoleSocket, int consoleSocketFd, UniqueFd& console) {
+  plan.config = &cfg;
+  plan.process = &proc;
+  if (cfg.linux.seccomp) {
+    auto prog = sys::seccomp::compile(*cfg.linux.seccomp);
+    if (!prog) return std::unexpected(prog.error().context("config.json: linux.seccomp"));
+    plan.seccomp = std::move(*prog);
+    plan.hasSeccomp = true;
+  }
+  if (proc.capabilities) {
+    auto& c = *proc.capabilities;
+    plan.caps = {c.bounding, c.effective, c.inheritable, c.permitted, c.ambient};
+    plan.hasCaps = true;
+  }
+  plan.argv = cStrings(proc.args);
+  plan.envp = cStrings(proc.env);
+  for (auto& e : proc.env)
+    if (startsWith(e, "PATH=")) plan.pathEnv = e.c_str() + 5;
+  if (proc.terminal) {
+    if (consoleSocketFd >= 0) {
+      plan.consoleSockFd = consoleSocketFd;
+    } else {
+      TRY(console, sys::tty::connectUnix(consoleSocket));
+      plan.consoleSockFd = console.get();
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const std::string& path, const std::string& v2Root) {
+  if (path.empty()) return std::unique_ptr<sys::cgroup::Manager>();
+  if (!v2Root.empty()) return sys::cgroup::makeV2(v2Root, path);
+  return sys::cgroup::open(path);
 }
 
 std::vector<HookPlan> hookPlans(const std::vector<oci::Hook>& hooks) {

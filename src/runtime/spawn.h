@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "runtime/init.h"
 #include "sys/cgroup.h"
 
@@ -31,6 +32,13 @@ struct SpawnRequest {
 // Clones the child, completes the handshake and returns its pid once it is ready.
 // On failure the child is killed and reaped; the caller undoes its own resources.
 Result<pid_t> spawn(SpawnRequest& req);
+
+// Fills the process part of a plan (seccomp program, capabilities, argv/envp, PATH) and connects the
+// console socket when the process wants a terminal (`console` keeps that connection open).
+Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Process& proc,
+                         const std::string& consoleSocket, int consoleSocketFd, UniqueFd& console);
+// The cgroup manager of a stored container (none when it has no cgroup).
+Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const std::string& path, const std::string& v2Root);
 
 // Null-terminated pointer arrays into strings that outlive them.
 std::vector<const char*> cStrings(const std::vector<std::string>& v);
