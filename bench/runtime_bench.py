@@ -35,55 +35,90 @@ def set_cgroup(cid):
         json.dump(cfg, f)
 
 
-results = {name: {"run": [], "cycle": []} for name in runtimes}
+# On cgroup v1 the first cgroup.procs write after an idle spell waits for an RCU grace period
+# (cgroup_threadgroup_rwsem); whichever runtime follows a slow one would pay it more often. So every
+# operation is timed in two kernel states, the same for every runtime:
+#   warm: a helper process is moved between two cgroups just before, so the rwsem is in its fast mode;
+#   cold: 60 ms of idle just before, so every runtime pays the grace period.
+helper = subprocess.Popen(["sleep", "100000"])
+warm_dirs = []
+for base in ("pids", "unified"):
+    d = f"/sys/fs/cgroup/{base}/berth-bench-warm"
+    if os.path.isfile(f"/sys/fs/cgroup/{base}/cgroup.procs"):
+        os.makedirs(d, exist_ok=True)
+        warm_dirs.append((f"/sys/fs/cgroup/{base}/cgroup.procs", f"{d}/cgroup.procs", d))
+
+
+def prepare(mode):
+    if mode == "cold":
+        time.sleep(0.06)
+        return
+    for root_procs, warm_procs, _ in warm_dirs:
+        with open(warm_procs, "w") as f:
+            f.write(str(helper.pid))
+        with open(root_procs, "w") as f:
+            f.write(str(helper.pid))
+
+
+modes = ("warm", "cold")
+results = {m: {name: {"run": [], "cycle": []} for name in runtimes} for m in modes}
 try:
     names = list(runtimes)
     for n in range(rounds):
-        # Rotate who goes first: the first cgroup migration after a pause pays an RCU grace period
-        # (cgroup_threadgroup_rwsem), which would otherwise always fall on the same runtime.
         order = names[n % len(names):] + names[:n % len(names)]
-        for name in order:
-            binary = runtimes[name]
-            root = ["--root", os.path.join(work, "state-" + name)]
-            cid = f"r{name}{n}"
-            set_cgroup(cid)
-            results[name]["run"].append(timed([binary, *root, "run", "--bundle", bundle, cid]))
-            cid = f"c{name}{n}"
-            set_cgroup(cid)
-            total = timed([binary, *root, "create", "--bundle", bundle, cid])
-            total += timed([binary, *root, "start", cid])
-            total += timed([binary, *root, "delete", "--force", cid])
-            results[name]["cycle"].append(total)
+        for mode in modes:
+            for name in order:
+                binary = runtimes[name]
+                root = ["--root", os.path.join(work, "state-" + name)]
+                cid = f"r{mode}{name}{n}"
+                set_cgroup(cid)
+                prepare(mode)
+                results[mode][name]["run"].append(timed([binary, *root, "run", "--bundle", bundle, cid]))
+                cid = f"c{mode}{name}{n}"
+                set_cgroup(cid)
+                prepare(mode)
+                total = timed([binary, *root, "create", "--bundle", bundle, cid])
+                total += timed([binary, *root, "start", cid])
+                total += timed([binary, *root, "delete", "--force", cid])
+                results[mode][name]["cycle"].append(total)
 finally:
-    for base in os.listdir("/sys/fs/cgroup"):
-        d = os.path.join("/sys/fs/cgroup", base, "berth-bench")
-        if os.path.isdir(d):
-            for sub, dirs, _ in os.walk(d, topdown=False):
-                for x in dirs:
-                    try:
-                        os.rmdir(os.path.join(sub, x))
-                    except OSError:
-                        pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-
-print(f"berth-runtime benchmark: {rounds} alternating rounds, busybox /bin/true, {os.cpu_count()} cores, "
-      f"kernel {os.uname().release}")
-print(f"{'runtime':8} {'run: median':>12} {'min':>7} {'p90':>7}   {'create+start+delete: median':>28} {'min':>7} {'p90':>7}")
+    helper.kill()
+    helper.wait()
+    for _, _, d in warm_dirs:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+for base in os.listdir("/sys/fs/cgroup"):
+    d = os.path.join("/sys/fs/cgroup", base, "berth-bench")
+    if os.path.isdir(d):
+        for sub, dirs, _ in os.walk(d, topdown=False):
+            for x in dirs:
+                try:
+                    os.rmdir(os.path.join(sub, x))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def p90(v):
     return sorted(v)[int(len(v) * 0.9) - 1]
 
 
-med = {n: (statistics.median(r["run"]), statistics.median(r["cycle"])) for n, r in results.items()}
-low = {n: (min(r["run"]), min(r["cycle"])) for n, r in results.items()}
-for n, r in results.items():
-    print(f"{n:8} {med[n][0]:12.2f} {low[n][0]:7.2f} {p90(r['run']):7.2f}   {med[n][1]:28.2f} {low[n][1]:7.2f} "
-          f"{p90(r['cycle']):7.2f}")
-for other in ("crun", "runc"):
-    if other in med:
-        print(f"berth/{other}: run {med['berth'][0] / med[other][0]:.2f}x (min {low['berth'][0] / low[other][0]:.2f}x), "
-              f"create+start+delete {med['berth'][1] / med[other][1]:.2f}x (min {low['berth'][1] / low[other][1]:.2f}x)")
+print(f"berth-runtime benchmark: {rounds} rounds, runtimes alternating, busybox /bin/true, {os.cpu_count()} cores, "
+      f"kernel {os.uname().release}")
+for mode in modes:
+    res = results[mode]
+    print(f"\n[{mode}] {'runtime':8} {'run: median':>12} {'min':>7} {'p90':>7}   "
+          f"{'create+start+delete: median':>28} {'min':>7} {'p90':>7}")
+    med = {n: (statistics.median(r["run"]), statistics.median(r["cycle"])) for n, r in res.items()}
+    for n, r in res.items():
+        print(f"[{mode}] {n:8} {med[n][0]:12.2f} {min(r['run']):7.2f} {p90(r['run']):7.2f}   "
+              f"{med[n][1]:28.2f} {min(r['cycle']):7.2f} {p90(r['cycle']):7.2f}")
+    for other in ("crun", "runc"):
+        if other in med:
+            print(f"[{mode}] berth/{other}: run {med['berth'][0] / med[other][0]:.2f}x, "
+                  f"create+start+delete {med['berth'][1] / med[other][1]:.2f}x")

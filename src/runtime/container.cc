@@ -206,11 +206,19 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   s.cgroupVersion = cg->version();
   if (const char* forced = std::getenv("BERTH_CGROUP_V2_ROOT"); forced && *forced) s.cgroupV2Root = forced;
   log::phase("create: config parsed");
-  TRYV_CTX(cg->create(), "creating cgroup " + s.cgroupPath);
-  {
-    oci::Resources res = cfg.linux.resources.value_or(oci::Resources{});
-    for (auto& d : defaultDeviceRules()) res.devices.push_back(d);
+  oci::Resources res = cfg.linux.resources.value_or(oci::Resources{});
+  for (auto& d : defaultDeviceRules()) res.devices.push_back(d);
+  auto setUpCgroup = [&]() -> Result<void> {
+    TRYV_CTX(cg->create(), "creating cgroup " + s.cgroupPath);
     TRYV_CTX(cg->setResources(res), "config.json: linux.resources");
+    return {};
+  };
+  UniqueFd cgroupDir;
+  if (cg->version() == 2) {
+    // v2: the child is born in its limited cgroup (clone3 CLONE_INTO_CGROUP), no migration at all.
+    TRYV(setUpCgroup());
+    cgroupDir.reset(::open(cg->hostDirs().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroupDir) return sysFail("opening cgroup " + cg->hostDirs().front());
   }
   plan.cgroupV2 = cg->version() == 2;
   if (plan.cgroupV2) {
@@ -239,6 +247,9 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     req.gidMappings = cfg.linux.gidMappings;
   }
   req.cgroup = cg.get();
+  req.cgroupDirFd = cgroupDir ? cgroupDir.get() : -1;
+  // v1: made and limited while the child sets up its mounts; the child runs nothing of the user's before.
+  if (!cgroupDir) req.prepareCgroup = setUpCgroup;
   req.oomScoreAdj = cfg.process->oomScoreAdj;
   req.stateFor = [&](pid_t pid) {
     s.pid = pid;
@@ -249,7 +260,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     TRYV(runHooks(cfg.hooks.prestart, st, "prestart"));
     return runHooks(cfg.hooks.createRuntime, st, "createRuntime");
   };
-  log::phase("create: cgroup ready, cloning");
+  log::phase("create: cloning");
   TRY(pid_t pid, spawn(req));
   log::phase("create: init ready");
   s.pid = pid;

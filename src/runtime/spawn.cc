@@ -1,6 +1,7 @@
 #include "runtime/spawn.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -146,8 +147,21 @@ Result<pid_t> spawn(SpawnRequest& req) {
     if (!ownPidNs) return sysFail("open /proc/self/ns/pid");
     if (::setns(req.pidNsFd, CLONE_NEWPID) < 0) return sysFail("joining the pid namespace");
   }
-  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, req.cloneFlags | SIGCHLD, 0, 0, 0, 0));
-  if (pid == 0) runInit(*req.plan);
+  pid_t pid = -1;
+  bool bornInCgroup = false;
+  if (req.cgroupDirFd >= 0) {
+    struct clone_args args {};
+    args.flags = static_cast<uint64_t>(req.cloneFlags) | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(req.cgroupDirFd);
+    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+    if (pid == 0) runInit(*req.plan);
+    bornInCgroup = pid > 0;
+  }
+  if (pid < 0) {
+    pid = static_cast<pid_t>(::syscall(SYS_clone, req.cloneFlags | SIGCHLD, 0, 0, 0, 0));
+    if (pid == 0) runInit(*req.plan);
+  }
   int cloneErr = errno;
   if (ownPidNs) (void)::setns(ownPidNs.get(), CLONE_NEWPID);
   if (pid < 0) return sysFail("clone", cloneErr);
@@ -177,7 +191,10 @@ Result<pid_t> spawn(SpawnRequest& req) {
   if (auto r = sendMsg(parentEnd.get(), Sync::Go, state); !r) return failed(r.error());
   // The child sets up its mounts while we move it into its cgroups and set oom_score_adj; it waits for
   // Placed before it unshares its cgroup namespace and before it can run anything of the user's.
-  if (req.cgroup) {
+  if (req.prepareCgroup) {
+    if (auto r = req.prepareCgroup(); !r) return failed(r.error());
+  }
+  if (req.cgroup && !bornInCgroup) {
     if (auto r = req.cgroup->addProcess(pid); !r) return failed(r.error());
   }
   if (req.oomScoreAdj) {

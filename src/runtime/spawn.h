@@ -20,6 +20,9 @@ struct SpawnRequest {
   int pidNsFd = -1;          // a pid namespace to start the child in (joined around clone)
   std::vector<oci::IdMapping> uidMappings, gidMappings;
   sys::cgroup::Manager* cgroup = nullptr;
+  int cgroupDirFd = -1;  // v2: clone3 straight into this cgroup (falls back to a move if the kernel refuses)
+  // Makes and limits the cgroup; runs after Go, while the child sets up its mounts.
+  std::function<Result<void>()> prepareCgroup;
   std::optional<int> oomScoreAdj;
   // The state JSON given to hooks, once the pid is known.
   std::function<std::string(pid_t)> stateFor;

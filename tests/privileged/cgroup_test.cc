@@ -126,6 +126,9 @@ TEST_F(CgroupV2Real, LifecycleFreezeKillAndDeviceFilter) {
                    "cat /tmp/k >/dev/null 2>&1 && echo kmsg-open || echo kmsg-denied"});
   EXPECT_NE(dev.out.find("null-ok"), std::string::npos) << dev.out << dev.err;
   EXPECT_NE(dev.out.find("kmsg-denied"), std::string::npos) << dev.out;
+  // Born in the cgroup (clone3 CLONE_INTO_CGROUP) and rooted there by its cgroup namespace.
+  auto self = b.rt({"exec", b.id(), "/bin/cat", "/proc/1/cgroup"}).out;
+  EXPECT_NE(self.find("0::/\n"), std::string::npos) << self;
   auto mounts = b.rt({"exec", b.id(), "/bin/probe", "mounts"}).out;
   EXPECT_NE(mounts.find(" /sys/fs/cgroup ro"), std::string::npos) << mounts;
   EXPECT_NE(mounts.find("cgroup2"), std::string::npos) << mounts;
