@@ -67,13 +67,6 @@ std::string timeNow() {
   return log::nowRfc3339();
 }
 
-Result<bool> bundleWantsTerminal(const std::string& bundle) {
-  TRY(std::string text, readFile((bundle.empty() ? std::string(".") : bundle) + "/config.json"));
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return false;  // create reports the parse error with its position
-  return j.contains("process") && j["process"].is_object() && j["process"].value("terminal", false);
-}
-
 struct CreateFlags {
   runtime::CreateOptions opts;
   void add(CLI::App* c) {
@@ -160,9 +153,10 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run, std:
         if (failed(preserveFdsCheck(f->opts.preserveFds), code)) return code;
         Runtime rt(g.root);
         runtime::CreateOptions opts = f->opts;
+        // A local console socket is always offered in the foreground; it is used only when the process
+        // wants a terminal (the master arrives before create returns).
         std::optional<LocalConsole> console;
-        auto tty = bundleWantsTerminal(opts.bundle);
-        if (!*detach && tty && *tty && opts.consoleSocket.empty()) {
+        if (!*detach && opts.consoleSocket.empty()) {
           auto lc = LocalConsole::make();
           if (failed(lc, code)) return code;
           console = std::move(*lc);
@@ -174,7 +168,7 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run, std:
         UniqueFd master;
         if (console) {
           console->theirs.reset();
-          auto m = sys::tty::recvFd(console->ours.get());
+          auto m = sys::tty::recvFd(console->ours.get(), /*dontWait=*/true);
           if (failed(m, code)) {
             (void)rt.remove(opts.id, true);
             return code;

@@ -198,8 +198,9 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   s.hasPoststart = !cfg.hooks.poststart.empty();
   s.hasPoststop = !cfg.hooks.poststop.empty();
   s.cgroupPath = cgroupPathFor(cfg, opts.id);
+  sys::cgroup::Layout layout;
   {
-    auto m = sys::cgroup::open(s.cgroupPath);
+    auto m = sys::cgroup::open(s.cgroupPath, &layout);
     if (!m) return std::unexpected(m.error().context("config.json: linux.cgroupsPath"));
     cg = std::move(*m);
   }
@@ -224,7 +225,6 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   if (plan.cgroupV2) {
     plan.cgroupMounts.push_back({"", "", cg->hostDirs().front()});
   } else {
-    TRY(auto layout, sys::cgroup::detect());
     plan.cgroupMounts = cgroupMounts(layout, s.cgroupPath);
   }
   plan.createContainerHooks = hookPlans(cfg.hooks.createContainer);
@@ -261,19 +261,16 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     return runHooks(cfg.hooks.createRuntime, st, "createRuntime");
   };
   log::phase("create: cloning");
+  // The state file is written while the child finishes its set-up (it is removed again if that fails).
+  req.whilePreparing = [&](pid_t pid) -> Result<void> {
+    s.pid = pid;
+    s.pidStartTime = processStartTime(pid);
+    TRYV(store_.save(s));
+    if (!opts.pidFile.empty()) TRYV(writeFileAtomic(absolute(opts.pidFile), std::to_string(pid), 0644));
+    return {};
+  };
   TRY(pid_t pid, spawn(req));
   log::phase("create: init ready");
-  s.pid = pid;
-  s.pidStartTime = processStartTime(pid);
-  auto saved = store_.save(s);
-  if (saved && !opts.pidFile.empty())
-    saved = writeFileAtomic(absolute(opts.pidFile), std::to_string(pid), 0644);
-  if (!saved) {
-    ::kill(pid, SIGKILL);
-    int wst;
-    ::waitpid(pid, &wst, 0);
-    return std::unexpected(saved.error());
-  }
   keepState = true;
   return pid;
 }

@@ -203,6 +203,9 @@ Result<pid_t> spawn(SpawnRequest& req) {
   }
   log::phase("spawn: child placed");
   if (auto r = sendMsg(parentEnd.get(), Sync::Placed, ""); !r) return failed(r.error());
+  if (req.whilePreparing) {
+    if (auto r = req.whilePreparing(pid); !r) return failed(r.error());
+  }
 
   static SyncMsg msg;
   for (;;) {

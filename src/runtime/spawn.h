@@ -28,6 +28,8 @@ struct SpawnRequest {
   std::function<std::string(pid_t)> stateFor;
   // Runs prestart/createRuntime hooks when the child asks.
   std::function<Result<void>(pid_t)> runtimeHooks;
+  // Parent-side work done after Placed, while the child completes its set-up.
+  std::function<Result<void>(pid_t)> whilePreparing;
   // For exec: after Ready, also wait until execve closes the sync socket.
   bool waitForExec = false;
 };

@@ -51,11 +51,12 @@ Result<Layout> detect() {
   return l;
 }
 
-Result<std::unique_ptr<Manager>> open(const std::string& rawPath) {
+Result<std::unique_ptr<Manager>> open(const std::string& rawPath, Layout* layout) {
   TRY(std::string path, normalisePath(rawPath));
   if (const char* forced = std::getenv("BERTH_CGROUP_V2_ROOT"); forced && *forced)
     return makeV2(forced, path);
   TRY(Layout l, detect());
+  if (layout) *layout = l;
   if (l.version == 2) return makeV2(l.unifiedRoot, path);
   return makeV1(l, path);
 }

@@ -56,7 +56,8 @@ struct Layout {
 Result<Layout> detect();
 // Picks v2 when the host is unified, else v1. BERTH_CGROUP_V2_ROOT forces the v2 backend on that root
 // (tests).
-Result<std::unique_ptr<Manager>> open(const std::string& path);
+// `layout`, when given, receives the detected layout (saves a second read of mountinfo).
+Result<std::unique_ptr<Manager>> open(const std::string& path, Layout* layout = nullptr);
 std::unique_ptr<Manager> makeV1(const Layout& layout, const std::string& path);
 std::unique_ptr<Manager> makeV2(const std::string& root, const std::string& path);
 

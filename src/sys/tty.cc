@@ -77,7 +77,7 @@ int sendFd(int sock, int fd, const char* name) {
   }
 }
 
-Result<UniqueFd> recvFd(int sock) {
+Result<UniqueFd> recvFd(int sock, bool dontWait) {
   char control[CMSG_SPACE(sizeof(int))] = {};
   char name[4096];
   struct iovec iov {
@@ -89,9 +89,11 @@ Result<UniqueFd> recvFd(int sock) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
-  do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (dontWait ? MSG_DONTWAIT : 0));
   while (n < 0 && errno == EINTR);
-  if (n < 0) return sysFail("receiving the terminal");
+  if (dontWait && (n == 0 || (n < 0 && errno == EAGAIN))) return UniqueFd();
+  if (n <= 0)
+    return n == 0 ? fail("the console socket closed without a terminal") : sysFail("receiving the terminal");
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
   if (!c || c->cmsg_type != SCM_RIGHTS) return fail("no terminal fd was received");
   int fd;

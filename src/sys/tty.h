@@ -16,8 +16,8 @@ int makeControlling(int slave);
 int setSize(int fd, unsigned rows, unsigned cols);
 // Sends fd with a name as payload (runc's console-socket protocol). Child-safe.
 int sendFd(int sock, int fd, const char* name);
-// Parent side.
-Result<UniqueFd> recvFd(int sock);
+// Parent side. With dontWait, an empty socket gives an invalid UniqueFd instead of blocking.
+Result<UniqueFd> recvFd(int sock, bool dontWait = false);
 // Connects to a unix socket path (the --console-socket).
 Result<UniqueFd> connectUnix(const std::string& path);
 

@@ -296,6 +296,19 @@ TEST(Isolation, TerminalThroughConsoleSocket) {
   EXPECT_NE(refused.err.find("console-socket"), std::string::npos) << refused.err;
 }
 
+TEST(Isolation, ForegroundRunRelaysTheTerminal) {
+  REQUIRE_ROOT();
+  Bundle b;
+  b.config["process"]["terminal"] = true;
+  b.args({"/bin/sh", "-c", "test -t 1 && echo relayed-tty; exit 4"});
+  auto r = b.runIt();
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.out.find("relayed-tty"), std::string::npos) << r.out;
+  b.config["process"]["terminal"] = false;
+  b.args({"/bin/sh", "-c", "test -t 1 || echo no-tty"});
+  EXPECT_EQ(b.runIt().out, "no-tty\n");
+}
+
 TEST(Isolation, PreserveFds) {
   REQUIRE_ROOT();
   Bundle b;
