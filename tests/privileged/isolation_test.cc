@@ -181,6 +181,21 @@ TEST(Isolation, SessionKeyring) {
   EXPECT_EQ(shared, host);
 }
 
+TEST(Isolation, OomScoreAdjNoPivotAndPersonality) {
+  REQUIRE_ROOT();
+  Bundle b;
+  b.config["process"]["oomScoreAdj"] = 500;
+  b.args({"/bin/cat", "/proc/self/oom_score_adj"});
+  EXPECT_EQ(b.runIt().out, "500\n");
+  b.args({"/bin/probe", "cwd"});
+  auto r = b.runIt({"--no-pivot"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(kv(r.out)["cwd"], "/");
+  b.config["linux"]["personality"] = {{"domain", "LINUX32"}};
+  b.args({"/bin/busybox", "uname", "-m"});
+  EXPECT_EQ(b.runIt().out, "i686\n");
+}
+
 TEST(Isolation, Rlimits) {
   REQUIRE_ROOT();
   Bundle b;
