@@ -3,7 +3,7 @@
 set -euo pipefail
 want_tests=${1:-}
 pkgs=(build-essential cmake ninja-build pkg-config git
-      libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+      libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.

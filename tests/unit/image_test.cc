@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "image/content_store.h"
+#include "image/reference.h"
+
+namespace berth::image {
+namespace {
+
+TEST(Digest, ParseAndHash) {
+  auto empty = Sha256::of("");
+  EXPECT_EQ(empty.str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_TRUE(Digest::parse(empty.str()));
+  EXPECT_FALSE(Digest::parse("sha256:abc"));
+  EXPECT_FALSE(Digest::parse("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+  EXPECT_FALSE(Digest::parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+  EXPECT_FALSE(Digest::parse("sha256:../../../../etc/passwd0000000000000000000000000000000000000000000"));
+}
+
+struct Case {
+  const char* in;
+  const char* full;
+  const char* familiar;
+};
+
+TEST(Reference, NormalisesLikeDocker) {
+  Case cases[] = {
+      {"busybox", "docker.io/library/busybox:latest", "busybox:latest"},
+      {"busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"},
+      {"library/busybox", "docker.io/library/busybox:latest", "busybox:latest"},
+      {"docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"},
+      {"index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"},
+      {"user/app:v1", "docker.io/user/app:v1", "user/app:v1"},
+      {"localhost:5000/x:tag", "localhost:5000/x:tag", "localhost:5000/x:tag"},
+      {"localhost/x", "localhost/x:latest", "localhost/x:latest"},
+      {"registry.example.com/a/b/c", "registry.example.com/a/b/c:latest",
+       "registry.example.com/a/b/c:latest"},
+      {"my_app.v2-x", "docker.io/library/my_app.v2-x:latest", "my_app.v2-x:latest"},
+  };
+  for (auto& c : cases) {
+    auto r = parseReference(c.in);
+    ASSERT_TRUE(r) << c.in << ": " << r.error().message();
+    EXPECT_EQ(r->str(), c.full) << c.in;
+    EXPECT_EQ(r->familiar(), c.familiar) << c.in;
+  }
+  std::string d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  auto pinned = parseReference("busybox@" + d);
+  ASSERT_TRUE(pinned);
+  EXPECT_EQ(pinned->str(), "docker.io/library/busybox@" + d);
+  EXPECT_TRUE(pinned->tag.empty());
+  auto both = parseReference("busybox:1@" + d);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->tag, "1");
+}
+
+TEST(Reference, RefusesBadNames) {
+  std::vector<std::string> bads = {"",
+                                   "Busybox",
+                                   "busy box",
+                                   "busybox:",
+                                   ":tag",
+                                   "a//b",
+                                   "-a",
+                                   "a-",
+                                   "a..b",
+                                   "x:bad/tag",
+                                   "/busybox",
+                                   "busybox@sha256:123",
+                                   "busybox:" + std::string(129, 'a')};
+  for (auto& bad : bads) {
+    auto r = parseReference(bad);
+    EXPECT_FALSE(r) << "accepted \"" << bad << "\"";
+    if (!r) {
+      EXPECT_NE(r.error().message().find("invalid reference format"), std::string::npos);
+    }
+  }
+}
+
+TEST(ContentStore, PutVerifyAndRefuseMismatches) {
+  auto dir = TempDir::make();
+  auto cs = ContentStore::open(dir->path() + "/content");
+  ASSERT_TRUE(cs);
+  auto d = cs->put("hello");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->str(), Sha256::of("hello").str());
+  EXPECT_TRUE(cs->has(*d));
+  EXPECT_EQ(*cs->read(*d), "hello");
+  EXPECT_EQ(*cs->size(*d), 5u);
+  EXPECT_TRUE(cs->verify(*d));
+  // A wrong expected digest or size is refused and leaves nothing behind.
+  auto wrong = cs->put("world", *d);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message().find("digest mismatch"), std::string::npos);
+  EXPECT_FALSE(cs->has(Sha256::of("world")));
+  auto w = cs->writer();
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->write("abc", 3));
+  EXPECT_FALSE(w->commit(std::nullopt, 4));
+  EXPECT_EQ(cs->list()->size(), 1u);
+  // Corruption on disk is detected.
+  ASSERT_TRUE(writeFileAtomic(cs->blobPath(*d), "hellO"));
+  EXPECT_FALSE(cs->verify(*d));
+  ASSERT_TRUE(cs->remove(*d));
+  EXPECT_FALSE(cs->has(*d));
+  EXPECT_EQ(cs->read(*d).error().category(), ErrorCategory::NotFound);
+}
+
+TEST(ContentStore, CrashMidWriteLeavesNoBlob) {
+  auto dir = TempDir::make();
+  std::string root = dir->path() + "/content";
+  // A real crash: a child process writes half a blob and dies without committing or cleaning up.
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto cs = ContentStore::open(root);
+    auto w = cs->writer();
+    (void)w->write("partial", 7);
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  auto cs = ContentStore::open(root);  // cleans ingest/
+  EXPECT_TRUE(cs->list()->empty());
+  EXPECT_FALSE(cs->has(Sha256::of("partial")));
+}
+
+}  // namespace
+}  // namespace berth::image
