@@ -466,10 +466,19 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run, std:
           if (!e->cwd.empty()) opts.process.cwd = e->cwd;
           if (!e->user.empty()) {
             auto parts = split(e->user, ':');
-            opts.process.user.uid = static_cast<uid_t>(std::stoul(parts[0]));
-            if (parts.size() > 1) opts.process.user.gid = static_cast<gid_t>(std::stoul(parts[1]));
+            auto uid = parseUint(parts[0]);
+            auto gid = parts.size() > 1 ? parseUint(parts[1]) : std::optional<uint64_t>(0);
+            if (parts.size() > 2 || !uid || !gid || *uid > UINT32_MAX || *gid > UINT32_MAX)
+              return reportError("exec: --user must be uid[:gid] as numbers, got \"" + e->user + "\"");
+            opts.process.user.uid = static_cast<uid_t>(*uid);
+            if (parts.size() > 1) opts.process.user.gid = static_cast<gid_t>(*gid);
           }
-          for (auto& gid : e->additionalGids) opts.process.user.additionalGids.push_back(std::stoul(gid));
+          for (auto& g : e->additionalGids) {
+            auto gid = parseUint(g);
+            if (!gid || *gid > UINT32_MAX)
+              return reportError("exec: --additional-gids: \"" + g + "\" is not a gid");
+            opts.process.user.additionalGids.push_back(static_cast<gid_t>(*gid));
+          }
           if (e->noNewPrivs) opts.process.noNewPrivileges = true;
           if (!e->caps.empty()) {
             if (!opts.process.capabilities) opts.process.capabilities = oci::Capabilities{};

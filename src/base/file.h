@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,5 +43,7 @@ class TempDir {
 std::vector<std::string> split(std::string_view s, char sep);
 std::string trim(std::string_view s);
 bool startsWith(std::string_view s, std::string_view prefix);
+// A whole decimal number (no sign, no spaces), or nullopt. Never throws.
+std::optional<uint64_t> parseUint(std::string_view s);
 
 }  // namespace berth

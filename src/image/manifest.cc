@@ -125,7 +125,8 @@ bool isLayerMediaType(const std::string& m) {
 
 Result<DocumentKind> documentKind(const std::string& text) {
   TRY(json j, parse(text, "manifest"));
-  std::string mt = j.value("mediaType", "");
+  std::string mt;
+  TRYV(str(Doc{"manifest"}, j, "mediaType", "", mt));
   if (mt == media::kDockerManifestList || mt == media::kOciIndex) return DocumentKind::Index;
   if (mt == media::kDockerManifest || mt == media::kOciManifest) return DocumentKind::Manifest;
   if (!mt.empty()) return invalid("manifest: mediaType: unsupported \"" + mt + "\"");

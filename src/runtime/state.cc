@@ -64,6 +64,14 @@ Result<State> StateStore::load(const std::string& id) const {
   }
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("state of container \"" + id + "\" is corrupt");
+  try {
+    return fromJson(j, id);
+  } catch (const json::exception& e) {
+    return fail("state of container \"" + id + "\" is corrupt: " + e.what());
+  }
+}
+
+State StateStore::fromJson(const nlohmann::json& j, const std::string& id) {
   State s;
   s.id = j.value("id", id);
   s.pid = j.value("pid", 0);

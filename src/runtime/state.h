@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "base/error.h"
 
 namespace berth::runtime {
@@ -49,6 +51,8 @@ class StateStore {
   Status status(const State& s) const;
 
  private:
+  // Throws nlohmann::json::exception on a field of the wrong type; load() catches it.
+  static State fromJson(const nlohmann::json& j, const std::string& id);
   std::string root_;
 };
 

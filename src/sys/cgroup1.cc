@@ -174,7 +174,7 @@ class V1 final : public Manager {
         for (auto& line : split(*st, '\n')) {
           auto f = split(line, ' ');
           if (f.size() != 2) continue;
-          uint64_t ns = std::stoull(f[1]) * (1000000000ULL / static_cast<uint64_t>(tick));
+          uint64_t ns = parseUint(f[1]).value_or(0) * (1000000000ULL / static_cast<uint64_t>(tick));
           if (f[0] == "user") s.cpuUserNs = ns;
           if (f[0] == "system") s.cpuSystemNs = ns;
         }
@@ -186,11 +186,11 @@ class V1 final : public Manager {
       if (auto v = readUint(d + "/memory.max_usage_in_bytes")) s.memoryMaxUsage = *v;
       if (auto oc = readFile(d + "/memory.oom_control")) {
         for (auto& line : split(*oc, '\n'))
-          if (startsWith(line, "oom_kill ")) s.oomKills = std::stoull(line.substr(9));
+          if (startsWith(line, "oom_kill ")) s.oomKills = parseUint(line.substr(9)).value_or(0);
       }
       if (auto ms = readFile(d + "/memory.stat")) {
         for (auto& line : split(*ms, '\n'))
-          if (startsWith(line, "cache ")) s.memoryCache = std::stoull(line.substr(6));
+          if (startsWith(line, "cache ")) s.memoryCache = parseUint(line.substr(6)).value_or(0);
       }
     }
     if (auto d = dir("pids"); !d.empty()) {

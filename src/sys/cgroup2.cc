@@ -136,7 +136,7 @@ class V2 final : public Manager {
       for (auto& line : split(*st, '\n')) {
         auto f = split(line, ' ');
         if (f.size() != 2) continue;
-        uint64_t v = std::stoull(f[1]) * 1000;
+        uint64_t v = parseUint(f[1]).value_or(0) * 1000;
         if (f[0] == "usage_usec") s.cpuUsageNs = v;
         if (f[0] == "user_usec") s.cpuUserNs = v;
         if (f[0] == "system_usec") s.cpuSystemNs = v;
@@ -147,11 +147,11 @@ class V2 final : public Manager {
     if (auto v = readUint(dir_ + "/memory.peak")) s.memoryMaxUsage = *v;
     if (auto ev = readFile(dir_ + "/memory.events")) {
       for (auto& line : split(*ev, '\n'))
-        if (startsWith(line, "oom_kill ")) s.oomKills = std::stoull(line.substr(9));
+        if (startsWith(line, "oom_kill ")) s.oomKills = parseUint(line.substr(9)).value_or(0);
     }
     if (auto ms = readFile(dir_ + "/memory.stat")) {
       for (auto& line : split(*ms, '\n'))
-        if (startsWith(line, "file ")) s.memoryCache = std::stoull(line.substr(5));
+        if (startsWith(line, "file ")) s.memoryCache = parseUint(line.substr(5)).value_or(0);
     }
     if (auto v = readUint(dir_ + "/pids.current")) s.pidsCurrent = *v;
     if (auto v = readUint(dir_ + "/pids.max")) s.pidsLimit = *v;

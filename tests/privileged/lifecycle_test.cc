@@ -139,6 +139,9 @@ TEST(Lifecycle, Exec) {
   auto id = kv(b.rt({"exec", "--user", "65534:65534", b.id(), "/bin/probe", "id"}).out);
   EXPECT_EQ(id["uid"], "65534");
   EXPECT_EQ(id["gid"], "65534");
+  auto badUser = b.rt({"exec", "--user", "nobody:x", b.id(), "/bin/true"});
+  EXPECT_EQ(badUser.code, 1);
+  EXPECT_NE(badUser.err.find("--user must be uid[:gid]"), std::string::npos) << badUser.err;
   auto missing = b.rt({"exec", b.id(), "nosuchcommand"});
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.err.find("executable file not found"), std::string::npos) << missing.err;

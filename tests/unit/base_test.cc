@@ -28,6 +28,16 @@ TEST(File, AtomicWriteAndRemoveAll) {
   EXPECT_EQ(err.error().category(), ErrorCategory::NotFound);
 }
 
+TEST(Strings, ParseUint) {
+  EXPECT_EQ(*parseUint("0"), 0u);
+  EXPECT_EQ(*parseUint("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(parseUint("18446744073709551616"));
+  EXPECT_FALSE(parseUint(""));
+  EXPECT_FALSE(parseUint("-1"));
+  EXPECT_FALSE(parseUint("12a"));
+  EXPECT_FALSE(parseUint(" 1"));
+}
+
 TEST(Strings, SplitTrim) {
   EXPECT_EQ(split("a,b,,c", ',').size(), 4u);
   EXPECT_EQ(trim("  x y \n"), "x y");
@@ -66,6 +76,10 @@ TEST(State, StoreClaimSaveLoad) {
   EXPECT_EQ(store.load("nope").error().category(), ErrorCategory::NotFound);
   (void)writeFileAtomic(store.dir("c1") + "/state.json", "{garbage");
   EXPECT_FALSE(store.load("c1"));
+  (void)writeFileAtomic(store.dir("c1") + "/state.json", R"({"id":"c1","pid":"not a number"})");
+  auto typed = store.load("c1");
+  ASSERT_FALSE(typed);
+  EXPECT_NE(typed.error().message().find("is corrupt"), std::string::npos);
 }
 
 TEST(Seccomp, CompilesToBpf) {
