@@ -63,10 +63,6 @@ struct LocalConsole {
   }
 };
 
-std::string timeNow() {
-  return log::nowRfc3339();
-}
-
 struct CreateFlags {
   runtime::CreateOptions opts;
   void add(CLI::App* c) {
@@ -562,7 +558,6 @@ void registerCommands(CLI::App& app, Globals& g, std::function<int()>& run, std:
       };
     });
   }
-  (void)timeNow;
 }
 
 }  // namespace berth::cli

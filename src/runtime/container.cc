@@ -44,10 +44,6 @@ std::vector<oci::DeviceRule> defaultDeviceRules() {
   };
 }
 
-Result<std::unique_ptr<sys::cgroup::Manager>> cgroupFor(const State& s) {
-  return cgroupOf(s.cgroupPath, s.cgroupV2Root);
-}
-
 std::string cgroupPathFor(const oci::Config& c, const std::string& id) {
   return c.linux.cgroupsPath.empty() ? "/" + id : c.linux.cgroupsPath;
 }
@@ -185,7 +181,6 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
         "config.json: linux.namespaces: joining a namespace by path together with a new user namespace "
         "is not supported");
   plan.newUserNs = newUser;
-  plan.newMountNs = true;
 
   // Cgroup: made and limited before the child exists, so it never runs unconstrained.
   State s;
@@ -322,7 +317,7 @@ Result<void> Runtime::kill(const std::string& id, int sig, bool all) {
   Status st = store_.status(s);
   if (st == Status::Stopped) return fail(ErrorCategory::Conflict, "container not running");
   if (all) {
-    TRY(auto cg, cgroupFor(s));
+    TRY(auto cg, cgroupOf(s));
     if (cg) return cg->killAll(sig);
   }
   return signalInit(s, sig);
@@ -342,7 +337,7 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
   if ((st == Status::Running || st == Status::Paused) && !force)
     return fail(ErrorCategory::Conflict,
                 "cannot delete container " + id + " that is not stopped: " + statusName(st));
-  TRY(auto cg, cgroupFor(s));
+  TRY(auto cg, cgroupOf(s));
   if (st != Status::Stopped) {
     (void)signalInit(s, SIGKILL);
     if (cg && st == Status::Paused) (void)cg->freeze(false);
@@ -359,7 +354,8 @@ Result<void> Runtime::remove(const std::string& id, bool force) {
         sleepNs(1000 * 1000);
       }
     }
-    if (auto r = cg->destroy(); !r) log::warn(r.error().message());
+    // Keep the state when the cgroup cannot go: dropping it would leak the cgroup with nothing left to retry.
+    TRYV_CTX(cg->destroy(), "deleting container " + id);
   }
   if (s.hasPoststop) {
     auto cfg = storedConfig(id);
@@ -376,7 +372,7 @@ Result<void> Runtime::pause(const std::string& id) {
   Status st = store_.status(s);
   if (st != Status::Running && st != Status::Created)
     return fail(ErrorCategory::Conflict, "container not running");
-  TRY(auto cg, cgroupFor(s));
+  TRY(auto cg, cgroupOf(s));
   if (!cg) return fail(ErrorCategory::Unavailable, "container has no cgroup to freeze");
   return cg->freeze(true);
 }
@@ -384,13 +380,13 @@ Result<void> Runtime::pause(const std::string& id) {
 Result<void> Runtime::resume(const std::string& id) {
   TRY(State s, store_.load(id));
   if (store_.status(s) != Status::Paused) return fail(ErrorCategory::Conflict, "container not paused");
-  TRY(auto cg, cgroupFor(s));
+  TRY(auto cg, cgroupOf(s));
   return cg->freeze(false);
 }
 
 Result<std::vector<pid_t>> Runtime::processes(const std::string& id) {
   TRY(State s, store_.load(id));
-  TRY(auto cg, cgroupFor(s));
+  TRY(auto cg, cgroupOf(s));
   if (!cg) return std::vector<pid_t>{};
   return cg->processes();
 }
@@ -398,7 +394,7 @@ Result<std::vector<pid_t>> Runtime::processes(const std::string& id) {
 Result<void> Runtime::update(const std::string& id, const oci::Resources& r) {
   TRY(State s, store_.load(id));
   if (store_.status(s) == Status::Stopped) return fail(ErrorCategory::Conflict, "container not running");
-  TRY(auto cg, cgroupFor(s));
+  TRY(auto cg, cgroupOf(s));
   if (!cg) return fail(ErrorCategory::Unavailable, "container has no cgroup");
   return cg->setResources(r);
 }

@@ -62,7 +62,7 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
   if (processStartTime(s.pid) != s.pidStartTime)
     return fail(ErrorCategory::Conflict, "container not running");
 
-  TRY(auto cg, cgroupOf(s.cgroupPath, s.cgroupV2Root));
+  TRY(auto cg, cgroupOf(s));
 
   SpawnRequest req;
   req.plan = &plan;

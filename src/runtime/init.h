@@ -42,12 +42,10 @@ struct InitPlan {
   std::vector<Join> joins;  // in join order (user first)
   bool unshareCgroupNs = false;
   bool newUserNs = false;
-  bool newMountNs = false;
   std::vector<const char*> argv, envp;
   const char* pathEnv = nullptr;  // PATH value for looking up argv[0]
   bool hasSeccomp = false;
   sys::seccomp::Program seccomp;
-  bool hasCaps = false;
   sys::caps::Sets caps;
   std::vector<CgroupMountPlan> cgroupMounts;
   bool cgroupV2 = false;

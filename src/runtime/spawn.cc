@@ -41,7 +41,6 @@ Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Proc
   if (proc.capabilities) {
     auto& c = *proc.capabilities;
     plan.caps = {c.bounding, c.effective, c.inheritable, c.permitted, c.ambient};
-    plan.hasCaps = true;
   }
   plan.argv = cStrings(proc.args);
   plan.envp = cStrings(proc.env);
@@ -56,12 +55,6 @@ Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Proc
     }
   }
   return {};
-}
-
-Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const std::string& path, const std::string& v2Root) {
-  if (path.empty()) return std::unique_ptr<sys::cgroup::Manager>();
-  if (!v2Root.empty()) return sys::cgroup::makeV2(v2Root, path);
-  return sys::cgroup::open(path);
 }
 
 std::vector<HookPlan> hookPlans(const std::vector<oci::Hook>& hooks) {

@@ -42,8 +42,6 @@ Result<pid_t> spawn(SpawnRequest& req);
 // console socket when the process wants a terminal (`console` keeps that connection open).
 Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Process& proc,
                          const std::string& consoleSocket, int consoleSocketFd, UniqueFd& console);
-// The cgroup manager of a stored container (none when it has no cgroup).
-Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const std::string& path, const std::string& v2Root);
 
 // Null-terminated pointer arrays into strings that outlive them.
 std::vector<const char*> cStrings(const std::vector<std::string>& v);

@@ -149,18 +149,17 @@ Status StateStore::status(const State& s) const {
   uint64_t start = processStartTime(s.pid, &zombie);
   if (start == 0 || zombie || (s.pidStartTime && start != s.pidStartTime)) return Status::Stopped;
   if (pathExists(fifo(s.id))) return Status::Created;
-  if (!s.cgroupPath.empty()) {
-    std::unique_ptr<sys::cgroup::Manager> cg;
-    if (!s.cgroupV2Root.empty())
-      cg = sys::cgroup::makeV2(s.cgroupV2Root, s.cgroupPath);
-    else if (auto m = sys::cgroup::open(s.cgroupPath))
-      cg = std::move(*m);
-    if (cg) {
-      auto frozen = cg->isFrozen();
-      if (frozen && *frozen) return Status::Paused;
-    }
+  if (auto cg = cgroupOf(s); cg && *cg) {
+    auto frozen = (*cg)->isFrozen();
+    if (frozen && *frozen) return Status::Paused;
   }
   return Status::Running;
+}
+
+Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const State& s) {
+  if (s.cgroupPath.empty()) return std::unique_ptr<sys::cgroup::Manager>();
+  if (!s.cgroupV2Root.empty()) return sys::cgroup::makeV2(s.cgroupV2Root, s.cgroupPath);
+  return sys::cgroup::open(s.cgroupPath);
 }
 
 std::string stateJson(const State& s, Status st, bool pretty) {

@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/error.h"
+#include "sys/cgroup.h"
 
 namespace berth::runtime {
 
@@ -55,6 +57,9 @@ class StateStore {
   static State fromJson(const nlohmann::json& j, const std::string& id);
   std::string root_;
 };
+
+// The cgroup manager of a container (none when it has no cgroup).
+Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOf(const State& s);
 
 // OCI state JSON (runc's field order), as `state` prints and hooks read on stdin.
 std::string stateJson(const State& s, Status st, bool pretty);
