@@ -135,27 +135,48 @@ Result<DocumentKind> documentKind(const std::string& text) {
   return invalid("manifest: neither an image manifest nor an index");
 }
 
+namespace {
+
+// schemaVersion 2 and a mediaType that is the Docker or the OCI one (OCI documents may omit it).
+Result<std::string> header(const Doc& d, const json& j, const char* docker, const char* oci,
+                           const char* kind) {
+  TRYV(schemaVersion(d, j));
+  std::string mt;
+  TRYV(str(d, j, "mediaType", "", mt));
+  if (mt.empty()) mt = oci;
+  if (mt != docker && mt != oci)
+    return std::unexpected(d.err("mediaType", std::string("not ") + kind + ": \"" + mt + "\"").error());
+  return mt;
+}
+
+// An array of descriptors, at most 1000 of them (untrusted documents).
+Result<std::vector<Descriptor>> descriptors(const Doc& d, const json& j, const char* key, bool required) {
+  std::vector<Descriptor> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) return std::unexpected(d.err(key, "must be an array").error());
+    return out;
+  }
+  if (!it->is_array()) return std::unexpected(d.err(key, "must be an array").error());
+  if (it->size() > 1000) return std::unexpected(d.err(key, "more than 1000 entries").error());
+  for (size_t i = 0; i < it->size(); ++i) {
+    TRY(Descriptor desc, descriptor(d, (*it)[i], std::string(key) + "[" + std::to_string(i) + "]"));
+    out.push_back(std::move(desc));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<Manifest> parseManifest(const std::string& text) {
   Doc d{"manifest"};
   TRY(json j, parse(text, d.what));
-  TRYV(schemaVersion(d, j));
   Manifest m;
-  TRYV(str(d, j, "mediaType", "", m.mediaType));
-  if (m.mediaType.empty()) m.mediaType = media::kOciManifest;
-  if (m.mediaType != media::kDockerManifest && m.mediaType != media::kOciManifest)
-    return std::unexpected(d.err("mediaType", "not an image manifest: \"" + m.mediaType + "\"").error());
+  TRY(m.mediaType, header(d, j, media::kDockerManifest, media::kOciManifest, "an image manifest"));
   auto c = j.find("config");
   if (c == j.end()) return std::unexpected(d.err("config", "is required").error());
   TRY(m.config, descriptor(d, *c, "config"));
-  auto l = j.find("layers");
-  if (l != j.end() && !l->is_null()) {
-    if (!l->is_array()) return std::unexpected(d.err("layers", "must be an array").error());
-    if (l->size() > 1000) return std::unexpected(d.err("layers", "more than 1000 layers").error());
-    for (size_t i = 0; i < l->size(); ++i) {
-      TRY(Descriptor desc, descriptor(d, (*l)[i], "layers[" + std::to_string(i) + "]"));
-      m.layers.push_back(std::move(desc));
-    }
-  }
+  TRY(m.layers, descriptors(d, j, "layers", false));
   TRYV(strMap(d, j, "annotations", "", m.annotations));
   return m;
 }
@@ -163,18 +184,9 @@ Result<Manifest> parseManifest(const std::string& text) {
 Result<Index> parseIndex(const std::string& text) {
   Doc d{"index"};
   TRY(json j, parse(text, d.what));
-  TRYV(schemaVersion(d, j));
   Index idx;
-  TRYV(str(d, j, "mediaType", "", idx.mediaType));
-  if (idx.mediaType.empty()) idx.mediaType = media::kOciIndex;
-  if (idx.mediaType != media::kDockerManifestList && idx.mediaType != media::kOciIndex)
-    return std::unexpected(d.err("mediaType", "not an index: \"" + idx.mediaType + "\"").error());
-  auto m = j.find("manifests");
-  if (m == j.end() || !m->is_array()) return std::unexpected(d.err("manifests", "must be an array").error());
-  for (size_t i = 0; i < m->size(); ++i) {
-    TRY(Descriptor desc, descriptor(d, (*m)[i], "manifests[" + std::to_string(i) + "]"));
-    idx.manifests.push_back(std::move(desc));
-  }
+  TRY(idx.mediaType, header(d, j, media::kDockerManifestList, media::kOciIndex, "an index"));
+  TRY(idx.manifests, descriptors(d, j, "manifests", true));
   return idx;
 }
 
