@@ -571,10 +571,11 @@ void runInit(const InitPlan& p) {
       }
       doMount(p, rootFd, c.mounts[i]);
     }
+    // /dev does not depend on the cgroup either: it is made while the parent may still be placing us.
+    setupDev(p, rootFd);
     ensurePlaced();
     for (size_t i = 0; i < c.mounts.size(); ++i)
       if (isCgroupMount(c.mounts[i]) && deferrable(c.mounts, i)) doMount(p, rootFd, c.mounts[i]);
-    setupDev(p, rootFd);
     if (p.hasRuntimeHooks) {
       if (!sendSync(p.syncFd, Sync::Hooks)) _exit(1);
       waitSync(p, Sync::HooksDone);

@@ -186,6 +186,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
   // Placed before it unshares its cgroup namespace and before it can run anything of the user's.
   if (req.prepareCgroup) {
     if (auto r = req.prepareCgroup(); !r) return failed(r.error());
+    log::phase("spawn: cgroup made and limited");
   }
   if (req.cgroup && !bornInCgroup) {
     if (auto r = req.cgroup->addProcess(pid); !r) return failed(r.error());
@@ -198,6 +199,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
   if (auto r = sendMsg(parentEnd.get(), Sync::Placed, ""); !r) return failed(r.error());
   if (req.whilePreparing) {
     if (auto r = req.whilePreparing(pid); !r) return failed(r.error());
+    log::phase("spawn: state saved");
   }
 
   static SyncMsg msg;

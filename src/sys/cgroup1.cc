@@ -235,11 +235,21 @@ class V1 final : public Manager {
     auto slash = dir.rfind('/');
     std::string parent = dir.substr(0, slash);
     if (!pathExists(parent)) TRYV(createCpuset(parent));
-    if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return sysFail("mkdir " + dir);
+    int rc = ::mkdir(dir.c_str(), 0755);
+    if (rc < 0 && errno == ENOENT) {  // the parent was removed meanwhile (an empty parent is fair game)
+      TRYV(createCpuset(parent));
+      rc = ::mkdir(dir.c_str(), 0755);
+    }
+    if (rc < 0 && errno != EEXIST) return sysFail("mkdir " + dir);
     for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
       TRY(std::string cur, readFile(dir + "/" + f));
       if (!trim(cur).empty()) continue;
       TRY(std::string p, readFile(parent + "/" + f));
+      if (trim(p).empty()) {
+        // The parent was just made by a concurrent create that has not filled it yet: fill it ourselves.
+        TRYV(createCpuset(parent));
+        TRY(p, readFile(parent + "/" + f));
+      }
       TRYV(writeFile(dir + "/" + f, trim(p)));
     }
     return {};

@@ -93,14 +93,19 @@ std::map<std::string, std::string> kv(const std::string& out) {
 namespace {
 std::atomic<int> g_counter{0};
 
-// Removes /berth-test (the parent of every test's cgroup) from each hierarchy when the suite ends.
+// Removes this process's test cgroups, then /berth-test (the parent of every test's cgroup) when no other
+// test process still uses it. ctest runs tests in parallel processes: never touch another process's cgroups.
 class CgroupCleanup : public ::testing::Environment {
  public:
   void TearDown() override {
     if (geteuid() != 0) return;
+    std::string mine = "t" + std::to_string(getpid()) + "-*";
     run({"/bin/sh", "-c",
-         "for h in /sys/fs/cgroup/*/; do [ -d \"${h}berth-test\" ] && "
-         "find \"${h}berth-test\" -depth -type d -exec rmdir {} \\; ; done; true"});
+         "for h in /sys/fs/cgroup/*/; do [ -d \"${h}berth-test\" ] || continue; "
+         "find \"${h}berth-test\" -mindepth 1 -maxdepth 1 -type d -name '" +
+             mine +
+             "' -exec sh -c 'find \"$1\" -depth -type d -exec rmdir {} \\;' _ {} \\; ; "
+             "rmdir \"${h}berth-test\" 2>/dev/null; done; true"});
   }
 };
 const auto* g_cleanup = ::testing::AddGlobalTestEnvironment(new CgroupCleanup);
