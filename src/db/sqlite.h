@@ -1,0 +1,90 @@
+// SQLite for metadata (images, layers, snapshots, later containers): one database file in WAL mode, one
+// transaction per change, so a crash at any moment leaves either the old or the new state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace berth::db {
+
+class Database;
+
+// A prepared statement. Parameters are bound by position (1-based, as SQLite numbers them).
+class Statement {
+ public:
+  Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  Statement& operator=(Statement&&) = delete;
+  ~Statement();
+
+  Statement& bind(int i, std::string_view v);
+  Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, int64_t v);
+  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bindNull(int i);
+
+  // Runs one step: true when a row is available, false when done.
+  Result<bool> step();
+  // Runs to completion (for statements without rows).
+  Result<void> run();
+  Statement& reset();
+
+  std::string text(int col) const;
+  int64_t integer(int col) const;
+  bool isNull(int col) const;
+
+ private:
+  friend class Database;
+  Statement(Database* db, sqlite3_stmt* s) : db_(db), stmt_(s) {}
+  Database* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Database {
+ public:
+  // Opens (creating) the database file in WAL mode with foreign keys on and a busy timeout, so that two
+  // processes (berth and berthd) can share it.
+  static Result<Database> open(const std::string& path);
+  Database(Database&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+  Database& operator=(Database&&) = delete;
+  ~Database();
+
+  Result<void> exec(std::string_view sql);
+  Result<Statement> prepare(std::string_view sql);
+  int64_t changes() const;
+  const std::string& path() const { return path_; }
+
+  // Schema versions: runs migrations[v..] for a database at user_version v, each in its own transaction.
+  Result<void> migrate(const std::string& name, const std::vector<std::string_view>& migrations);
+
+  Error error(std::string what) const;
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolled back when destroyed without commit().
+class Transaction {
+ public:
+  static Result<Transaction> begin(Database& db);
+  Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  Result<void> commit();
+
+ private:
+  explicit Transaction(Database* db) : db_(db) {}
+  Database* db_;
+};
+
+}  // namespace berth::db

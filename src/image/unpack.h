@@ -1,0 +1,49 @@
+// Layer unpack: a (gzip, zstd or plain) tar stream written into a directory in one pass, with the
+// uncompressed stream's digest (the layer's DiffID) computed on the way.
+//
+// Layer tars are untrusted input. An entry is refused, and the unpack fails, when its path is absolute or
+// contains "..", when a parent directory of the entry is a symlink (in the tar or already on disk), when a
+// hardlink points outside the tree or at something that is not a regular file of it, or when sizes are
+// absurd. Nothing is ever created outside the target directory: every file is made relative to a parent
+// directory fd opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). On failure the caller removes the
+// target (it is always a fresh or copied snapshot directory).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/error.h"
+#include "image/digest.h"
+
+namespace berth::image {
+
+enum class Whiteouts {
+  // Overlay layer: ".wh.x" becomes a 0/0 character device "x", ".wh..wh..opq" the trusted.overlay.opaque
+  // xattr on its directory (what overlayfs reads in a lower layer).
+  Overlay,
+  // Applied onto a copy of the parent (vfs): ".wh.x" deletes x, ".wh..wh..opq" empties the directory of
+  // everything this layer did not add.
+  Apply,
+};
+
+struct UnpackOptions {
+  Whiteouts whiteouts = Whiteouts::Overlay;
+  uint64_t maxEntrySize = 64ULL << 30;   // one file
+  uint64_t maxTotalSize = 512ULL << 30;  // the whole uncompressed stream
+  uint64_t maxEntries = 10'000'000;
+  // Set ownership from the tar (needs root; off for rootless unpacks).
+  bool chown = true;
+};
+
+struct UnpackStats {
+  Digest diffId;           // sha256 of the uncompressed tar stream
+  uint64_t tarSize = 0;    // bytes of the uncompressed tar stream
+  uint64_t entries = 0;    // tar entries
+  uint64_t fileBytes = 0;  // bytes written into regular files
+};
+
+// Reads a layer from `fd` (any compression libarchive knows: gzip, zstd, none) into `targetDir`.
+Result<UnpackStats> unpackLayer(int fd, const std::string& targetDir, const UnpackOptions& opts = {});
+
+}  // namespace berth::image

@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include "base/file.h"
+#include "db/sqlite.h"
+
+namespace berth::db {
+namespace {
+
+TEST(Sqlite, MigratesOnceAndRollsBackUncommittedTransactions) {
+  auto tmp = *TempDir::make("/tmp/berth-db-");
+  std::string path = tmp.path() + "/meta.db";
+  std::vector<std::string_view> v1 = {"CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"};
+  {
+    auto db = Database::open(path);
+    ASSERT_TRUE(db) << db.error().message();
+    ASSERT_TRUE(db->migrate("test", v1));
+    ASSERT_TRUE(db->migrate("test", v1)) << "a second run is a no-op";
+    {
+      auto tx = Transaction::begin(*db);
+      ASSERT_TRUE(tx);
+      auto ins = db->prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+      ASSERT_TRUE(ins);
+      ASSERT_TRUE(ins->bind(1, "a").bind(2, 1).run());
+      ASSERT_TRUE(tx->commit());
+    }
+    {
+      auto tx = Transaction::begin(*db);
+      auto ins = db->prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+      ASSERT_TRUE(ins->bind(1, "b").bind(2, 2).run());
+      // dropped without commit: rolled back
+    }
+    auto dup = db->prepare("INSERT INTO t (k, v) VALUES ('a', 3)");
+    auto r = dup->run();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().category(), ErrorCategory::Conflict) << r.error().message();
+  }
+  auto db = Database::open(path);
+  ASSERT_TRUE(db);
+  auto q = db->prepare("SELECT k, v FROM t ORDER BY k");
+  std::vector<std::string> keys;
+  while (*q->step()) keys.push_back(q->text(0));
+  EXPECT_EQ(keys, std::vector<std::string>{"a"});
+  std::vector<std::string_view> v2 = {v1[0], "ALTER TABLE t ADD COLUMN w TEXT"};
+  ASSERT_TRUE(db->migrate("test", v2));
+  auto older = db->migrate("test", v1);
+  ASSERT_FALSE(older) << "a schema newer than the code is refused";
+  EXPECT_NE(older.error().message().find("newer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::db

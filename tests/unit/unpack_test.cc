@@ -1,0 +1,212 @@
+#include "image/unpack.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "../common/tar_builder.h"
+#include "base/fd.h"
+#include "base/file.h"
+
+namespace berth::image {
+namespace {
+
+using test::TarBuilder;
+
+UniqueFd memFd(const std::string& data) {
+  UniqueFd fd(memfd_create("layer", MFD_CLOEXEC));
+  EXPECT_EQ(write(fd.get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  lseek(fd.get(), 0, SEEK_SET);
+  return fd;
+}
+
+Result<UnpackStats> unpack(const std::string& tar, const std::string& dir, UnpackOptions o = {}) {
+  if (geteuid() != 0) o.chown = false;
+  auto fd = memFd(tar);
+  return unpackLayer(fd.get(), dir, o);
+}
+
+struct Dirs {
+  TempDir tmp = *TempDir::make("/tmp/berth-unpack-");
+  std::string target() const { return tmp.path() + "/layer"; }
+  std::string outside() const { return tmp.path() + "/outside"; }
+  Dirs() {
+    mkdir(target().c_str(), 0755);
+    mkdir(outside().c_str(), 0755);
+  }
+};
+
+bool isEmptyDir(const std::string& d) {
+  auto out = readFile(d);  // EISDIR; use stat link count instead
+  struct stat st;
+  return stat(d.c_str(), &st) == 0 && st.st_nlink == 2;
+}
+
+TEST(Unpack, FilesDirsLinksAndDiffIdForEveryCompression) {
+  Dirs d;
+  auto build = [](TarBuilder::Compression c) {
+    std::string plain = TarBuilder()
+                            .dir("./", 0755)
+                            .dir("etc", 0755)
+                            .file("etc/passwd", "root:x:0:0::/root:/bin/sh\n", 0644)
+                            .file("bin/tool", "#!/bin/sh\necho hi\n", 04755)
+                            .symlink("bin/sh", "/bin/busybox")
+                            .hardlink("bin/tool2", "bin/tool")
+                            .finish();
+    return c == TarBuilder::Compression::None ? plain : TarBuilder::compress(plain, c);
+  };
+  std::string plain = build(TarBuilder::Compression::None);
+  auto r = unpack(plain, d.target());
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->diffId, Sha256::of(plain));
+  EXPECT_EQ(r->tarSize, plain.size());
+  EXPECT_EQ(r->entries, 6u);
+  EXPECT_EQ(*readFile(d.target() + "/etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+  struct stat st;
+  ASSERT_EQ(stat((d.target() + "/bin/tool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, geteuid() == 0 ? 04755u : 04755u & 07777);
+  EXPECT_EQ(st.st_nlink, 2u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1700000000);
+  ASSERT_EQ(stat((d.target() + "/bin").c_str(), &st), 0);  // made for the tar (no entry): 0755
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  ASSERT_EQ(stat((d.target() + "/etc").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1700000000) << "directory times are set after their contents";
+  char buf[64] = {};
+  ASSERT_GT(readlink((d.target() + "/bin/sh").c_str(), buf, sizeof buf - 1), 0);
+  EXPECT_STREQ(buf, "/bin/busybox");
+
+  for (auto c : {TarBuilder::Compression::Gzip, TarBuilder::Compression::Zstd}) {
+    Dirs d2;
+    auto r2 = unpack(build(c), d2.target());
+    ASSERT_TRUE(r2) << r2.error().message();
+    EXPECT_EQ(r2->diffId, r->diffId) << "the DiffID is the digest of the uncompressed stream";
+    EXPECT_EQ(*readFile(d2.target() + "/bin/tool2"), "#!/bin/sh\necho hi\n");
+  }
+}
+
+TEST(Unpack, OwnershipXattrsAndDevices) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (chown, mknod, trusted xattrs)";
+  Dirs d;
+  auto tar =
+      TarBuilder()
+          .file("owned", "x", 0600, 1000, 1001, {{"user.note", "hello"}, {"trusted.overlay.opaque", "y"}})
+          .device("dev/null", AE_IFCHR, 1, 3)
+          .finish();
+  auto r = unpack(tar, d.target());
+  ASSERT_TRUE(r) << r.error().message();
+  struct stat st;
+  ASSERT_EQ(stat((d.target() + "/owned").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_gid, 1001u);
+  char v[16] = {};
+  EXPECT_EQ(getxattr((d.target() + "/owned").c_str(), "user.note", v, sizeof v), 5);
+  EXPECT_LT(getxattr((d.target() + "/owned").c_str(), "trusted.overlay.opaque", v, sizeof v), 0)
+      << "overlayfs instructions are never taken from a tar";
+  ASSERT_EQ(lstat((d.target() + "/dev/null").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+}
+
+TEST(Unpack, OverlayWhiteouts) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (whiteouts are 0/0 device nodes)";
+  Dirs d;
+  auto tar =
+      TarBuilder().dir("etc").file("etc/.wh.gone", "").dir("var").file("var/.wh..wh..opq", "").finish();
+  auto r = unpack(tar, d.target());
+  ASSERT_TRUE(r) << r.error().message();
+  struct stat st;
+  ASSERT_EQ(lstat((d.target() + "/etc/gone").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(0, 0));
+  char v[4] = {};
+  EXPECT_EQ(getxattr((d.target() + "/var").c_str(), "trusted.overlay.opaque", v, sizeof v), 1);
+  EXPECT_EQ(v[0], 'y');
+}
+
+TEST(Unpack, AppliedWhiteoutsDeleteFromTheParentCopy) {
+  Dirs d;
+  auto base = TarBuilder()
+                  .file("etc/keep", "1")
+                  .file("etc/gone", "2")
+                  .file("var/old1", "3")
+                  .file("var/sub/old2", "4")
+                  .finish();
+  ASSERT_TRUE(unpack(base, d.target()));
+  auto upper = TarBuilder()
+                   .file("etc/.wh.gone", "")
+                   .dir("var")
+                   .file("var/.wh..wh..opq", "")
+                   .file("var/new", "5")
+                   .finish();
+  UnpackOptions o;
+  o.whiteouts = Whiteouts::Apply;
+  auto r = unpack(upper, d.target(), o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(pathExists(d.target() + "/etc/keep"));
+  EXPECT_FALSE(pathExists(d.target() + "/etc/gone"));
+  EXPECT_FALSE(pathExists(d.target() + "/var/old1"));
+  EXPECT_FALSE(pathExists(d.target() + "/var/sub"));
+  EXPECT_EQ(*readFile(d.target() + "/var/new"), "5");
+}
+
+struct Hostile {
+  const char* name;
+  std::string tar;
+  const char* expect;
+};
+
+TEST(Unpack, HostileTarsAreRefusedAndNothingLandsOutside) {
+  Dirs d;
+  std::string out = d.outside();
+  std::vector<Hostile> cases = {
+      {"absolute path", TarBuilder().file("/tmp/pwned", "x").finish(), "absolute"},
+      {"dot-dot", TarBuilder().file("a/../../outside/pwned", "x").finish(), "\"..\""},
+      {"symlinked parent", TarBuilder().symlink("evil", out).file("evil/pwned", "x").finish(), "symlink"},
+      {"relative symlinked parent",
+       TarBuilder().symlink("evil", "../outside").file("evil/pwned", "x").finish(), "symlink"},
+      {"symlinked grandparent", TarBuilder().symlink("evil", out).file("evil/a/b/pwned", "x").finish(),
+       "symlink"},
+      {"hardlink outside", TarBuilder().hardlink("pwned", "../outside/x").finish(), "\"..\""},
+      {"hardlink absolute", TarBuilder().hardlink("pwned", "/etc/passwd").finish(), "absolute"},
+      {"hardlink through symlink",
+       TarBuilder().symlink("evil", "/etc").hardlink("pwned", "evil/passwd").finish(), "symlink"},
+      {"hardlink to nothing", TarBuilder().hardlink("pwned", "missing").finish(), "does not contain"},
+      {"absurd size", TarBuilder::withDeclaredSize(TarBuilder().file("big", "x").finish(), 1ULL << 50),
+       "exceeds"},
+  };
+  for (auto& c : cases) {
+    Dirs fresh;
+    auto r = unpack(c.tar, fresh.target());
+    ASSERT_FALSE(r) << c.name << " was accepted";
+    EXPECT_NE(r.error().message().find(c.expect), std::string::npos) << c.name << ": " << r.error().message();
+    EXPECT_EQ(r.error().category(), ErrorCategory::InvalidArgument) << c.name;
+  }
+  EXPECT_TRUE(isEmptyDir(out));
+  EXPECT_FALSE(pathExists("/tmp/pwned"));
+}
+
+TEST(Unpack, CorruptAndTruncatedStreamsFail) {
+  Dirs d;
+  std::string gz = TarBuilder::compress(TarBuilder().file("a", std::string(100000, 'a')).finish(),
+                                        TarBuilder::Compression::Gzip);
+  std::string corrupt = gz;
+  for (size_t i = 40; i < 80 && i < corrupt.size(); ++i) corrupt[i] ^= 0x5a;
+  EXPECT_FALSE(unpack(corrupt, d.target()));
+  Dirs d2;
+  EXPECT_FALSE(unpack(gz.substr(0, gz.size() / 2), d2.target()));
+  Dirs d3;
+  std::string plain = TarBuilder().file("a", std::string(100000, 'a')).finish();
+  EXPECT_FALSE(unpack(plain.substr(0, 50000), d3.target()));
+  Dirs d4;
+  UnpackOptions small;
+  small.maxTotalSize = 20000;
+  auto r = unpack(plain, d4.target(), small);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("exceeds"), std::string::npos) << r.error().message();
+}
+
+}  // namespace
+}  // namespace berth::image
