@@ -74,8 +74,10 @@ int openBeneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mod
   return fd;
 }
 
+}  // namespace
+
 // "./a//b/" -> "a/b"; refuses absolute paths and "..".
-Result<std::string> cleanPath(const char* raw, const char* what) {
+Result<std::string> cleanTarPath(const char* raw, const char* what) {
   if (!raw) return invalid(std::string(what) + " has no name");
   std::string_view p(raw);
   if (p.empty()) return invalid(std::string(what) + " has an empty name");
@@ -100,6 +102,8 @@ Result<std::string> cleanPath(const char* raw, const char* what) {
   if (out.size() >= PATH_MAX) return invalid(std::string(what) + ": path too long");
   return out;
 }
+
+namespace {
 
 Result<void> removeTreeAt(int dirfd, const char* name);
 
@@ -150,7 +154,7 @@ class Unpacker {
   Unpacker(int rootFd, const UnpackOptions& o) : root_(rootFd), opts_(o) {}
 
   Result<void> entry(archive* a, archive_entry* e, UnpackStats& stats) {
-    TRY(std::string path, cleanPath(archive_entry_pathname(e), "layer entry"));
+    TRY(std::string path, cleanTarPath(archive_entry_pathname(e), "layer entry"));
     if (archive_entry_size_is_set(e) && static_cast<uint64_t>(archive_entry_size(e)) > opts_.maxEntrySize)
       return invalid("layer entry " + path + ": size " + std::to_string(archive_entry_size(e)) +
                      " exceeds the limit of " + std::to_string(opts_.maxEntrySize) + " bytes");
@@ -347,7 +351,7 @@ class Unpacker {
   }
 
   Result<void> link(int pfd, const std::string& name, const std::string& path, const char* rawTarget) {
-    TRY(std::string target, cleanPath(rawTarget, ("hardlink " + path + " ->").c_str()));
+    TRY(std::string target, cleanTarPath(rawTarget, ("hardlink " + path + " ->").c_str()));
     if (target.empty()) return invalid("layer entry " + path + ": hardlink to the layer root");
     UniqueFd t(openBeneath(root_, target, O_PATH | O_NOFOLLOW));
     if (!t) {
@@ -449,27 +453,55 @@ class Unpacker {
 
 }  // namespace
 
+namespace {
+struct Decompressor {
+  ArchivePtr outer{archive_read_new()};
+  Result<void> open(int fd) {
+    if (!outer) return fail("libarchive: out of memory");
+    // Only built-in decompressors: never an external program.
+    archive_read_support_filter_gzip(outer.get());
+    archive_read_support_filter_zstd(outer.get());
+    archive_read_support_filter_xz(outer.get());
+    archive_read_support_filter_bzip2(outer.get());
+    archive_read_support_format_raw(outer.get());
+    if (archive_read_open_fd(outer.get(), fd, 1 << 20) != ARCHIVE_OK)
+      return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
+    archive_entry* rawEntry;
+    if (archive_read_next_header(outer.get(), &rawEntry) != ARCHIVE_OK)
+      return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
+    return {};
+  }
+};
+}  // namespace
+
+Result<UnpackStats> digestLayer(int fd, uint64_t maxTotalSize) {
+  Decompressor d;
+  TRYV(d.open(fd));
+  Source src;
+  src.outer = d.outer.get();
+  src.limit = maxTotalSize;
+  for (;;) {
+    const void* buf;
+    la_ssize_t n = readDecompressed(nullptr, &src, &buf);
+    if (n == 0) break;
+    if (n < 0) return invalid(src.error);
+  }
+  UnpackStats st;
+  st.tarSize = src.total;
+  st.diffId = src.hash.finish();
+  return st;
+}
+
 Result<UnpackStats> unpackLayer(int fd, const std::string& targetDir, const UnpackOptions& opts) {
   UniqueFd root(::open(targetDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return sysFail("opening unpack target " + targetDir);
 
-  ArchivePtr outer(archive_read_new());
+  Decompressor dec;
+  TRYV(dec.open(fd));
   ArchivePtr inner(archive_read_new());
-  if (!outer || !inner) return fail("libarchive: out of memory");
-  // Only built-in decompressors: never an external program.
-  archive_read_support_filter_gzip(outer.get());
-  archive_read_support_filter_zstd(outer.get());
-  archive_read_support_filter_xz(outer.get());
-  archive_read_support_filter_bzip2(outer.get());
-  archive_read_support_format_raw(outer.get());
-  if (archive_read_open_fd(outer.get(), fd, 1 << 20) != ARCHIVE_OK)
-    return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
-  archive_entry* rawEntry;
-  if (archive_read_next_header(outer.get(), &rawEntry) != ARCHIVE_OK)
-    return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
-
+  if (!inner) return fail("libarchive: out of memory");
   Source src;
-  src.outer = outer.get();
+  src.outer = dec.outer.get();
   src.limit = opts.maxTotalSize;
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &src, nullptr, readDecompressed, nullptr) != ARCHIVE_OK) {

@@ -43,6 +43,12 @@ struct UnpackStats {
   uint64_t fileBytes = 0;  // bytes written into regular files
 };
 
+// Only decompresses and hashes (DiffID and uncompressed size of a layer blob), writing nothing.
+Result<UnpackStats> digestLayer(int fd, uint64_t maxTotalSize = 512ULL << 30);
+
+// A tar entry name made relative and clean ("./a//b/" -> "a/b"); refuses absolute names and "..".
+Result<std::string> cleanTarPath(const char* raw, const char* what);
+
 // Reads a layer from `fd` (any compression libarchive knows: gzip, zstd, none) into `targetDir`.
 Result<UnpackStats> unpackLayer(int fd, const std::string& targetDir, const UnpackOptions& opts = {});
 

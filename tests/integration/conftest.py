@@ -12,6 +12,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BERTH = os.environ.get("BERTH_CLI", os.path.join(ROOT, "build", "cmd", "berth", "berth"))
 RUNTIME = os.environ.get("BERTH_RUNTIME", os.path.join(ROOT, "build", "cmd", "berth-runtime", "berth-runtime"))
 
 
@@ -120,3 +121,34 @@ def workdir():
     yield d
     unmount_under(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def docker(runtime, workdir, rootfs):
+    need("dockerd")
+    client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else need("docker")
+    sock = f"{workdir}/docker.sock"
+    log = open(f"{workdir}/dockerd.log", "w")
+    # A private daemon: its own roots, socket and pidfile, no bridge and no iptables changes.
+    proc = subprocess.Popen(["dockerd", "--data-root", f"{workdir}/data", "--exec-root", f"{workdir}/exec",
+                             "--pidfile", f"{workdir}/docker.pid", "-H", f"unix://{sock}", "--bridge=none",
+                             "--iptables=false", "--ip-masq=false", "--add-runtime", f"berth={runtime}"],
+                            stdout=log, stderr=log)
+    base = [client, "-H", f"unix://{sock}"]
+    try:
+        wait_for_socket(sock, proc)
+        for _ in range(100):
+            if run(base + ["version"]).returncode == 0:
+                break
+            time.sleep(0.2)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(base + ["import", "-", "berthbox:latest"], stdin=tar.stdout, capture_output=True)
+        tar.wait()
+        assert imp.returncode == 0, imp.stderr
+        yield base
+    finally:
+        run(base + ["rm", "-f"] + run(base + ["ps", "-aq"]).stdout.split())
+        stop_pid(proc.pid)
+        proc.wait(timeout=30)
+        log.close()
+        unmount_under(workdir)

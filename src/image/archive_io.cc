@@ -1,0 +1,365 @@
+// ImageService::load (docker-archive and OCI image-layout archives) and ImageService::import.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/fd.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "image/reference.h"
+#include "image/service.h"
+#include "image/unpack.h"
+
+namespace berth::image {
+namespace {
+
+using nlohmann::json;
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+constexpr uint64_t kKeepInMemory = 4 << 20;  // small files (manifests, configs) are also kept as text
+
+std::string lexicalJoin(const std::string& dir, const std::string& rel) {
+  std::vector<std::string> parts;
+  for (auto& p : split(dir + "/" + rel, '/')) {
+    if (p.empty() || p == ".") continue;
+    if (p == "..") {
+      if (parts.empty()) return "";
+      parts.pop_back();
+      continue;
+    }
+    parts.push_back(p);
+  }
+  std::string out;
+  for (auto& p : parts) out += (out.empty() ? "" : "/") + p;
+  return out;
+}
+
+std::string blobMediaType(const ContentStore& cs, const Digest& d, bool oci) {
+  UniqueFd fd(::open(cs.blobPath(d).c_str(), O_RDONLY | O_CLOEXEC));
+  unsigned char m[4] = {};
+  if (fd) (void)::read(fd.get(), m, sizeof m);
+  if (m[0] == 0x1f && m[1] == 0x8b) return oci ? media::kOciLayerGzip : media::kDockerLayer;
+  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return media::kOciLayerZstd;
+  return oci ? media::kOciLayer : "application/vnd.docker.image.rootfs.diff.tar";
+}
+
+std::string hostArch() {
+  struct utsname u;
+  ::uname(&u);
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  return m;
+}
+
+std::vector<std::string> jsonOrShell(const std::string& args, bool shell) {
+  auto j = json::parse(args, nullptr, false);
+  if (j.is_array()) {
+    std::vector<std::string> v;
+    bool ok = true;
+    for (auto& x : j) {
+      if (!x.is_string())
+        ok = false;
+      else
+        v.push_back(x.get<std::string>());
+    }
+    if (ok) return v;
+  }
+  if (shell) return {"/bin/sh", "-c", args};
+  std::vector<std::string> v;
+  for (auto& w : split(args, ' '))
+    if (!w.empty()) v.push_back(w);
+  return v;
+}
+
+// docker import --change: the Dockerfile instructions that only touch the image config.
+Result<void> applyChange(json& cfg, const std::string& change) {
+  std::string c = trim(change);
+  size_t sp = c.find_first_of(" \t");
+  std::string instr = c.substr(0, sp), args = sp == std::string::npos ? "" : trim(c.substr(sp + 1));
+  for (auto& ch : instr) ch = static_cast<char>(toupper(ch));
+  if (args.empty()) return invalid("--change \"" + change + "\": " + instr + " needs an argument");
+  if (instr == "CMD") {
+    cfg["Cmd"] = jsonOrShell(args, true);
+  } else if (instr == "ENTRYPOINT") {
+    cfg["Entrypoint"] = jsonOrShell(args, true);
+  } else if (instr == "ENV") {
+    if (!cfg.contains("Env")) cfg["Env"] = json::array();
+    std::vector<std::pair<std::string, std::string>> kv;
+    if (args.find('=') == std::string::npos || args.find('=') > args.find(' ')) {
+      size_t s = args.find(' ');
+      if (s == std::string::npos) return invalid("--change \"" + change + "\": ENV needs a value");
+      kv.push_back({args.substr(0, s), trim(args.substr(s + 1))});
+    } else {
+      for (auto& w : split(args, ' ')) {
+        if (w.empty()) continue;
+        size_t e = w.find('=');
+        if (e == std::string::npos) return invalid("--change \"" + change + "\": ENV expects KEY=VALUE");
+        std::string v = w.substr(e + 1);
+        if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+          v = v.substr(1, v.size() - 2);
+        kv.push_back({w.substr(0, e), v});
+      }
+    }
+    for (auto& [k, v] : kv) {
+      json env = json::array();
+      for (auto& e : cfg["Env"])
+        if (!e.get<std::string>().starts_with(k + "=")) env.push_back(e);
+      env.push_back(k + "=" + v);
+      cfg["Env"] = env;
+    }
+  } else if (instr == "WORKDIR") {
+    cfg["WorkingDir"] = args;
+  } else if (instr == "USER") {
+    cfg["User"] = args;
+  } else if (instr == "STOPSIGNAL") {
+    cfg["StopSignal"] = args;
+  } else if (instr == "EXPOSE") {
+    for (auto& p : split(args, ' ')) {
+      if (p.empty()) continue;
+      cfg["ExposedPorts"][p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+    }
+  } else if (instr == "VOLUME") {
+    for (auto& v : jsonOrShell(args, false)) cfg["Volumes"][v] = json::object();
+  } else if (instr == "LABEL") {
+    for (auto& w : split(args, ' ')) {
+      if (w.empty()) continue;
+      size_t e = w.find('=');
+      if (e == std::string::npos) return invalid("--change \"" + change + "\": LABEL expects key=value");
+      std::string v = w.substr(e + 1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      cfg["Labels"][w.substr(0, e)] = v;
+    }
+  } else {
+    return invalid(
+        "--change \"" + change + "\": " + instr +
+        " is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ImageService::load(int fd) {
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  if (archive_read_open_fd(a.get(), fd, 1 << 20) != ARCHIVE_OK)
+    return invalid(std::string("reading the image archive: ") + archive_error_string(a.get()));
+
+  std::map<std::string, Digest> files;
+  std::map<std::string, std::string> text, links;
+  std::set<std::string> ingested;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    archive_entry* e;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      const char* err = archive_error_string(a.get());
+      return invalid(std::string("reading the image archive: ") + (err ? err : "truncated or corrupt"));
+    }
+    TRY(std::string path, cleanTarPath(archive_entry_pathname(e), "archive entry"));
+    if (const char* hl = archive_entry_hardlink(e)) {
+      TRY(std::string target, cleanTarPath(hl, "archive hardlink"));
+      links[path] = target;
+      continue;
+    }
+    auto type = archive_entry_filetype(e);
+    if (type == AE_IFLNK) {
+      std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/'));
+      const char* t = archive_entry_symlink(e);
+      std::string target = t && t[0] != '/' ? lexicalJoin(dir, t) : "";
+      if (target.empty()) return invalid("archive entry " + path + ": symlink leaves the archive");
+      links[path] = target;
+      continue;
+    }
+    if (type != AE_IFREG) continue;
+    std::optional<Digest> expected;
+    if (path.starts_with("blobs/sha256/")) {
+      auto d = Digest::parse("sha256:" + path.substr(13));
+      if (!d) return invalid("archive entry " + path + ": not a sha256 blob name");
+      expected = *d;
+    }
+    TRY(BlobWriter w, content_->writer());
+    std::string keep;
+    bool small = archive_entry_size(e) <= static_cast<int64_t>(kKeepInMemory);
+    for (;;) {
+      la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) {
+        const char* err = archive_error_string(a.get());
+        return invalid("archive entry " + path + ": " + (err ? err : "read error"));
+      }
+      TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+      if (small) keep.append(buf.data(), static_cast<size_t>(n));
+    }
+    auto d = w.commit(expected);
+    if (!d) return std::unexpected(d.error().context("archive entry " + path));
+    files[path] = *d;
+    ingested.insert(d->hex());
+    if (small) text[path] = std::move(keep);
+  }
+  auto resolve = [&](std::string p) -> std::optional<std::string> {
+    for (int i = 0; i < 16; ++i) {
+      if (files.count(p)) return p;
+      auto l = links.find(p);
+      if (l == links.end()) return std::nullopt;
+      p = l->second;
+    }
+    return std::nullopt;
+  };
+  auto blobAt = [&](const std::string& p, const char* what) -> Result<Digest> {
+    auto r = resolve(lexicalJoin("", p));
+    if (!r) return invalid(std::string("the archive's ") + what + " " + p + " is missing");
+    return files[*r];
+  };
+  std::vector<std::string> out;
+  std::set<std::string> referenced;
+  auto done = [&](const Digest& id, const std::vector<std::string>& tags) {
+    for (auto& t : tags) {
+      auto r = parseReference(t);
+      out.push_back("Loaded image: " + (r ? r->familiar() : t));
+    }
+    if (tags.empty()) out.push_back("Loaded image ID: " + id.str());
+  };
+
+  if (auto m = resolve("manifest.json"); m && text.count(*m)) {
+    auto j = json::parse(text[*m], nullptr, false);
+    if (!j.is_array()) return invalid("manifest.json: not a JSON array");
+    for (size_t i = 0; i < j.size(); ++i) {
+      auto& item = j[i];
+      std::string where = "manifest.json: [" + std::to_string(i) + "]";
+      if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() ||
+          !item.contains("Layers") || !item["Layers"].is_array())
+        return invalid(where + ": needs Config (string) and Layers (array)");
+      TRY(Digest cfgDigest, blobAt(item["Config"].get<std::string>(), "config"));
+      TRY(std::string cfgText, content_->read(cfgDigest, 16 << 20));
+      std::vector<std::pair<Digest, std::string>> layers;
+      for (auto& l : item["Layers"]) {
+        if (!l.is_string()) return invalid(where + ".Layers: entries must be strings");
+        TRY(Digest ld, blobAt(l.get<std::string>(), "layer"));
+        layers.push_back({ld, blobMediaType(*content_, ld, false)});
+      }
+      std::vector<std::string> tags;
+      if (item.contains("RepoTags") && item["RepoTags"].is_array())
+        for (auto& t : item["RepoTags"]) {
+          if (!t.is_string()) continue;
+          auto r = parseReference(t.get<std::string>());
+          if (!r) return std::unexpected(r.error().context(where + ".RepoTags"));
+          tags.push_back(r->str());
+        }
+      auto id = registerImage(cfgText, cfgDigest, layers, tags);
+      if (!id) return std::unexpected(id.error().context(where));
+      referenced.insert(cfgDigest.hex());
+      for (auto& l : layers) referenced.insert(l.first.hex());
+      done(*id, tags);
+    }
+  } else if (auto ix = resolve("index.json"); ix && text.count(*ix)) {
+    TRY(Index index, parseIndex(text[*ix]));
+    for (auto& desc : index.manifests) {
+      Descriptor md = desc;
+      TRY(std::string doc, content_->read(md.digest, 16 << 20));
+      TRY(DocumentKind kind, documentKind(doc));
+      if (kind == DocumentKind::Index) {
+        TRY(Index nested, parseIndex(doc));
+        TRY(md, selectPlatform(nested, "linux", hostArch()));
+        TRY(doc, content_->read(md.digest, 16 << 20));
+      }
+      TRY(Manifest man, parseManifest(doc));
+      TRY(std::string cfgText, content_->read(man.config.digest, 16 << 20));
+      std::vector<std::pair<Digest, std::string>> layers;
+      for (auto& l : man.layers) layers.push_back({l.digest, l.mediaType});
+      std::vector<std::string> tags;
+      std::string name;
+      if (auto a1 = desc.annotations.find("io.containerd.image.name"); a1 != desc.annotations.end())
+        name = a1->second;
+      else if (auto a2 = desc.annotations.find("org.opencontainers.image.ref.name");
+               a2 != desc.annotations.end()) {
+        // A bare tag ("latest") names no repository: the image stays untagged, as docker does.
+        if (a2->second.find_first_of("/:") != std::string::npos) name = a2->second;
+      }
+      if (!name.empty()) {
+        auto r = parseReference(name);
+        if (r) tags.push_back(r->str());
+      }
+      TRY(Digest id, registerImage(cfgText, man.config.digest, layers, tags));
+      referenced.insert(md.digest.hex());
+      referenced.insert(man.config.digest.hex());
+      for (auto& l : layers) referenced.insert(l.first.hex());
+      done(id, tags);
+    }
+  } else {
+    return invalid(
+        "not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)");
+  }
+  // Blobs of this load that no image uses (docker's v1 json files, VERSION, repositories).
+  TRY(auto images, list());
+  for (auto& img : images) {
+    referenced.insert(img.id.hex());
+    for (auto& l : img.layers) referenced.insert(l.blob.hex());
+  }
+  for (auto& h : ingested)
+    if (!referenced.count(h)) (void)content_->remove(Digest::fromHex(h));
+  return out;
+}
+
+Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
+  json cfg = json::object();
+  for (auto& c : opts.changes) TRYV(applyChange(cfg, c));
+  std::vector<std::string> tags;
+  if (!opts.reference.empty()) {
+    auto r = parseReference(opts.reference);
+    if (!r) return std::unexpected(r.error().context("invalid reference format \"" + opts.reference + "\""));
+    if (r->digest) return invalid("import: a tag cannot be a digest reference: " + opts.reference);
+    tags.push_back(r->str());
+  }
+  TRY(BlobWriter w, content_->writer());
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sysFail("reading the import tarball");
+    if (n == 0) break;
+    TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+  }
+  TRY(Digest blob, w.commit());
+  UniqueFd bfd(::open(content_->blobPath(blob).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!bfd) return sysFail("opening the imported layer");
+  auto st = digestLayer(bfd.get());
+  if (!st) {
+    (void)content_->remove(blob);
+    return std::unexpected(st.error().context("import"));
+  }
+  std::string now = log::nowRfc3339();
+  json history = {{"created", now}, {"comment", opts.message.empty() ? "Imported from -" : opts.message}};
+  json image = {{"architecture", opts.platformArch.empty() ? hostArch() : opts.platformArch},
+                {"os", "linux"},
+                {"created", now},
+                {"config", cfg},
+                {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({st->diffId.str()})}}},
+                {"history", json::array({history})}};
+  TRY(Digest cfgDigest, content_->put(image.dump()));
+  auto id = registerImage(image.dump(), cfgDigest, {{blob, blobMediaType(*content_, blob, false)}}, tags);
+  if (!id) {
+    (void)content_->remove(blob);
+    (void)content_->remove(cfgDigest);
+    return std::unexpected(id.error().context("import"));
+  }
+  return *id;
+}
+
+}  // namespace berth::image

@@ -1,0 +1,427 @@
+#include "image/service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/fd.h"
+#include "base/file.h"
+#include "image/reference.h"
+#include "image/unpack.h"
+
+namespace berth::image {
+
+namespace {
+
+constexpr std::string_view kSchemaV1 = R"(
+CREATE TABLE images (
+  id TEXT PRIMARY KEY,
+  created TEXT NOT NULL DEFAULT '',
+  size INTEGER NOT NULL,
+  loaded_at INTEGER NOT NULL
+);
+CREATE TABLE image_layers (
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  diff_id TEXT NOT NULL,
+  chain_id TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  blob_size INTEGER NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (image_id, idx)
+);
+CREATE INDEX image_layers_chain ON image_layers(chain_id);
+CREATE TABLE tags (
+  ref TEXT PRIMARY KEY,
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE INDEX tags_image ON tags(image_id);
+)";
+
+constexpr const char* kExtractPrefix = "extract-";
+
+std::string layerKey(const Digest& chain) {
+  return chain.str();
+}
+
+int64_t parseTime(const std::string& s) {
+  struct tm tm {};
+  if (s.size() < 19 || !strptime(s.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+Digest chainId(const Digest& parentChain, const Digest& diffId) {
+  if (parentChain.empty()) return diffId;
+  return Sha256::of(parentChain.str() + " " + diffId.str());
+}
+
+std::string humanSize(int64_t bytes) {
+  static const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 5) v /= 1000, ++u;
+  char buf[32];
+  // docker's HumanSizeWithPrecision(size, 3): three significant digits, then the unit
+  snprintf(buf, sizeof buf, "%.3g%s", v, units[u]);
+  return buf;
+}
+
+std::string humanAgo(const std::string& rfc3339) {
+  int64_t t = parseTime(rfc3339);
+  if (t == 0) return "N/A";
+  int64_t d = static_cast<int64_t>(::time(nullptr)) - t;
+  auto plural = [](int64_t n, const char* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago";
+  };
+  if (d < 1) return "Less than a second ago";
+  if (d < 60) return plural(d, "second");
+  if (d < 3600) return d / 60 == 1 ? "About a minute ago" : plural(d / 60, "minute");
+  if (d < 86400 * 2) return d / 3600 == 1 ? "About an hour ago" : plural(d / 3600, "hour");
+  if (d < 86400 * 7 * 2) return plural(d / 86400, "day");
+  if (d < 86400 * 30 * 2) return plural(d / (86400 * 7), "week");
+  if (d < 86400 * 365 * 2) return plural(d / (86400 * 30), "month");
+  return plural(d / (86400 * 365), "year");
+}
+
+Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& opts) {
+  std::unique_ptr<ImageService> s(new ImageService());
+  TRYV(mkdirAll(opts.root, 0711));
+  s->root_ = opts.root;
+  TRY(auto db, db::Database::open(opts.root + "/metadata.db"));
+  s->db_.emplace(std::move(db));
+  TRYV(s->db_->migrate("images", {kSchemaV1}));
+  TRY(auto cs, ContentStore::open(opts.root + "/content"));
+  s->content_.emplace(std::move(cs));
+  TRY(s->snap_, snapshot::open(opts.driver, *s->db_, opts.root + "/" + opts.driver));
+  // Layers a killed load was unpacking.
+  TRY(auto snaps, s->snap_->list());
+  for (auto& i : snaps)
+    if (i.kind == snapshot::Kind::Active && i.key.starts_with(kExtractPrefix)) (void)s->snap_->remove(i.key);
+  return s;
+}
+
+Result<LayerRecord> ImageService::ensureLayer(const Digest& blob, const std::string& mediaType,
+                                              const Digest& diffId, const Digest& parentChain) {
+  LayerRecord rec;
+  rec.blob = blob;
+  rec.mediaType = mediaType;
+  rec.diffId = diffId;
+  rec.chainId = chainId(parentChain, diffId);
+  TRY(uint64_t bsize, content_->size(blob));
+  rec.blobSize = static_cast<int64_t>(bsize);
+  std::string key = layerKey(rec.chainId);
+  if (auto st = snap_->stat(key); st) {
+    auto size = st->labels.find("berth.layer.size");
+    if (size != st->labels.end()) rec.size = static_cast<int64_t>(parseUint(size->second).value_or(0));
+    return rec;
+  }
+  std::string active =
+      kExtractPrefix +
+      Sha256::of(key + std::to_string(::getpid()) + std::to_string(::time(nullptr))).hex().substr(0, 12) +
+      "-" + rec.chainId.hex();
+  TRYV(snap_->prepare(active, parentChain.empty() ? "" : layerKey(parentChain)));
+  bool committed = false;
+  Defer drop([&] {
+    if (!committed) (void)snap_->remove(active);
+  });
+  TRY(std::string dir, snap_->writableDir(active));
+  UniqueFd fd(::open(content_->blobPath(blob).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return sysFail("opening layer blob " + blob.str());
+  UnpackOptions uo;
+  uo.whiteouts = snap_->storesDiffs() ? Whiteouts::Overlay : Whiteouts::Apply;
+  auto stats = unpackLayer(fd.get(), dir, uo);
+  if (!stats) return std::unexpected(stats.error().context("unpacking layer " + blob.str()));
+  if (stats->diffId != diffId)
+    return invalid("layer " + blob.str() + " has DiffID " + stats->diffId.str() +
+                   " but the image config says " + diffId.str());
+  // The unpacked files reach the disk before any metadata points at them.
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd) ::syncfs(dfd.get());
+  rec.size = static_cast<int64_t>(stats->tarSize);
+  TRYV(snap_->commit(key, active, {{"berth.layer.size", std::to_string(stats->tarSize)}}));
+  committed = true;
+  return rec;
+}
+
+Result<Digest> ImageService::registerImage(const std::string& configText, const Digest& configDigest,
+                                           const std::vector<std::pair<Digest, std::string>>& layerBlobs,
+                                           const std::vector<std::string>& tags) {
+  TRY(ImageConfig cfg, parseImageConfig(configText));
+  if (cfg.diffIds.size() != layerBlobs.size())
+    return invalid("image " + configDigest.str() + ": the config lists " +
+                   std::to_string(cfg.diffIds.size()) + " layers but the manifest has " +
+                   std::to_string(layerBlobs.size()));
+  std::vector<LayerRecord> layers;
+  Digest parent;
+  for (size_t i = 0; i < layerBlobs.size(); ++i) {
+    TRY(LayerRecord l, ensureLayer(layerBlobs[i].first, layerBlobs[i].second, cfg.diffIds[i], parent));
+    parent = l.chainId;
+    layers.push_back(std::move(l));
+  }
+  int64_t size = 0;
+  for (auto& l : layers) size += l.size;
+  TRY(auto tx, db::Transaction::begin(*db_));
+  TRY(auto ins,
+      db_->prepare("INSERT OR IGNORE INTO images (id, created, size, loaded_at) VALUES (?, ?, ?, ?)"));
+  TRYV(ins.bind(1, configDigest.str())
+           .bind(2, cfg.created)
+           .bind(3, size)
+           .bind(4, static_cast<int64_t>(::time(nullptr)))
+           .run());
+  TRY(auto del, db_->prepare("DELETE FROM image_layers WHERE image_id = ?"));
+  TRYV(del.bind(1, configDigest.str()).run());
+  TRY(auto il,
+      db_->prepare(
+          "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob, blob_size, media_type, size) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto& l = layers[i];
+    TRYV(il.bind(1, configDigest.str())
+             .bind(2, static_cast<int64_t>(i))
+             .bind(3, l.diffId.str())
+             .bind(4, l.chainId.str())
+             .bind(5, l.blob.str())
+             .bind(6, l.blobSize)
+             .bind(7, l.mediaType)
+             .bind(8, l.size)
+             .run());
+  }
+  TRY(auto tg, db_->prepare("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)"));
+  for (auto& t : tags) TRYV(tg.bind(1, t).bind(2, configDigest.str()).run());
+  TRYV(tx.commit());
+  return configDigest;
+}
+
+Result<std::vector<std::string>> ImageService::tagsOf(const Digest& id) {
+  TRY(auto q, db_->prepare("SELECT ref FROM tags WHERE image_id = ? ORDER BY ref"));
+  q.bind(1, id.str());
+  std::vector<std::string> out;
+  for (;;) {
+    TRY(bool row, q.step());
+    if (!row) break;
+    out.push_back(q.text(0));
+  }
+  return out;
+}
+
+Result<std::vector<ImageRecord>> ImageService::list() {
+  TRY(auto q, db_->prepare("SELECT id, created, size, loaded_at FROM images ORDER BY created DESC, id"));
+  std::vector<ImageRecord> out;
+  for (;;) {
+    TRY(bool row, q.step());
+    if (!row) break;
+    ImageRecord r;
+    TRY(r.id, Digest::parse(q.text(0)));
+    r.created = q.text(1);
+    r.size = q.integer(2);
+    r.loadedAt = q.integer(3);
+    out.push_back(std::move(r));
+  }
+  for (auto& r : out) {
+    TRY(r.tags, tagsOf(r.id));
+    TRY(auto l, db_->prepare("SELECT diff_id, chain_id, blob, blob_size, media_type, size FROM image_layers "
+                             "WHERE image_id = ? ORDER BY idx"));
+    l.bind(1, r.id.str());
+    for (;;) {
+      TRY(bool row, l.step());
+      if (!row) break;
+      LayerRecord lr;
+      TRY(lr.diffId, Digest::parse(l.text(0)));
+      TRY(lr.chainId, Digest::parse(l.text(1)));
+      TRY(lr.blob, Digest::parse(l.text(2)));
+      lr.blobSize = l.integer(3);
+      lr.mediaType = l.text(4);
+      lr.size = l.integer(5);
+      r.layers.push_back(std::move(lr));
+    }
+  }
+  return out;
+}
+
+Result<ImageRecord> ImageService::resolve(const std::string& nameOrId) {
+  TRY(auto all, list());
+  std::string s = nameOrId;
+  // An ID, full or a prefix of at least one hex digit ("sha256:" optional), wins over a name.
+  std::string hex = s.starts_with("sha256:") ? s.substr(7) : s;
+  bool hexOnly =
+      !hex.empty() && hex.size() <= 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (hexOnly) {
+    std::vector<const ImageRecord*> hits;
+    for (auto& r : all)
+      if (r.id.hex().starts_with(hex)) hits.push_back(&r);
+    if (hits.size() == 1) return *hits[0];
+    if (hits.size() > 1) return invalid("image ID prefix " + s + " is ambiguous");
+  }
+  auto ref = parseReference(s);
+  if (ref) {
+    std::string full = ref->str();
+    for (auto& r : all)
+      for (auto& t : r.tags)
+        if (t == full) return r;
+  }
+  return fail(ErrorCategory::NotFound, "No such image: " + nameOrId);
+}
+
+Result<std::string> ImageService::configJson(const Digest& id) {
+  return content_->read(id, 16 << 20);
+}
+
+Result<ImageConfig> ImageService::config(const Digest& id) {
+  TRY(std::string text, configJson(id));
+  return parseImageConfig(text);
+}
+
+Result<void> ImageService::tag(const std::string& source, const std::string& target) {
+  TRY(ImageRecord img, resolve(source));
+  auto ref = parseReference(target);
+  if (!ref) return std::unexpected(ref.error().context("invalid reference format \"" + target + "\""));
+  if (ref->digest) return invalid("refusing to create a tag with a digest reference: " + target);
+  TRY(auto tx, db::Transaction::begin(*db_));
+  TRY(auto q, db_->prepare("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)"));
+  TRYV(q.bind(1, ref->str()).bind(2, img.id.str()).run());
+  return tx.commit();
+}
+
+Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool force,
+                                          const std::function<bool(const Digest&)>& inUse) {
+  TRY(ImageRecord img, resolve(nameOrId));
+  RemoveReport rep;
+  auto ref = parseReference(nameOrId);
+  std::string asRef = ref ? ref->str() : "";
+  bool byTag = false;
+  for (auto& t : img.tags)
+    if (t == asRef) byTag = true;
+  if (inUse && inUse(img.id) && !force)
+    return fail(ErrorCategory::Conflict, "conflict: unable to remove repository reference \"" + nameOrId +
+                                             "\" (must force) - container is using its referenced image " +
+                                             img.id.hex().substr(0, 12));
+  TRY(auto tx, db::Transaction::begin(*db_));
+  if (byTag && img.tags.size() > 1) {
+    TRY(auto d, db_->prepare("DELETE FROM tags WHERE ref = ?"));
+    TRYV(d.bind(1, asRef).run());
+    TRYV(tx.commit());
+    rep.untagged.push_back(ref->familiar());
+    return rep;
+  }
+  if (!byTag && img.tags.size() > 1 && !force)
+    return fail(ErrorCategory::Conflict,
+                "conflict: unable to delete " + img.id.hex().substr(0, 12) +
+                    " (must be forced) - image is referenced in multiple repositories");
+  for (auto& t : img.tags) {
+    auto r = parseReference(t);
+    rep.untagged.push_back(r ? r->familiar() : t);
+  }
+  TRY(auto d, db_->prepare("DELETE FROM images WHERE id = ?"));
+  TRYV(d.bind(1, img.id.str()).run());
+  TRYV(tx.commit());
+  rep.deleted.push_back(img.id.str());
+  TRYV(collectGarbage(&rep));
+  return rep;
+}
+
+Result<RemoveReport> ImageService::prune(bool all, const std::function<bool(const Digest&)>& inUse) {
+  TRY(auto images, list());
+  RemoveReport rep;
+  for (auto& img : images) {
+    if (!img.tags.empty() && !all) continue;
+    if (inUse && inUse(img.id)) continue;
+    TRY(auto tx, db::Transaction::begin(*db_));
+    TRY(auto d, db_->prepare("DELETE FROM images WHERE id = ?"));
+    TRYV(d.bind(1, img.id.str()).run());
+    TRYV(tx.commit());
+    for (auto& t : img.tags) {
+      auto r = parseReference(t);
+      rep.untagged.push_back(r ? r->familiar() : t);
+    }
+    rep.deleted.push_back(img.id.str());
+  }
+  TRYV(collectGarbage(&rep));
+  return rep;
+}
+
+Result<std::string> ImageService::mount(const std::string& nameOrId) {
+  TRY(ImageRecord img, resolve(nameOrId));
+  if (img.layers.empty()) return invalid("image " + nameOrId + " has no layers");
+  std::string target = root_ + "/mounts/" + img.id.hex();
+  TRYV(mkdirAll(target, 0700));
+  std::string key = "mount-" + img.id.hex();
+  if (!snap_->stat(key)) TRYV(snap_->view(key, layerKey(img.layers.back().chainId)));
+  TRY(auto mounts, snap_->mounts(key));
+  (void)snapshot::unmountAll(target);
+  TRYV(snapshot::mountAll(mounts, target));
+  return target;
+}
+
+Result<void> ImageService::unmount(const std::string& nameOrId) {
+  TRY(ImageRecord img, resolve(nameOrId));
+  std::string target = root_ + "/mounts/" + img.id.hex();
+  TRYV(snapshot::unmountAll(target));
+  ::rmdir(target.c_str());
+  std::string key = "mount-" + img.id.hex();
+  if (snap_->stat(key)) TRYV(snap_->remove(key));
+  return {};
+}
+
+Result<void> ImageService::collectGarbage(RemoveReport* report) {
+  TRY(auto images, list());
+  std::set<std::string> chains, blobs;
+  for (auto& img : images) {
+    blobs.insert(img.id.hex());
+    for (auto& l : img.layers) {
+      chains.insert(layerKey(l.chainId));
+      blobs.insert(l.blob.hex());
+    }
+  }
+  // Layers: remove the unreferenced ones from the top of each chain down (a parent goes once its
+  // children are gone).
+  for (bool progress = true; progress;) {
+    progress = false;
+    TRY(auto snaps, snap_->list());
+    std::set<std::string> parents;
+    for (auto& s : snaps)
+      if (!s.parent.empty()) parents.insert(s.parent);
+    for (auto& s : snaps) {
+      if (s.kind != snapshot::Kind::Committed || !s.key.starts_with("sha256:")) continue;
+      if (chains.count(s.key) || parents.count(s.key)) continue;
+      if (snap_->remove(s.key)) {
+        if (report) report->deleted.push_back(s.key);
+        progress = true;
+      }
+    }
+  }
+  TRY(auto stored, content_->list());
+  for (auto& d : stored)
+    if (!blobs.count(d.hex())) (void)content_->remove(d);
+  return {};
+}
+
+Result<DiskUsage> ImageService::diskUsage(const std::function<bool(const Digest&)>& inUse) {
+  DiskUsage u;
+  TRY(auto images, list());
+  std::set<std::string> seen;
+  for (auto& img : images) {
+    u.images++;
+    bool used = inUse && inUse(img.id);
+    if (used) u.activeImages++;
+    for (auto& l : img.layers) {
+      if (!seen.insert(l.chainId.str()).second) continue;
+      u.imagesSize += l.size;
+      u.layers++;
+    }
+    if (!used) u.reclaimable += img.size;
+  }
+  TRY(auto blobs, content_->list());
+  for (auto& b : blobs)
+    if (auto s = content_->size(b)) u.blobsSize += static_cast<int64_t>(*s);
+  return u;
+}
+
+}  // namespace berth::image

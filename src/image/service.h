@@ -1,0 +1,120 @@
+// The image service: what `berth` calls today and berthd's image API will call. Images are their config
+// blob (the image ID), their layers (blobs kept for save, unpacked once into committed snapshots keyed by
+// ChainID and shared by every image that has them) and their tags. Metadata is in SQLite, written in one
+// transaction at the end of a load or import, so a load killed midway leaves the store as it was (plus
+// blobs and snapshots nothing references, which the next open or prune removes).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "db/sqlite.h"
+#include "image/content_store.h"
+#include "image/digest.h"
+#include "image/manifest.h"
+#include "snapshot/snapshotter.h"
+
+namespace berth::image {
+
+struct LayerRecord {
+  Digest diffId, chainId, blob;
+  int64_t blobSize = 0;
+  std::string mediaType;
+  int64_t size = 0;  // bytes of the uncompressed tar
+};
+
+struct ImageRecord {
+  Digest id;  // digest of the config blob
+  std::string created;
+  int64_t size = 0;               // sum of the layers' uncompressed sizes
+  std::vector<std::string> tags;  // full references, "docker.io/library/busybox:latest"
+  std::vector<LayerRecord> layers;
+  int64_t loadedAt = 0;
+};
+
+struct ServiceOptions {
+  std::string root = "/var/lib/berth";
+  std::string driver = "overlay";
+};
+
+struct ImportOptions {
+  std::vector<std::string> changes;  // Dockerfile instructions: CMD, ENTRYPOINT, ENV, WORKDIR, USER, ...
+  std::string message;
+  std::string reference;     // tag to give the image, optional
+  std::string platformArch;  // default: the host's
+};
+
+struct RemoveReport {
+  std::vector<std::string> untagged;  // familiar references
+  std::vector<std::string> deleted;   // "sha256:…" image IDs and layer chain IDs
+};
+
+struct DiskUsage {
+  int64_t images = 0, activeImages = 0;
+  int64_t imagesSize = 0;  // unique layer bytes on disk
+  int64_t reclaimable = 0;
+  int64_t layers = 0;
+  int64_t blobsSize = 0;
+};
+
+class ImageService {
+ public:
+  static Result<std::unique_ptr<ImageService>> open(const ServiceOptions& opts);
+
+  // A docker-archive (`docker save`) or an OCI image-layout archive, plain or gzip/zstd. Returns docker's
+  // lines: "Loaded image: busybox:latest" or "Loaded image ID: sha256:…".
+  Result<std::vector<std::string>> load(int fd);
+  // A root filesystem tarball as a one-layer image.
+  Result<Digest> import(int fd, const ImportOptions& opts);
+
+  Result<std::vector<ImageRecord>> list();
+  // By reference ("busybox", "busybox:1.36"), full or short ID ("sha256:ab12…", "ab12…"), or digest.
+  Result<ImageRecord> resolve(const std::string& nameOrId);
+  Result<std::string> configJson(const Digest& id);
+  Result<ImageConfig> config(const Digest& id);
+  Result<void> tag(const std::string& source, const std::string& target);
+  // docker rmi: untags a reference; deletes the image when no tag is left (or by ID; with several tags
+  // only when `force`). `inUse` says whether a container uses an image (refused unless force).
+  Result<RemoveReport> remove(const std::string& nameOrId, bool force,
+                              const std::function<bool(const Digest&)>& inUse = {});
+  // Dangling images (all unused images with `all`), then unreferenced layers and blobs.
+  Result<RemoveReport> prune(bool all, const std::function<bool(const Digest&)>& inUse = {});
+  Result<DiskUsage> diskUsage(const std::function<bool(const Digest&)>& inUse = {});
+
+  // podman's `image mount`: the image's root filesystem, read-only, at <root>/mounts/<id>; returns the path.
+  Result<std::string> mount(const std::string& nameOrId);
+  Result<void> unmount(const std::string& nameOrId);
+
+  snapshot::Snapshotter& snapshotter() { return *snap_; }
+  ContentStore& content() { return *content_; }
+
+ private:
+  ImageService() = default;
+  struct LoadedImage;
+  Result<Digest> registerImage(const std::string& configText, const Digest& configDigest,
+                               const std::vector<std::pair<Digest, std::string>>& layerBlobs,
+                               const std::vector<std::string>& tags);
+  Result<LayerRecord> ensureLayer(const Digest& blob, const std::string& mediaType, const Digest& diffId,
+                                  const Digest& parentChain);
+  Result<void> collectGarbage(RemoveReport* report);
+  Result<std::vector<std::string>> tagsOf(const Digest& id);
+
+  std::optional<db::Database> db_;
+  std::optional<ContentStore> content_;
+  std::unique_ptr<snapshot::Snapshotter> snap_;
+  std::string root_;
+};
+
+// ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+Digest chainId(const Digest& parentChain, const Digest& diffId);
+// docker's "4.26MB" (decimal units, three significant digits).
+std::string humanSize(int64_t bytes);
+// docker's "2 weeks ago" for an RFC 3339 time.
+std::string humanAgo(const std::string& rfc3339);
+
+}  // namespace berth::image
