@@ -244,6 +244,46 @@ void registerImageCommands(CLI::App& app, Globals& g, std::function<int()>& run)
   addLoad(app.add_subcommand("load", "Load an image from a tar archive or STDIN"));
   addLoad(image->add_subcommand("load", "Load an image from a tar archive or STDIN"));
 
+  auto addSave = [&](CLI::App* c) {
+    auto output = std::make_shared<std::string>(), format = std::make_shared<std::string>("docker");
+    auto names = std::make_shared<std::vector<std::string>>();
+    c->add_option("-o,--output", *output, "write to a file, instead of STDOUT");
+    c->add_option("--format", *format, "archive format: docker (docker-archive) or oci (OCI image layout)")
+        ->check(CLI::IsMember({"docker", "oci"}));
+    c->add_option("IMAGE", *names)->required();
+    c->callback([=, &g, &run] {
+      run = [=, &g] {
+        if (output->empty() && ::isatty(1))
+          return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        auto svc = g.images();
+        if (!svc) return fail(svc.error());
+        // A file is written next to its final name and renamed when complete: no half archive under it.
+        std::string tmp = output->empty() ? "" : *output + ".berth-tmp";
+        UniqueFd fd(output->empty() ? ::dup(1)
+                                    : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd)
+          return fail(Error(ErrorCategory::Internal,
+                            "open " + (tmp.empty() ? "stdout" : tmp) + ": " + std::strerror(errno)));
+        auto r = (*svc)->save(*names, fd.get(),
+                              *format == "oci" ? image::ImageService::SaveFormat::Oci
+                                               : image::ImageService::SaveFormat::Docker);
+        if (!r) {
+          if (!tmp.empty()) ::unlink(tmp.c_str());
+          return fail(r.error());
+        }
+        if (!tmp.empty() && ::rename(tmp.c_str(), output->c_str()) < 0) {
+          ::unlink(tmp.c_str());
+          return fail(Error(ErrorCategory::Internal, "rename " + tmp + ": " + std::strerror(errno)));
+        }
+        return 0;
+      };
+    });
+  };
+  addSave(
+      app.add_subcommand("save", "Save one or more images to a tar archive (streamed to STDOUT by default)"));
+  addSave(image->add_subcommand("save",
+                                "Save one or more images to a tar archive (streamed to STDOUT by default)"));
+
   auto addImport = [&](CLI::App* c) {
     auto changes = std::make_shared<std::vector<std::string>>();
     auto message = std::make_shared<std::string>(), file = std::make_shared<std::string>(),

@@ -69,6 +69,11 @@ class ImageService {
   // A docker-archive (`docker save`) or an OCI image-layout archive, plain or gzip/zstd. Returns docker's
   // lines: "Loaded image: busybox:latest" or "Loaded image ID: sha256:…".
   Result<std::vector<std::string>> load(int fd);
+  // `docker save`: a docker-archive (manifest.json, <config>.json, <layer>/layer.tar, repositories), or an
+  // OCI image layout (oci-layout, index.json, blobs/sha256/…, plus manifest.json as docker 25 writes, so
+  // both kinds of `docker load` take it). Written to `fd` as a tar stream.
+  enum class SaveFormat { Docker, Oci };
+  Result<void> save(const std::vector<std::string>& refs, int fd, SaveFormat format);
   // A root filesystem tarball as a one-layer image.
   Result<Digest> import(int fd, const ImportOptions& opts);
 

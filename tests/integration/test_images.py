@@ -198,3 +198,33 @@ def test_import_changes_and_default_image(berth, workdir):
     assert run(berth + ["rmi", "nope"]).returncode == 1
     df = run(berth + ["system", "df"])
     assert df.returncode == 0 and "Images" in df.stdout
+
+
+def test_berth_save_then_docker_load_and_run(docker, berth, workdir):
+    env = dict(os.environ, BERTH_DATA_ROOT=berth[2])
+    script = os.path.join(os.path.dirname(BERTH), "..", "..", "..", "scripts", "make-busybox-image.sh")
+    assert run(["bash", script, BERTH, "berthsaved:1"], env=env).returncode == 0
+    my_id = run(berth + ["image", "inspect", "-f", "{{.Id}}", "berthsaved:1"]).stdout.strip()
+    for fmt in ("docker", "oci"):
+        out = f"{workdir}/saved-{fmt}.tar"
+        r = run(berth + ["save", "--format", fmt, "-o", out, "berthsaved:1"])
+        assert r.returncode == 0, r.stderr
+        run(docker + ["rmi", "-f", "berthsaved:1"])
+        r = run(docker + ["load", "-i", out])
+        assert r.returncode == 0, f"{fmt}: {r.stderr}"
+        assert run(docker + ["image", "inspect", "-f", "{{.Id}}", "berthsaved:1"]).stdout.strip() == my_id
+        r = run(docker + ["run", "--rm", "--runtime=berth", "--network", "none", "berthsaved:1",
+                          "sh", "-c", "echo saved-by-berth; grep -c nobody /etc/passwd"])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["saved-by-berth", "1"]
+    if os.path.exists("/usr/bin/skopeo"):
+        r = run(["skopeo", "inspect", f"oci-archive:{workdir}/saved-oci.tar"])
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["Architecture"] == "amd64"
+    # berth save -> berth load into another store gives the same image.
+    other = [BERTH, "--data-root", f"{workdir}/other-store"]
+    try:
+        assert run(other + ["load", "-i", f"{workdir}/saved-docker.tar"]).returncode == 0
+        assert run(other + ["image", "inspect", "-f", "{{.Id}}", "berthsaved:1"]).stdout.strip() == my_id
+    finally:
+        unmount_under(f"{workdir}/other-store")
