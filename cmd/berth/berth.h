@@ -42,5 +42,6 @@ inline int usage(const std::string& msg) {
 
 void registerImageCommands(CLI::App& app, Globals& g, std::function<int()>& run);
 int cmdSystemDf(Globals& g, bool verbose);
+void registerRunCommand(CLI::App& app, Globals& g, std::function<int()>& run);
 
 }  // namespace berth::cli

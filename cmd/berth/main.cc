@@ -1,10 +1,26 @@
 // berth: the engine's command line, with docker's command names, flags, columns and exit codes.
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
+
+#include "base/self_exe.h"
 
 #include "berth.h"
 
 int main(int argc, char** argv) {
   using namespace berth::cli;
+  // `run` parents the container: the container must never reach this binary writable (CVE-2019-5736).
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] == '-') {
+      if (!std::strcmp(argv[i], "--data-root") || !std::strcmp(argv[i], "-s") ||
+          !std::strcmp(argv[i], "--storage-driver"))
+        ++i;
+      continue;
+    }
+    if (!std::strcmp(argv[i], "run")) berth::ensureReadOnlySelf(argv, environ);
+    break;
+  }
   CLI::App app{"berth: a fast container engine with docker's command line", "berth"};
   app.set_version_flag("-v,--version", std::string("berth version ") + BERTH_VERSION);
   app.require_subcommand(1);
@@ -15,6 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("-s,--storage-driver", g.driver, "storage driver: overlay or vfs")->capture_default_str();
   std::function<int()> run;
   registerImageCommands(app, g, run);
+  registerRunCommand(app, g, run);
   auto* system = app.add_subcommand("system", "Manage berth");
   system->require_subcommand(1);
   auto* df = system->add_subcommand("df", "Show berth disk usage");

@@ -528,6 +528,9 @@ int runHookChild(const HookPlan& hook, const char* state, size_t stateLen) {
 void runInit(const InitPlan& p) {
   const oci::Config& c = *p.config;
   const oci::Process& proc = *p.process;
+  // Our copy of the parent's end would keep the socket alive after the parent closes it: an error after
+  // `start` must find nobody listening, and go to stderr.
+  if (p.parentSyncFd >= 0) ::close(p.parentSyncFd);
   ::umask(0);
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   // Not dumpable: other processes in the container cannot reach this one's /proc/<pid>/exe or memory.

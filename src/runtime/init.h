@@ -30,6 +30,7 @@ struct InitPlan {
   const oci::Process* process = nullptr;
   bool exec = false;  // joining an existing container (no rootfs setup, no start fifo)
   int syncFd = -1;
+  int parentSyncFd = -1;   // the parent's end: closed first thing in the child
   int fifoFd = -1;         // exec fifo, read once on start
   int consoleSockFd = -1;  // where the pty master goes, or -1
   int preserveFds = 0;

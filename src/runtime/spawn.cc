@@ -133,6 +133,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return sysFail("socketpair");
   UniqueFd parentEnd(sp[0]), childEnd(sp[1]);
   req.plan->syncFd = childEnd.get();
+  req.plan->parentSyncFd = parentEnd.get();
 
   UniqueFd ownPidNs;
   if (req.pidNsFd >= 0) {

@@ -42,6 +42,8 @@ struct Program {
 };
 
 Result<Program> compile(const Profile& profile);
+// docker's default profile for a container with these capabilities ("CAP_…" names); seccomp_default.cc.
+Profile defaultProfile(const std::vector<std::string>& capabilities);
 // Child side, async-signal-safe: installs the program; returns 0 or -errno.
 int install(const sock_fprog& prog, unsigned flags);
 

@@ -1,0 +1,362 @@
+#include "image/runspec.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "base/fd.h"
+#include "base/file.h"
+#include "sys/caps.h"
+#include "sys/seccomp.h"
+
+namespace berth::image {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// A file of the container's root, resolved inside it (a symlinked /etc/passwd cannot point at the host's).
+std::string readInRoot(const std::string& rootfs, const char* path) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return {};
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), path, &how, sizeof how)));
+  if (!fd) return {};
+  std::string out;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && out.size() < (4 << 20))
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+struct PasswdEntry {
+  std::string name;
+  uint32_t uid = 0, gid = 0;
+  std::string home;
+};
+
+std::vector<std::vector<std::string>> colonLines(const std::string& text) {
+  std::vector<std::vector<std::string>> out;
+  for (auto& line : split(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    out.push_back(split(line, ':'));
+  }
+  return out;
+}
+
+struct ResolvedUser {
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> groups;
+  std::string home = "/";
+};
+
+Result<ResolvedUser> resolveUser(const std::string& spec, const std::string& rootfs) {
+  ResolvedUser u;
+  std::string user = spec, group;
+  if (auto c = spec.find(':'); c != std::string::npos) user = spec.substr(0, c), group = spec.substr(c + 1);
+  auto passwd = colonLines(readInRoot(rootfs, "/etc/passwd"));
+  auto groups = colonLines(readInRoot(rootfs, "/etc/group"));
+  std::string userName;
+  bool found = false;
+  if (user.empty()) user = "0";
+  if (auto n = parseUint(user)) {
+    if (*n > 0xfffffffeULL) return invalid("user " + user + " is out of range");
+    u.uid = static_cast<uint32_t>(*n);
+    for (auto& p : passwd)
+      if (p.size() >= 6 && p[2] == user) {
+        u.gid = static_cast<uint32_t>(parseUint(p[3]).value_or(0));
+        u.home = p[5];
+        userName = p[0];
+        found = true;
+        break;
+      }
+  } else {
+    for (auto& p : passwd)
+      if (p.size() >= 6 && p[0] == user) {
+        u.uid = static_cast<uint32_t>(parseUint(p[2]).value_or(0));
+        u.gid = static_cast<uint32_t>(parseUint(p[3]).value_or(0));
+        u.home = p[5];
+        userName = user;
+        found = true;
+        break;
+      }
+    if (!found)
+      return fail(ErrorCategory::InvalidArgument,
+                  "unable to find user " + user + ": no matching entries in passwd file");
+  }
+  if (!found && u.uid == 0) u.home = "/root";
+  if (!group.empty()) {
+    if (auto n = parseUint(group)) {
+      u.gid = static_cast<uint32_t>(*n);
+    } else {
+      bool g = false;
+      for (auto& e : groups)
+        if (e.size() >= 3 && e[0] == group) {
+          u.gid = static_cast<uint32_t>(parseUint(e[2]).value_or(0));
+          g = true;
+        }
+      if (!g) return invalid("unable to find group " + group + ": no matching entries in group file");
+    }
+  }
+  // Supplementary groups: the primary group and the groups that list the user by name (as docker).
+  u.groups.push_back(u.gid);
+  if (!userName.empty())
+    for (auto& e : groups) {
+      if (e.size() < 4) continue;
+      for (auto& m : split(e[3], ','))
+        if (m == userName) {
+          uint32_t gid = static_cast<uint32_t>(parseUint(e[2]).value_or(0));
+          if (std::find(u.groups.begin(), u.groups.end(), gid) == u.groups.end()) u.groups.push_back(gid);
+        }
+    }
+  return u;
+}
+
+std::string capName(std::string c) {
+  for (auto& ch : c) ch = static_cast<char>(toupper(ch));
+  return c.starts_with("CAP_") ? c : "CAP_" + c;
+}
+
+Result<std::vector<std::string>> capabilities(const RunOptions& o) {
+  std::vector<std::string> all;
+  for (auto& c : sys::caps::allNames()) all.push_back(c);
+  std::vector<std::string> caps = o.privileged ? all : defaultCapabilities();
+  for (auto& a : o.capAdd) {
+    std::string c = capName(a);
+    if (c == "CAP_ALL") {
+      caps = all;
+      continue;
+    }
+    if (std::find(all.begin(), all.end(), c) == all.end())
+      return invalid("unknown capability: \"" + a + "\"");
+    if (std::find(caps.begin(), caps.end(), c) == caps.end()) caps.push_back(c);
+  }
+  for (auto& d : o.capDrop) {
+    std::string c = capName(d);
+    if (c == "CAP_ALL") {
+      caps.clear();
+      continue;
+    }
+    if (std::find(all.begin(), all.end(), c) == all.end())
+      return invalid("unknown capability: \"" + d + "\"");
+    caps.erase(std::remove(caps.begin(), caps.end(), c), caps.end());
+  }
+  return caps;
+}
+
+json seccompJson(const sys::seccomp::Profile& p) {
+  json rules = json::array();
+  for (auto& r : p.syscalls) {
+    json jr = {{"names", r.names}, {"action", r.action}};
+    if (r.errnoRet) jr["errnoRet"] = *r.errnoRet;
+    if (!r.args.empty()) {
+      jr["args"] = json::array();
+      for (auto& a : r.args)
+        jr["args"].push_back(
+            {{"index", a.index}, {"value", a.value}, {"valueTwo", a.valueTwo}, {"op", a.op}});
+    }
+    rules.push_back(jr);
+  }
+  json s = {{"defaultAction", p.defaultAction}, {"syscalls", rules}};
+  if (p.defaultErrnoRet) s["defaultErrnoRet"] = *p.defaultErrnoRet;
+  return s;
+}
+
+Result<json> rlimit(const std::string& spec) {
+  static const std::map<std::string, std::string> names = {
+      {"core", "RLIMIT_CORE"},         {"cpu", "RLIMIT_CPU"},
+      {"data", "RLIMIT_DATA"},         {"fsize", "RLIMIT_FSIZE"},
+      {"locks", "RLIMIT_LOCKS"},       {"memlock", "RLIMIT_MEMLOCK"},
+      {"msgqueue", "RLIMIT_MSGQUEUE"}, {"nice", "RLIMIT_NICE"},
+      {"nofile", "RLIMIT_NOFILE"},     {"nproc", "RLIMIT_NPROC"},
+      {"rss", "RLIMIT_RSS"},           {"rtprio", "RLIMIT_RTPRIO"},
+      {"rttime", "RLIMIT_RTTIME"},     {"sigpending", "RLIMIT_SIGPENDING"},
+      {"stack", "RLIMIT_STACK"}};
+  auto eq = spec.find('=');
+  if (eq == std::string::npos)
+    return invalid("invalid ulimit argument: " + spec + " (expected name=soft[:hard])");
+  auto it = names.find(spec.substr(0, eq));
+  if (it == names.end()) return invalid("invalid ulimit type: " + spec.substr(0, eq));
+  std::string v = spec.substr(eq + 1);
+  std::string soft = v.substr(0, v.find(':')),
+              hard = v.find(':') == std::string::npos ? soft : v.substr(v.find(':') + 1);
+  auto num = [&](const std::string& s) -> std::optional<uint64_t> {
+    if (s == "-1" || s == "unlimited") return RLIM_INFINITY;
+    return parseUint(s);
+  };
+  auto s = num(soft), h = num(hard);
+  if (!s || !h) return invalid("invalid ulimit argument: " + spec);
+  if (*s > *h) return invalid("ulimit soft limit must be less than or equal to hard limit: " + spec);
+  return json{{"type", it->second}, {"soft", *s}, {"hard", *h}};
+}
+
+}  // namespace
+
+const std::vector<std::string>& defaultCapabilities() {
+  static const std::vector<std::string> caps = {
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE"};
+  return caps;
+}
+
+Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& o,
+                                      const std::string& rootfs) {
+  // Process: entrypoint + cmd as docker combines them.
+  std::vector<std::string> args;
+  if (o.entrypoint) {
+    if (!o.entrypoint->empty()) args.push_back(*o.entrypoint);
+    args.insert(args.end(), o.cmd.begin(), o.cmd.end());
+  } else {
+    args = img.config.entrypoint;
+    const auto& cmd = o.cmd.empty() ? img.config.cmd : o.cmd;
+    args.insert(args.end(), cmd.begin(), cmd.end());
+  }
+  if (args.empty()) return invalid("no command specified");
+
+  std::string userSpec = o.user.empty() ? img.config.user : o.user;
+  TRY(ResolvedUser user, resolveUser(userSpec, rootfs));
+  std::string hostname = o.hostname.empty() ? o.id.substr(0, 12) : o.hostname;
+
+  // Environment: image's, then ours; PATH, HOSTNAME, HOME (and TERM with a tty) as docker sets them.
+  std::vector<std::string> env = img.config.env;
+  auto setEnv = [&](const std::string& kv, bool override) {
+    std::string key = kv.substr(0, kv.find('='));
+    for (auto& e : env)
+      if (e.substr(0, e.find('=')) == key) {
+        if (override) e = kv;
+        return;
+      }
+    env.push_back(kv);
+  };
+  for (auto& e : o.env) {
+    if (e.find('=') != std::string::npos) {
+      setEnv(e, true);
+    } else if (const char* v = ::getenv(e.c_str())) {
+      setEnv(e + "=" + v, true);
+    }
+  }
+  setEnv(kDefaultPath, false);
+  setEnv("HOSTNAME=" + hostname, true);
+  if (o.tty) setEnv("TERM=xterm", false);
+  setEnv("HOME=" + (user.home.empty() ? std::string("/") : user.home), false);
+  // HOSTNAME first, as docker orders it.
+  std::stable_partition(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("PATH="); });
+
+  TRY(auto caps, capabilities(o));
+  json rlimits = json::array();
+  for (auto& u : o.ulimits) {
+    TRY(json r, rlimit(u));
+    rlimits.push_back(r);
+  }
+
+  json process = {
+      {"terminal", o.tty},
+      {"user", {{"uid", user.uid}, {"gid", user.gid}}},
+      {"args", args},
+      {"env", env},
+      {"cwd", o.workdir.empty() ? (img.config.workingDir.empty() ? "/" : img.config.workingDir) : o.workdir},
+      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"noNewPrivileges", o.noNewPrivileges},
+      {"oomScoreAdj", 0}};
+  if (!user.groups.empty()) process["user"]["additionalGids"] = user.groups;
+  if (!rlimits.empty()) process["rlimits"] = rlimits;
+
+  json mounts = json::array({
+      {{"destination", "/proc"},
+       {"type", "proc"},
+       {"source", "proc"},
+       {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/dev"},
+       {"type", "tmpfs"},
+       {"source", "tmpfs"},
+       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+      {{"destination", "/dev/pts"},
+       {"type", "devpts"},
+       {"source", "devpts"},
+       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+      {{"destination", "/sys"},
+       {"type", "sysfs"},
+       {"source", "sysfs"},
+       {"options", {"nosuid", "noexec", "nodev", o.privileged ? "rw" : "ro"}}},
+      {{"destination", "/sys/fs/cgroup"},
+       {"type", "cgroup"},
+       {"source", "cgroup"},
+       {"options", {"nosuid", "noexec", "nodev", "relatime", o.privileged ? "rw" : "ro"}}},
+      {{"destination", "/dev/mqueue"},
+       {"type", "mqueue"},
+       {"source", "mqueue"},
+       {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/dev/shm"},
+       {"type", "tmpfs"},
+       {"source", "shm"},
+       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(o.shmSize)}}},
+  });
+  for (auto& t : o.tmpfs) {
+    std::string dest = t.substr(0, t.find(':'));
+    if (dest.empty() || dest[0] != '/')
+      return invalid("invalid --tmpfs " + t + ": the path must be absolute");
+    json opts = {"nosuid", "nodev", "noexec"};
+    if (t.find(':') != std::string::npos)
+      for (auto& x : split(t.substr(t.find(':') + 1), ',')) opts.push_back(x);
+    mounts.push_back({{"destination", dest}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
+  }
+
+  json namespaces =
+      json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});
+  if (o.network != "host") namespaces.push_back({{"type", "network"}});
+  json linux = {{"namespaces", namespaces},
+                {"cgroupsPath", o.cgroupParent + "/" + o.id},
+                {"resources", {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}}}};
+  if (!o.privileged) {
+    linux["maskedPaths"] = {"/proc/asound",
+                            "/proc/acpi",
+                            "/proc/kcore",
+                            "/proc/keys",
+                            "/proc/latency_stats",
+                            "/proc/timer_list",
+                            "/proc/timer_stats",
+                            "/proc/sched_debug",
+                            "/proc/scsi",
+                            "/sys/firmware",
+                            "/sys/devices/virtual/powercap"};
+    linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+    if (o.seccomp.empty()) {
+      linux["seccomp"] = seccompJson(sys::seccomp::defaultProfile(caps));
+    } else if (o.seccomp != "unconfined") {
+      return invalid("--security-opt seccomp=" + o.seccomp +
+                     ": only the default profile and unconfined are supported yet");
+    }
+  } else {
+    linux["resources"]["devices"] = json::array({{{"allow", true}, {"access", "rwm"}}});
+  }
+  auto& res = linux["resources"];
+  if (o.memory) res["memory"]["limit"] = *o.memory;
+  if (o.memorySwap) res["memory"]["swap"] = *o.memorySwap;
+  if (o.cpuShares) res["cpu"]["shares"] = *o.cpuShares;
+  if (o.cpuQuota) res["cpu"]["quota"] = *o.cpuQuota;
+  if (o.cpuPeriod) res["cpu"]["period"] = *o.cpuPeriod;
+  if (!o.cpusetCpus.empty()) res["cpu"]["cpus"] = o.cpusetCpus;
+  if (o.pidsLimit) res["pids"]["limit"] = *o.pidsLimit;
+
+  json annotations = json::object();
+  for (auto& [k, v] : img.config.labels) annotations[k] = v;
+  for (auto& [k, v] : o.labels) annotations[k] = v;
+  json spec = {
+      {"ociVersion", "1.0.2"}, {"process", process}, {"root", {{"path", rootfs}, {"readonly", o.readOnly}}},
+      {"hostname", hostname},  {"mounts", mounts},   {"linux", linux}};
+  if (!annotations.empty()) spec["annotations"] = annotations;
+  return spec.dump();
+}
+
+}  // namespace berth::image

@@ -1,0 +1,43 @@
+// Image + run options → the OCI runtime config of a container, with docker's defaults: default capabilities,
+// masked and read-only paths, docker's default seccomp profile, /dev/shm 64m, hostname = short ID, PATH,
+// HOSTNAME and HOME in the environment, and the image's Entrypoint/Cmd/Env/WorkingDir/User (names resolved
+// through the image's own /etc/passwd and /etc/group).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "image/manifest.h"
+
+namespace berth::image {
+
+struct RunOptions {
+  std::string id;                         // 64 hex
+  std::vector<std::string> cmd;           // replaces the image's Cmd when non-empty
+  std::optional<std::string> entrypoint;  // --entrypoint ("" clears the image's)
+  std::vector<std::string> env;           // KEY=VALUE (KEY alone: taken from the caller's environment)
+  std::string workdir, user, hostname;
+  bool tty = false, readOnly = false, privileged = false, noNewPrivileges = false;
+  std::vector<std::string> capAdd, capDrop;  // "NET_ADMIN" or "CAP_NET_ADMIN", "ALL"
+  std::string network = "none";              // none (own netns, loopback only) | host
+  int64_t shmSize = 64 << 20;
+  std::vector<std::string> tmpfs;  // "/path[:options]"
+  std::string seccomp;             // "" (docker's default), "unconfined"
+  std::map<std::string, std::string> labels;
+  std::optional<int64_t> memory, memorySwap, cpuShares, pidsLimit, cpuQuota, cpuPeriod;
+  std::string cpusetCpus;
+  std::vector<std::string> ulimits;  // name=soft[:hard]
+  std::string cgroupParent = "/berth";
+};
+
+// `rootfs` is the container's mounted root (read to resolve user and group names).
+Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& o, const std::string& rootfs);
+
+// docker's default capability set.
+const std::vector<std::string>& defaultCapabilities();
+
+}  // namespace berth::image
