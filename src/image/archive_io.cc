@@ -6,10 +6,15 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <condition_variable>
+#include <cstring>
 #include <ctime>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "base/fd.h"
 #include "base/file.h"
@@ -45,8 +50,8 @@ std::string lexicalJoin(const std::string& dir, const std::string& rel) {
   return out;
 }
 
-std::string blobMediaType(const ContentStore& cs, const Digest& d, bool oci) {
-  UniqueFd fd(::open(cs.blobPath(d).c_str(), O_RDONLY | O_CLOEXEC));
+std::string blobMediaType(const std::string& path, bool oci) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   unsigned char m[4] = {};
   if (fd) (void)::read(fd.get(), m, sizeof m);
   if (m[0] == 0x1f && m[1] == 0x8b) return oci ? media::kOciLayerGzip : media::kDockerLayer;
@@ -149,6 +154,74 @@ Result<void> applyChange(json& cfg, const std::string& change) {
   return {};
 }
 
+// Writes (and hashes) a blob on a thread of its own while the caller unpacks the same bytes: the layer's
+// two consumers run on two cores. Chunks are handed over in a small ring of buffers.
+class AsyncBlobSink {
+ public:
+  explicit AsyncBlobSink(BlobWriter& w)
+      : w_(w), bufs_(kBuffers, std::vector<char>(kSize)), busy_(kBuffers, false) {
+    t_ = std::thread([this] { loop(); });
+  }
+  ~AsyncBlobSink() { (void)finish(); }
+  static constexpr size_t kSize = 1 << 20;
+  // A free buffer to read the next chunk into.
+  char* acquire() {
+    std::unique_lock lock(m_);
+    next_ = (next_ + 1) % kBuffers;
+    cv_.wait(lock, [&] { return !busy_[next_]; });
+    return bufs_[next_].data();
+  }
+  void submit(size_t len) {
+    if (len == 0) return;
+    std::lock_guard lock(m_);
+    busy_[next_] = true;
+    q_.push_back({next_, len});
+    cv_.notify_all();
+  }
+  Result<void> finish() {
+    if (t_.joinable()) {
+      {
+        std::lock_guard lock(m_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      t_.join();
+    }
+    if (err_) return std::unexpected(*err_);
+    return {};
+  }
+
+ private:
+  static constexpr size_t kBuffers = 4;
+  void loop() {
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !q_.empty(); });
+      if (q_.empty()) return;
+      auto [idx, len] = q_.front();
+      q_.pop_front();
+      lock.unlock();
+      if (!err_) {
+        auto r = w_.write(bufs_[idx].data(), len);
+        if (!r) err_ = r.error();
+      }
+      lock.lock();
+      busy_[idx] = false;
+      cv_.notify_all();
+    }
+  }
+  BlobWriter& w_;
+  std::vector<std::vector<char>> bufs_;
+  std::vector<bool> busy_;
+  std::deque<std::pair<size_t, size_t>> q_;
+  size_t next_ = kBuffers - 1;
+  bool stop_ = false;
+  std::optional<Error> err_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::thread t_;
+};
+
 }  // namespace
 
 Result<std::vector<std::string>> ImageService::load(int fd) {
@@ -161,9 +234,23 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   if (archive_read_open_fd(a.get(), fd, 1 << 20) != ARCHIVE_OK)
     return invalid(std::string("reading the image archive: ") + archive_error_string(a.get()));
 
+  BackgroundFlusher flusher(content_->root());
+  std::map<std::string, Speculative> speculative;
+  speculative_ = &speculative;
+  Defer dropUnused([&] {
+    speculative_ = nullptr;
+    for (auto& [k, sp] : speculative)
+      if (!sp.used) (void)snap_->remove(sp.key);
+  });
   std::map<std::string, Digest> files;
   std::map<std::string, std::string> text, links;
+  std::map<std::string, std::string>
+      sourceOf;  // digest hex -> readable path (ingest temp file or stored blob)
+  std::map<std::string, int64_t> sizes;
   std::set<std::string> ingested;
+  // Blobs stay in their ingest files, written back in the background, until every layer is unpacked; then
+  // one syncfs makes all of them durable before any is renamed into place (ContentStore::commitAll).
+  std::vector<BlobWriter> pending;
   std::vector<char> buf(1 << 20);
   for (;;) {
     archive_entry* e;
@@ -198,20 +285,95 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     TRY(BlobWriter w, content_->writer());
     std::string keep;
     bool small = archive_entry_size(e) <= static_cast<int64_t>(kKeepInMemory);
-    for (;;) {
-      la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
-      if (n == 0) break;
-      if (n < 0) {
-        const char* err = archive_error_string(a.get());
-        return invalid("archive entry " + path + ": " + (err ? err : "read error"));
-      }
-      TRYV(w.write(buf.data(), static_cast<size_t>(n)));
-      if (small) keep.append(buf.data(), static_cast<size_t>(n));
+    la_ssize_t first = archive_read_data(a.get(), buf.data(), buf.size());
+    if (first < 0) {
+      const char* err = archive_error_string(a.get());
+      return invalid("archive entry " + path + ": " + (err ? err : "read error"));
     }
-    auto d = w.commit(expected);
-    if (!d) return std::unexpected(d.error().context("archive entry " + path));
-    files[path] = *d;
-    ingested.insert(d->hex());
+    TRYV(w.write(buf.data(), static_cast<size_t>(first)));
+    const unsigned char* m = reinterpret_cast<const unsigned char*>(buf.data());
+    bool gz = first >= 2 && m[0] == 0x1f && m[1] == 0x8b;
+    bool zst = first >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
+    bool tar = first >= 262 && std::memcmp(m + 257, "ustar", 5) == 0;
+    std::optional<Speculative> spec;
+    std::string readErr;
+    if (snap_->storesDiffs() && (gz || zst || tar)) {
+      // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
+      Speculative sp;
+      sp.key = std::string("extract-stream-") + std::to_string(::getpid()) + "-" +
+               std::to_string(pending.size()) + "-" + std::to_string(speculative.size());
+      if (auto r = snap_->prepare(sp.key, ""); !r) return std::unexpected(r.error());
+      speculative[sp.key] = sp;  // owned for clean-up until it is keyed by digest below
+      bool firstPending = true;
+      AsyncBlobSink sink(w);
+      LayerReader reader = [&](const void** out) -> long {
+        if (firstPending) {
+          firstPending = false;
+          *out = buf.data();
+          return static_cast<long>(first);
+        }
+        char* chunk = sink.acquire();
+        la_ssize_t n = archive_read_data(a.get(), chunk, AsyncBlobSink::kSize);
+        if (n < 0) {
+          const char* err = archive_error_string(a.get());
+          readErr = "archive entry " + path + ": " + (err ? err : "read error");
+          return -1;
+        }
+        sink.submit(static_cast<size_t>(n));
+        *out = chunk;
+        return static_cast<long>(n);
+      };
+      TRY(std::string dir, snap_->writableDir(sp.key));
+      UnpackOptions uo;
+      uo.hash = !tar;  // a plain tar's DiffID is its blob digest
+      auto stats = unpackLayerFrom(reader, dir, uo);
+      if (!readErr.empty()) return invalid(readErr);
+      if (stats) {
+        sp.tarSize = static_cast<int64_t>(stats->tarSize);
+        if (!tar) sp.diffId = stats->diffId;
+      } else {
+        sp.error = stats.error();
+        const void* rest;
+        while (reader(&rest) > 0) {  // the blob must be complete whatever the layer held
+        }
+        if (!readErr.empty()) return invalid(readErr);
+      }
+      TRYV(sink.finish());
+      spec = std::move(sp);
+    } else {
+      if (small && first > 0) keep.append(buf.data(), static_cast<size_t>(first));
+      for (la_ssize_t n = first; n > 0;) {
+        n = archive_read_data(a.get(), buf.data(), buf.size());
+        if (n < 0) {
+          const char* err = archive_error_string(a.get());
+          return invalid("archive entry " + path + ": " + (err ? err : "read error"));
+        }
+        if (n == 0) break;
+        TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+        if (small) keep.append(buf.data(), static_cast<size_t>(n));
+      }
+    }
+    const Digest& d = w.digest();
+    if (expected && d != *expected)
+      return invalid("archive entry " + path + ": blob digest mismatch: the content hashes to " + d.str());
+    files[path] = d;
+    sizes[d.hex()] = static_cast<int64_t>(w.size());
+    if (spec) {
+      std::string streamKey = spec->key;
+      speculative.erase(streamKey);
+      if (tar && !spec->error) spec->diffId = d;
+      if (speculative.count(d.hex()))
+        (void)snap_->remove(streamKey);  // the same blob twice in one archive
+      else
+        speculative[d.hex()] = std::move(*spec);
+    }
+    if (content_->has(d)) {
+      sourceOf[d.hex()] = content_->blobPath(d);
+    } else if (!sourceOf.count(d.hex())) {
+      sourceOf[d.hex()] = w.tempPath();
+      ingested.insert(d.hex());
+      pending.push_back(std::move(w));
+    }
     if (small) text[path] = std::move(keep);
   }
   auto resolve = [&](std::string p) -> std::optional<std::string> {
@@ -228,62 +390,80 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     if (!r) return invalid(std::string("the archive's ") + what + " " + p + " is missing");
     return files[*r];
   };
-  std::vector<std::string> out;
-  std::set<std::string> referenced;
-  auto done = [&](const Digest& id, const std::vector<std::string>& tags) {
-    for (auto& t : tags) {
-      auto r = parseReference(t);
-      out.push_back("Loaded image: " + (r ? r->familiar() : t));
-    }
-    if (tags.empty()) out.push_back("Loaded image ID: " + id.str());
+  auto readBlob = [&](const Digest& d) -> Result<std::string> {
+    auto it = sourceOf.find(d.hex());
+    if (it == sourceOf.end()) return invalid("the archive does not contain blob " + d.str());
+    return readFile(it->second);
   };
+  auto source = [&](const Digest& d, const std::string& mediaType) -> Result<LayerSource> {
+    auto it = sourceOf.find(d.hex());
+    if (it == sourceOf.end()) return invalid("the archive does not contain layer " + d.str());
+    return LayerSource{d, mediaType.empty() ? blobMediaType(it->second, false) : mediaType, it->second,
+                       sizes[d.hex()]};
+  };
+  struct Loaded {
+    Digest config;
+    ImageConfig cfg;
+    std::vector<LayerRecord> layers;
+    std::vector<std::string> tags;
+  };
+  std::vector<Loaded> loaded;
+  std::set<std::string> referenced;
 
   if (auto m = resolve("manifest.json"); m && text.count(*m)) {
     auto j = json::parse(text[*m], nullptr, false);
     if (!j.is_array()) return invalid("manifest.json: not a JSON array");
     for (size_t i = 0; i < j.size(); ++i) {
       auto& item = j[i];
-      std::string where = "manifest.json: [" + std::to_string(i) + "]";
+      std::string at = "manifest.json: [" + std::to_string(i) + "]";
       if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() ||
           !item.contains("Layers") || !item["Layers"].is_array())
-        return invalid(where + ": needs Config (string) and Layers (array)");
+        return invalid(at + ": needs Config (string) and Layers (array)");
       TRY(Digest cfgDigest, blobAt(item["Config"].get<std::string>(), "config"));
-      TRY(std::string cfgText, content_->read(cfgDigest, 16 << 20));
-      std::vector<std::pair<Digest, std::string>> layers;
+      TRY(std::string cfgText, readBlob(cfgDigest));
+      auto cfg = parseImageConfig(cfgText);
+      if (!cfg) return std::unexpected(cfg.error().context(at + ": config"));
+      std::vector<LayerSource> layers;
       for (auto& l : item["Layers"]) {
-        if (!l.is_string()) return invalid(where + ".Layers: entries must be strings");
+        if (!l.is_string()) return invalid(at + ".Layers: entries must be strings");
         TRY(Digest ld, blobAt(l.get<std::string>(), "layer"));
-        layers.push_back({ld, blobMediaType(*content_, ld, false)});
+        TRY(LayerSource src, source(ld, ""));
+        layers.push_back(std::move(src));
       }
       std::vector<std::string> tags;
       if (item.contains("RepoTags") && item["RepoTags"].is_array())
         for (auto& t : item["RepoTags"]) {
           if (!t.is_string()) continue;
           auto r = parseReference(t.get<std::string>());
-          if (!r) return std::unexpected(r.error().context(where + ".RepoTags"));
+          if (!r) return std::unexpected(r.error().context(at + ".RepoTags"));
           tags.push_back(r->str());
         }
-      auto id = registerImage(cfgText, cfgDigest, layers, tags);
-      if (!id) return std::unexpected(id.error().context(where));
+      auto recs = unpackLayers(*cfg, layers);
+      if (!recs) return std::unexpected(recs.error().context(at));
       referenced.insert(cfgDigest.hex());
-      for (auto& l : layers) referenced.insert(l.first.hex());
-      done(*id, tags);
+      for (auto& l : layers) referenced.insert(l.blob.hex());
+      loaded.push_back({cfgDigest, std::move(*cfg), std::move(*recs), tags});
     }
   } else if (auto ix = resolve("index.json"); ix && text.count(*ix)) {
     TRY(Index index, parseIndex(text[*ix]));
     for (auto& desc : index.manifests) {
       Descriptor md = desc;
-      TRY(std::string doc, content_->read(md.digest, 16 << 20));
+      TRY(std::string doc, readBlob(md.digest));
       TRY(DocumentKind kind, documentKind(doc));
       if (kind == DocumentKind::Index) {
         TRY(Index nested, parseIndex(doc));
+        referenced.insert(md.digest.hex());
         TRY(md, selectPlatform(nested, "linux", hostArch()));
-        TRY(doc, content_->read(md.digest, 16 << 20));
+        TRY(doc, readBlob(md.digest));
       }
       TRY(Manifest man, parseManifest(doc));
-      TRY(std::string cfgText, content_->read(man.config.digest, 16 << 20));
-      std::vector<std::pair<Digest, std::string>> layers;
-      for (auto& l : man.layers) layers.push_back({l.digest, l.mediaType});
+      TRY(std::string cfgText, readBlob(man.config.digest));
+      TRY(ImageConfig cfg, parseImageConfig(cfgText));
+      std::vector<LayerSource> layers;
+      for (auto& l : man.layers) {
+        TRY(LayerSource src, source(l.digest, l.mediaType));
+        layers.push_back(std::move(src));
+      }
       std::vector<std::string> tags;
       std::string name;
       if (auto a1 = desc.annotations.find("io.containerd.image.name"); a1 != desc.annotations.end())
@@ -297,15 +477,26 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
         auto r = parseReference(name);
         if (r) tags.push_back(r->str());
       }
-      TRY(Digest id, registerImage(cfgText, man.config.digest, layers, tags));
+      TRY(auto recs, unpackLayers(cfg, layers));
       referenced.insert(md.digest.hex());
       referenced.insert(man.config.digest.hex());
-      for (auto& l : layers) referenced.insert(l.first.hex());
-      done(id, tags);
+      for (auto& l : layers) referenced.insert(l.blob.hex());
+      loaded.push_back({man.config.digest, std::move(cfg), std::move(recs), tags});
     }
   } else {
     return invalid(
         "not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)");
+  }
+  // Durable blobs (one syncfs), then the metadata of each image (recordImage syncs the unpacked layers).
+  TRYV(content_->commitAll(pending));
+  std::vector<std::string> out;
+  for (auto& l : loaded) {
+    TRY(Digest id, recordImage(l.config, l.cfg, l.layers, l.tags));
+    for (auto& t : l.tags) {
+      auto r = parseReference(t);
+      out.push_back("Loaded image: " + (r ? r->familiar() : t));
+    }
+    if (l.tags.empty()) out.push_back("Loaded image ID: " + id.str());
   }
   // Blobs of this load that no image uses (docker's v1 json files, VERSION, repositories).
   TRY(auto images, list());
@@ -328,39 +519,47 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
     if (r->digest) return invalid("import: a tag cannot be a digest reference: " + opts.reference);
     tags.push_back(r->str());
   }
-  TRY(BlobWriter w, content_->writer());
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sysFail("reading the import tarball");
-    if (n == 0) break;
-    TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+  BackgroundFlusher flusher(content_->root());
+  std::vector<BlobWriter> pending;
+  {
+    TRY(BlobWriter w, content_->writer());
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return sysFail("reading the import tarball");
+      if (n == 0) break;
+      TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+    }
+    w.digest();
+
+    pending.push_back(std::move(w));
   }
-  TRY(Digest blob, w.commit());
-  UniqueFd bfd(::open(content_->blobPath(blob).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!bfd) return sysFail("opening the imported layer");
-  auto st = digestLayer(bfd.get());
-  if (!st) {
-    (void)content_->remove(blob);
-    return std::unexpected(st.error().context("import"));
-  }
+  BlobWriter& layerBlob = pending.front();
+  LayerSource src{layerBlob.digest(), blobMediaType(layerBlob.tempPath(), false), layerBlob.tempPath(),
+                  static_cast<int64_t>(layerBlob.size())};
+  auto rec = ensureLayer(src, Digest(), Digest());
+  if (!rec) return std::unexpected(rec.error().context("import"));
   std::string now = log::nowRfc3339();
   json history = {{"created", now}, {"comment", opts.message.empty() ? "Imported from -" : opts.message}};
   json image = {{"architecture", opts.platformArch.empty() ? hostArch() : opts.platformArch},
                 {"os", "linux"},
                 {"created", now},
                 {"config", cfg},
-                {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({st->diffId.str()})}}},
+                {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({rec->diffId.str()})}}},
                 {"history", json::array({history})}};
-  TRY(Digest cfgDigest, content_->put(image.dump()));
-  auto id = registerImage(image.dump(), cfgDigest, {{blob, blobMediaType(*content_, blob, false)}}, tags);
-  if (!id) {
-    (void)content_->remove(blob);
-    (void)content_->remove(cfgDigest);
-    return std::unexpected(id.error().context("import"));
+  std::string cfgText = image.dump();
+  TRY(ImageConfig parsed, parseImageConfig(cfgText));
+  {
+    TRY(BlobWriter cw, content_->writer());
+    TRYV(cw.write(cfgText.data(), cfgText.size()));
+    cw.digest();
+    pending.push_back(std::move(cw));
   }
-  return *id;
+  Digest cfgDigest = pending.back().digest();
+  TRYV(content_->commitAll(pending));
+  TRY(Digest id, recordImage(cfgDigest, parsed, {*rec}, tags));
+  return id;
 }
 
 }  // namespace berth::image

@@ -17,6 +17,7 @@ BlobWriter::BlobWriter(BlobWriter&& o) noexcept
       tmp_(std::move(o.tmp_)),
       fd_(std::move(o.fd_)),
       hash_(std::move(o.hash_)),
+      digest_(std::move(o.digest_)),
       size_(o.size_),
       done_(o.done_) {
   o.done_ = true;
@@ -43,22 +44,49 @@ Result<void> BlobWriter::write(const void* data, size_t len) {
   return {};
 }
 
-Result<Digest> BlobWriter::commit(const std::optional<Digest>& expected,
-                                  std::optional<uint64_t> expectedSize) {
-  Digest got = hash_.finish();
+const Digest& BlobWriter::digest() {
+  if (!digest_) digest_ = hash_.finish();
+  return *digest_;
+}
+
+void BlobWriter::startWriteback() {
+  if (fd_) ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+Result<Digest> BlobWriter::commit(const std::optional<Digest>& expected, std::optional<uint64_t> expectedSize,
+                                  bool sync) {
+  Digest got = digest();
   if (expectedSize && *expectedSize != size_)
     return invalid("blob size mismatch: expected " + std::to_string(*expectedSize) + " bytes, got " +
                    std::to_string(size_));
   if (expected && !(*expected == got))
     return invalid("blob digest mismatch: expected " + expected->str() + ", got " + got.str());
-  if (::fsync(fd_.get()) < 0) return sysFail("fsync " + tmp_);
+  if (sync && ::fsync(fd_.get()) < 0) return sysFail("fsync " + tmp_);
   fd_.reset();
   std::string dest = store_->blobPath(got);
   if (::rename(tmp_.c_str(), dest.c_str()) < 0) return sysFail("moving blob into " + dest);
   done_ = true;
-  UniqueFd dir(::open((store_->root() + "/blobs/sha256").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
+  if (sync) {
+    UniqueFd dir(::open((store_->root() + "/blobs/sha256").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) ::fsync(dir.get());
+  }
   return got;
+}
+
+Result<void> ContentStore::commitAll(std::vector<BlobWriter>& writers) const {
+  UniqueFd dir(::open((root_ + "/blobs/sha256").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return sysFail("opening " + root_ + "/blobs/sha256");
+  if (::syncfs(dir.get()) < 0) return sysFail("syncing the content store");
+  for (auto& w : writers) {
+    if (w.done_) continue;
+    if (has(w.digest())) {
+      w.fd_.reset();
+      continue;  // the destructor removes the duplicate
+    }
+    TRYV(w.commit(std::nullopt, std::nullopt, /*sync=*/false));
+  }
+  if (::fsync(dir.get()) < 0) return sysFail("syncing " + root_ + "/blobs/sha256");
+  return {};
 }
 
 Result<ContentStore> ContentStore::open(std::string root) {

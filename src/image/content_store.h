@@ -24,9 +24,15 @@ class BlobWriter {
   ~BlobWriter();
   Result<void> write(const void* data, size_t len);
   uint64_t size() const { return size_; }
+  // The digest of what was written (ends the hashing; write() must not follow).
+  const Digest& digest();
+  // Where the bytes are until commit (readable meanwhile, e.g. to unpack a layer while it reaches the disk).
+  const std::string& tempPath() const { return tmp_; }
+  // Starts writing the data back to disk without waiting, so that a later fsync finds little left to do.
+  void startWriteback();
   // Verifies the expected digest/size (when given), fsyncs and moves the blob into place.
   Result<Digest> commit(const std::optional<Digest>& expected = std::nullopt,
-                        std::optional<uint64_t> expectedSize = std::nullopt);
+                        std::optional<uint64_t> expectedSize = std::nullopt, bool sync = true);
 
  private:
   friend class ContentStore;
@@ -36,6 +42,7 @@ class BlobWriter {
   std::string tmp_;
   UniqueFd fd_;
   Sha256 hash_;
+  std::optional<Digest> digest_;
   uint64_t size_ = 0;
   bool done_ = false;
 };
@@ -49,6 +56,9 @@ class ContentStore {
 
   Result<BlobWriter> writer() const;
   Result<Digest> put(std::string_view data, const std::optional<Digest>& expected = std::nullopt) const;
+  // Commits many writers with one syncfs instead of one fsync each: all data is durable before any blob
+  // is renamed into place. Writers whose blob exists already are dropped.
+  Result<void> commitAll(std::vector<BlobWriter>& writers) const;
   bool has(const Digest& d) const;
   Result<uint64_t> size(const Digest& d) const;
   Result<std::string> read(const Digest& d, uint64_t maxSize = 64 << 20) const;

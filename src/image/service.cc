@@ -108,64 +108,115 @@ Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& o
   return s;
 }
 
-Result<LayerRecord> ImageService::ensureLayer(const Digest& blob, const std::string& mediaType,
-                                              const Digest& diffId, const Digest& parentChain) {
+ImageService::LayerSource ImageService::committedSource(const Digest& blob, const std::string& mediaType) {
+  auto size = content_->size(blob);
+  return {blob, mediaType, content_->blobPath(blob), size ? static_cast<int64_t>(*size) : 0};
+}
+
+Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Digest& diffId,
+                                              const Digest& parentChain) {
   LayerRecord rec;
-  rec.blob = blob;
-  rec.mediaType = mediaType;
-  rec.diffId = diffId;
-  rec.chainId = chainId(parentChain, diffId);
-  TRY(uint64_t bsize, content_->size(blob));
-  rec.blobSize = static_cast<int64_t>(bsize);
-  std::string key = layerKey(rec.chainId);
-  if (auto st = snap_->stat(key); st) {
+  rec.blob = src.blob;
+  rec.mediaType = src.mediaType;
+  rec.blobSize = src.size;
+  auto existing = [&](const Digest& chain) -> std::optional<int64_t> {
+    auto st = snap_->stat(layerKey(chain));
+    if (!st || st->kind != snapshot::Kind::Committed) return std::nullopt;
     auto size = st->labels.find("berth.layer.size");
-    if (size != st->labels.end()) rec.size = static_cast<int64_t>(parseUint(size->second).value_or(0));
-    return rec;
+    return size == st->labels.end() ? 0 : static_cast<int64_t>(parseUint(size->second).value_or(0));
+  };
+  if (!diffId.empty()) {
+    rec.diffId = diffId;
+    rec.chainId = chainId(parentChain, diffId);
+    if (auto size = existing(rec.chainId)) {
+      rec.size = *size;
+      return rec;
+    }
+  }
+  if (speculative_) {
+    auto it = speculative_->find(src.blob.hex());
+    if (it != speculative_->end() && !it->second.used) {
+      auto& sp = it->second;
+      if (sp.error) return std::unexpected(Error(*sp.error).context("unpacking layer " + src.blob.str()));
+      if (!diffId.empty() && sp.diffId != diffId)
+        return invalid("layer " + src.blob.str() + " has DiffID " + sp.diffId.str() +
+                       " but the image config says " + diffId.str());
+      rec.diffId = sp.diffId;
+      rec.chainId = chainId(parentChain, sp.diffId);
+      rec.size = sp.tarSize;
+      if (auto size = existing(rec.chainId)) {
+        rec.size = *size;
+        return rec;
+      }
+      TRYV(snap_->rebase(sp.key, parentChain.empty() ? "" : layerKey(parentChain)));
+      TRYV(snap_->commit(layerKey(rec.chainId), sp.key, {{"berth.layer.size", std::to_string(sp.tarSize)}}));
+      sp.used = true;
+      return rec;
+    }
   }
   std::string active =
-      kExtractPrefix +
-      Sha256::of(key + std::to_string(::getpid()) + std::to_string(::time(nullptr))).hex().substr(0, 12) +
-      "-" + rec.chainId.hex();
+      kExtractPrefix + Sha256::of(src.blob.str() + parentChain.str() + std::to_string(::getpid()) +
+                                  std::to_string(::time(nullptr)))
+                           .hex()
+                           .substr(0, 16);
   TRYV(snap_->prepare(active, parentChain.empty() ? "" : layerKey(parentChain)));
   bool committed = false;
   Defer drop([&] {
     if (!committed) (void)snap_->remove(active);
   });
   TRY(std::string dir, snap_->writableDir(active));
-  UniqueFd fd(::open(content_->blobPath(blob).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return sysFail("opening layer blob " + blob.str());
+  UniqueFd fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return sysFail("opening layer blob " + src.blob.str());
   UnpackOptions uo;
   uo.whiteouts = snap_->storesDiffs() ? Whiteouts::Overlay : Whiteouts::Apply;
+  // An uncompressed blob's digest is its DiffID: no second hash of the same bytes.
+  unsigned char magic[4] = {};
+  bool plain = ::pread(fd.get(), magic, sizeof magic, 0) == 4 && !(magic[0] == 0x1f && magic[1] == 0x8b) &&
+               !(magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) &&
+               !(magic[0] == 0xfd && magic[1] == '7') && !(magic[0] == 'B' && magic[1] == 'Z');
+  bool knownPlain = plain && (diffId.empty() || diffId == src.blob);
+  uo.hash = !knownPlain;
   auto stats = unpackLayer(fd.get(), dir, uo);
-  if (!stats) return std::unexpected(stats.error().context("unpacking layer " + blob.str()));
-  if (stats->diffId != diffId)
-    return invalid("layer " + blob.str() + " has DiffID " + stats->diffId.str() +
-                   " but the image config says " + diffId.str());
-  // The unpacked files reach the disk before any metadata points at them.
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd) ::syncfs(dfd.get());
+  if (!stats) return std::unexpected(stats.error().context("unpacking layer " + src.blob.str()));
+  Digest got = knownPlain ? src.blob : stats->diffId;
+  if (!diffId.empty() && got != diffId)
+    return invalid("layer " + src.blob.str() + " has DiffID " + got.str() + " but the image config says " +
+                   diffId.str());
+  rec.diffId = got;
+  rec.chainId = chainId(parentChain, got);
   rec.size = static_cast<int64_t>(stats->tarSize);
-  TRYV(snap_->commit(key, active, {{"berth.layer.size", std::to_string(stats->tarSize)}}));
+  if (diffId.empty()) {
+    if (auto size = existing(rec.chainId)) {  // the same content was imported before
+      rec.size = *size;
+      return rec;
+    }
+  }
+  TRYV(snap_->commit(layerKey(rec.chainId), active, {{"berth.layer.size", std::to_string(stats->tarSize)}}));
   committed = true;
   return rec;
 }
 
-Result<Digest> ImageService::registerImage(const std::string& configText, const Digest& configDigest,
-                                           const std::vector<std::pair<Digest, std::string>>& layerBlobs,
-                                           const std::vector<std::string>& tags) {
-  TRY(ImageConfig cfg, parseImageConfig(configText));
-  if (cfg.diffIds.size() != layerBlobs.size())
-    return invalid("image " + configDigest.str() + ": the config lists " +
-                   std::to_string(cfg.diffIds.size()) + " layers but the manifest has " +
-                   std::to_string(layerBlobs.size()));
-  std::vector<LayerRecord> layers;
+Result<std::vector<LayerRecord>> ImageService::unpackLayers(const ImageConfig& cfg,
+                                                            const std::vector<LayerSource>& layers) {
+  if (cfg.diffIds.size() != layers.size())
+    return invalid("the image config lists " + std::to_string(cfg.diffIds.size()) +
+                   " layers but the manifest has " + std::to_string(layers.size()));
+  std::vector<LayerRecord> out;
   Digest parent;
-  for (size_t i = 0; i < layerBlobs.size(); ++i) {
-    TRY(LayerRecord l, ensureLayer(layerBlobs[i].first, layerBlobs[i].second, cfg.diffIds[i], parent));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    TRY(LayerRecord l, ensureLayer(layers[i], cfg.diffIds[i], parent));
     parent = l.chainId;
-    layers.push_back(std::move(l));
+    out.push_back(std::move(l));
   }
+  return out;
+}
+
+Result<Digest> ImageService::recordImage(const Digest& configDigest, const ImageConfig& cfg,
+                                         const std::vector<LayerRecord>& layers,
+                                         const std::vector<std::string>& tags) {
+  // The unpacked files (written back meanwhile) reach the disk before any metadata points at them.
+  UniqueFd sfd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (sfd && ::syncfs(sfd.get()) < 0) return sysFail("syncing " + root_);
   int64_t size = 0;
   for (auto& l : layers) size += l.size;
   TRY(auto tx, db::Transaction::begin(*db_));

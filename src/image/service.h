@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,12 +101,33 @@ class ImageService {
 
  private:
   ImageService() = default;
-  struct LoadedImage;
-  Result<Digest> registerImage(const std::string& configText, const Digest& configDigest,
-                               const std::vector<std::pair<Digest, std::string>>& layerBlobs,
-                               const std::vector<std::string>& tags);
-  Result<LayerRecord> ensureLayer(const Digest& blob, const std::string& mediaType, const Digest& diffId,
-                                  const Digest& parentChain);
+  // A layer blob to use: committed in the content store, or still being ingested (source = its temp file).
+  struct LayerSource {
+    Digest blob;
+    std::string mediaType;
+    std::string path;  // where to read it
+    int64_t size = 0;
+  };
+  // Unpacks (or finds) the layers of an image; the config's DiffIDs are checked. Nothing is durable yet.
+  Result<std::vector<LayerRecord>> unpackLayers(const ImageConfig& cfg,
+                                                const std::vector<LayerSource>& layers);
+  // One layer; `diffId` empty when unknown (import): then it is computed and the layer keyed by it.
+  Result<LayerRecord> ensureLayer(const LayerSource& src, const Digest& diffId, const Digest& parentChain);
+  // Makes every unpacked file durable (syncfs), then records the image and its tags in one transaction.
+  Result<Digest> recordImage(const Digest& configDigest, const ImageConfig& cfg,
+                             const std::vector<LayerRecord>& layers, const std::vector<std::string>& tags);
+  LayerSource committedSource(const Digest& blob, const std::string& mediaType);
+
+  // Layers unpacked while their blob streamed in (load, diff-storing snapshotters), before the image config
+  // said where they go: blob digest hex -> active snapshot, rebased and committed by ensureLayer.
+  struct Speculative {
+    std::string key;
+    Digest diffId;
+    int64_t tarSize = 0;
+    std::optional<Error> error;
+    bool used = false;
+  };
+  std::map<std::string, Speculative>* speculative_ = nullptr;
   Result<void> collectGarbage(RemoveReport* report);
   Result<std::vector<std::string>> tagsOf(const Digest& id);
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "base/error.h"
@@ -34,6 +35,10 @@ struct UnpackOptions {
   uint64_t maxEntries = 10'000'000;
   // Set ownership from the tar (needs root; off for rootless unpacks).
   bool chown = true;
+  // Compute the DiffID (off when the caller knows it already: an uncompressed blob of known digest).
+  bool hash = true;
+  // Start writing each file back to disk as soon as it is written (sync_file_range, on this thread).
+  bool startWriteback = false;
 };
 
 struct UnpackStats {
@@ -49,7 +54,28 @@ Result<UnpackStats> digestLayer(int fd, uint64_t maxTotalSize = 512ULL << 30);
 // A tar entry name made relative and clean ("./a//b/" -> "a/b"); refuses absolute names and "..".
 Result<std::string> cleanTarPath(const char* raw, const char* what);
 
+// Flushes a filesystem (syncfs) on a thread of its own every few milliseconds while it lives, so that the
+// disk writes what an unpack produces while the unpack goes on, on the other core; the final syncfs that
+// makes a layer durable then finds little left to do.
+class BackgroundFlusher {
+ public:
+  explicit BackgroundFlusher(const std::string& path);
+  ~BackgroundFlusher();
+  BackgroundFlusher(const BackgroundFlusher&) = delete;
+  BackgroundFlusher& operator=(const BackgroundFlusher&) = delete;
+
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
+};
+
 // Reads a layer from `fd` (any compression libarchive knows: gzip, zstd, none) into `targetDir`.
 Result<UnpackStats> unpackLayer(int fd, const std::string& targetDir, const UnpackOptions& opts = {});
+// The same from a stream: `read` sets *buf and returns the chunk's size, 0 at the end, -1 on error.
+using LayerReader = std::function<long(const void** buf)>;
+Result<UnpackStats> unpackLayerFrom(const LayerReader& read, const std::string& targetDir,
+                                    const UnpackOptions& opts = {});
+Result<UnpackStats> unpackLayerFrom(int fd, const LayerReader* read, const std::string& targetDir,
+                                    const UnpackOptions& opts);
 
 }  // namespace berth::image

@@ -21,6 +21,7 @@ class Base : public Snapshotter {
                                   const Labels& labels) override;
   Result<std::vector<Mount>> mounts(const std::string& key) override;
   Result<void> commit(const std::string& name, const std::string& key, const Labels& labels) override;
+  Result<void> rebase(const std::string& key, const std::string& parent) override;
   Result<void> remove(const std::string& key) override;
   Result<Info> stat(const std::string& key) override;
   Result<std::vector<Info>> list() override;

@@ -237,6 +237,28 @@ Result<void> Base::commit(const std::string& name, const std::string& key, const
   return tx.commit();
 }
 
+Result<void> Base::rebase(const std::string& key, const std::string& parent) {
+  if (!storesDiffs())
+    return fail(ErrorCategory::Unavailable,
+                std::string("the ") + name() + " snapshotter cannot rebase snapshots");
+  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(Row r, get(key));
+  if (r.info.kind != Kind::Active) return invalid("snapshot " + key + " is not active");
+  std::optional<int64_t> pid;
+  if (!parent.empty()) {
+    TRY(Row p, get(parent));
+    if (p.info.kind != Kind::Committed) return invalid("parent " + parent + " is not committed");
+    pid = p.id;
+  }
+  TRY(auto up, db_.prepare("UPDATE snapshots SET parent_id = ? WHERE id = ?"));
+  if (pid)
+    up.bind(1, *pid);
+  else
+    up.bindNull(1);
+  TRYV(up.bind(2, r.id).run());
+  return tx.commit();
+}
+
 Result<void> Base::remove(const std::string& key) {
   int64_t id;
   {

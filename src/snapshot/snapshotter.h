@@ -58,6 +58,9 @@ class Snapshotter {
   virtual Result<std::vector<Mount>> mounts(const std::string& key) = 0;
   // Turns the active snapshot `key` into the committed snapshot `name`.
   virtual Result<void> commit(const std::string& name, const std::string& key, const Labels& labels = {}) = 0;
+  // Backends that store diffs only: puts the active snapshot `key` on top of the committed `parent` (a
+  // layer unpacked before its place in the chain was known). Unavailable for full-copy backends.
+  virtual Result<void> rebase(const std::string& key, const std::string& parent) = 0;
   // Refused (Conflict) while other snapshots build on it.
   virtual Result<void> remove(const std::string& key) = 0;
   virtual Result<Info> stat(const std::string& key) = 0;
