@@ -341,6 +341,16 @@ Result<void> ImageService::tag(const std::string& source, const std::string& tar
   return tx.commit();
 }
 
+bool ImageService::usedByContainer(const ImageRecord& img) {
+  if (img.layers.empty()) return false;
+  std::string top = layerKey(img.layers.back().chainId);
+  auto snaps = snap_->list();
+  if (!snaps) return false;
+  for (auto& s : *snaps)
+    if (s.kind == snapshot::Kind::Active && s.key.starts_with("container-") && s.parent == top) return true;
+  return false;
+}
+
 Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool force,
                                           const std::function<bool(const Digest&)>& inUse) {
   TRY(ImageRecord img, resolve(nameOrId));
@@ -350,18 +360,18 @@ Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool forc
   bool byTag = false;
   for (auto& t : img.tags)
     if (t == asRef) byTag = true;
-  if (inUse && inUse(img.id) && !force)
-    return fail(ErrorCategory::Conflict, "conflict: unable to remove repository reference \"" + nameOrId +
-                                             "\" (must force) - container is using its referenced image " +
-                                             img.id.hex().substr(0, 12));
   TRY(auto tx, db::Transaction::begin(*db_));
-  if (byTag && img.tags.size() > 1) {
+  if (byTag && img.tags.size() > 1) {  // one of several names: only the name goes (even while in use)
     TRY(auto d, db_->prepare("DELETE FROM tags WHERE ref = ?"));
     TRYV(d.bind(1, asRef).run());
     TRYV(tx.commit());
     rep.untagged.push_back(ref->familiar());
     return rep;
   }
+  if (((inUse && inUse(img.id)) || usedByContainer(img)) && !force)
+    return fail(ErrorCategory::Conflict, "conflict: unable to remove repository reference \"" + nameOrId +
+                                             "\" (must force) - container is using its referenced image " +
+                                             img.id.hex().substr(0, 12));
   if (!byTag && img.tags.size() > 1 && !force)
     return fail(ErrorCategory::Conflict,
                 "conflict: unable to delete " + img.id.hex().substr(0, 12) +
@@ -383,7 +393,7 @@ Result<RemoveReport> ImageService::prune(bool all, const std::function<bool(cons
   RemoveReport rep;
   for (auto& img : images) {
     if (!img.tags.empty() && !all) continue;
-    if (inUse && inUse(img.id)) continue;
+    if ((inUse && inUse(img.id)) || usedByContainer(img)) continue;
     TRY(auto tx, db::Transaction::begin(*db_));
     TRY(auto d, db_->prepare("DELETE FROM images WHERE id = ?"));
     TRYV(d.bind(1, img.id.str()).run());
@@ -460,7 +470,7 @@ Result<DiskUsage> ImageService::diskUsage(const std::function<bool(const Digest&
   std::set<std::string> seen;
   for (auto& img : images) {
     u.images++;
-    bool used = inUse && inUse(img.id);
+    bool used = (inUse && inUse(img.id)) || usedByContainer(img);
     if (used) u.activeImages++;
     for (auto& l : img.layers) {
       if (!seen.insert(l.chainId.str()).second) continue;

@@ -130,6 +130,8 @@ class ImageService {
   std::map<std::string, Speculative>* speculative_ = nullptr;
   Result<void> collectGarbage(RemoveReport* report);
   Result<std::vector<std::string>> tagsOf(const Digest& id);
+  // A container's root filesystem (an active "container-<id>" snapshot) sits on the image's top layer.
+  bool usedByContainer(const ImageRecord& img);
 
   std::optional<db::Database> db_;
   std::optional<ContentStore> content_;

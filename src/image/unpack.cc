@@ -543,7 +543,7 @@ BackgroundFlusher::BackgroundFlusher(const std::string& path) : st_(std::make_un
       lock.unlock();
       ::syncfs(st->fd.get());
       lock.lock();
-      st->cv.wait_for(lock, std::chrono::milliseconds(20), [st] { return st->stop; });
+      st->cv.wait_for(lock, std::chrono::milliseconds(50), [st] { return st->stop; });
     }
   });
 }

@@ -170,6 +170,29 @@ TEST_P(SnapshotSuite, ManyLayersMount) {
   });
 }
 
+TEST_P(SnapshotSuite, RebaseMovesAnUnpackedDiffOntoItsParent) {
+  NEEDS_ROOT();
+  commitLayer("base", "", [](const std::string& m) { ASSERT_TRUE(put(m + "/from-base", "1")); });
+  ASSERT_TRUE(s_->prepare("loose", ""));
+  auto dir = s_->writableDir("loose");
+  ASSERT_TRUE(dir);
+  ASSERT_TRUE(put(*dir + "/from-loose", "2"));
+  auto r = s_->rebase("loose", "base");
+  if (!s_->storesDiffs()) {
+    ASSERT_FALSE(r) << "a full-copy backend cannot rebase";
+    EXPECT_EQ(r.error().category(), ErrorCategory::Unavailable);
+    return;
+  }
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_TRUE(s_->commit("stacked", "loose"));
+  EXPECT_EQ(s_->stat("stacked")->parent, "base");
+  ASSERT_TRUE(s_->view("v", "stacked"));
+  withMount("v", [](const std::string& m) {
+    EXPECT_TRUE(pathExists(m + "/from-base"));
+    EXPECT_TRUE(pathExists(m + "/from-loose"));
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SnapshotSuite, ::testing::Values("overlay", "vfs"),
                          [](const auto& info) { return info.param; });
 

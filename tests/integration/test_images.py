@@ -68,6 +68,8 @@ def test_docker_save_then_berth_load(docker, berth, workdir):
         assert os.listdir(f"{root}/data/sub") == ["b"], "the replaced directory is opaque"
     finally:
         run(berth + ["image", "unmount", "multi:1"])
+    r = run(berth + ["run", "--rm", "multi:1"])
+    assert (r.returncode, r.stdout) == (0, "from-multi\n"), r.stderr
     # Layers are shared: loading again changes nothing, and berthbox's one layer is the base of multi's.
     assert run(berth + ["load", "-i", saved]).returncode == 0
     assert len(images(berth)) == 2

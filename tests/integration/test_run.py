@@ -66,3 +66,19 @@ def test_user_env_workdir_readonly(berth):
     assert r.stdout.strip() == "42", r.stderr
     r = sh(berth, "hostname", "-h", "myhost")
     assert r.stdout.strip() == "myhost"
+
+
+def test_rmi_refuses_an_image_a_container_uses(berth):
+    import subprocess
+    assert run(berth + ["tag", "busybox", "victim:1"]).returncode == 0
+    p = subprocess.Popen(berth + ["run", "--rm", "victim:1", "sh", "-c", "echo up; sleep 30"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "up"
+        assert run(berth + ["rmi", "victim:1"]).returncode == 0, "one of two tags: untagging is fine"
+        r = run(berth + ["rmi", "busybox"])
+        assert r.returncode == 1 and "container is using" in r.stderr, r.stderr
+    finally:
+        p.kill()
+        p.wait()
+    assert run(berth + ["run", "--rm", "busybox", "true"]).returncode == 0
