@@ -152,6 +152,37 @@ TEST(Unpack, AppliedWhiteoutsDeleteFromTheParentCopy) {
   EXPECT_EQ(*readFile(d.target() + "/var/new"), "5");
 }
 
+TEST(Unpack, LaterEntriesWinAsInTarOrder) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (overlay whiteouts)";
+  Dirs d;
+  TarBuilder t;
+  t.dir("many");
+  for (int i = 0; i < 500; ++i) t.file("many/f" + std::to_string(i), std::string(i * 7, 'x'), 0640);
+  t.file("dup", "first").file("dup", "second");            // a later entry of the same name wins
+  t.file("linked", "data").hardlink("linked2", "linked");  // a hardlink to an earlier file
+  t.file("gone", "x").file(".wh.gone", "");                // whited out later in the same layer
+  t.file("becomes-dir", "x").dir("becomes-dir");           // a directory replaces a file
+  t.file("becomes-dir/inside", "y");
+  t.file("setuid", "s", 04755);  // not an exact mode: chmod after create
+  auto r = unpack(t.finish(), d.target());
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*readFile(d.target() + "/many/f499"), std::string(499 * 7, 'x'));
+  struct stat st;
+  ASSERT_EQ(stat((d.target() + "/many/f3").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1700000000);
+  ASSERT_EQ(stat((d.target() + "/many").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1700000000) << "directory times are set after their files";
+  EXPECT_EQ(*readFile(d.target() + "/dup"), "second");
+  ASSERT_EQ(stat((d.target() + "/linked2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  ASSERT_EQ(lstat((d.target() + "/gone").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the whiteout replaced the file";
+  EXPECT_EQ(*readFile(d.target() + "/becomes-dir/inside"), "y");
+  ASSERT_EQ(stat((d.target() + "/setuid").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04755u);
+}
+
 struct Hostile {
   const char* name;
   std::string tar;
