@@ -5,14 +5,7 @@ dir=$1
 shift
 bin=$(cd "$(dirname "$0")/.." && pwd)/build/cmd/berth-runtime/berth-runtime
 rm -rf "$dir"
-mkdir -p "$dir/rootfs"/{bin,etc,tmp,proc,sys,dev,root}
-chmod 1777 "$dir/rootfs/tmp"
-cp /bin/busybox "$dir/rootfs/bin/busybox"
-for applet in $("$dir/rootfs/bin/busybox" --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$dir/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$dir/rootfs/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' >"$dir/rootfs/etc/group"
+bash "$(dirname "$0")/busybox-rootfs.sh" "$dir/rootfs"
 "$bin" spec --bundle "$dir"
 args='["sh"]'
 if [ $# -gt 0 ]; then
