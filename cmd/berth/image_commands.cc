@@ -74,8 +74,7 @@ std::string applyFormat(const std::string& fmt, const std::map<std::string, std:
 
 int cmdImages(Globals& g, const std::vector<std::string>& filters, bool all, bool quiet, bool digests,
               bool noTrunc, const std::string& format, const std::string& repoArg) {
-  (void)all;
-  (void)digests;
+  (void)all;  // no intermediate images exist without a builder: -a shows the same list
   auto svc = g.images();
   if (!svc) return fail(svc.error());
   auto list = (*svc)->list();
@@ -113,7 +112,12 @@ int cmdImages(Globals& g, const std::vector<std::string>& filters, bool all, boo
     return p == pat.size();
   };
   std::vector<std::vector<std::string>> rows;
-  if (format.empty() && !quiet) rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
+  if (format.empty() && !quiet) {
+    if (digests)
+      rows.push_back({"REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"});
+    else
+      rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
+  }
   std::set<std::string> printedIds;
   for (auto& img : *list) {
     bool isDangling = img.tags.empty();
@@ -152,7 +156,12 @@ int cmdImages(Globals& g, const std::vector<std::string>& filters, bool all, boo
         std::printf("%s\n", applyFormat(fmt, f).c_str());
         continue;
       }
-      rows.push_back({repo, tag, id, f["CreatedSince"], f["Size"]});
+      // Repository digests come from registries (pull/push); a loaded or imported image has none, as in
+      // docker.
+      if (digests)
+        rows.push_back({repo, tag, f["Digest"], id, f["CreatedSince"], f["Size"]});
+      else
+        rows.push_back({repo, tag, id, f["CreatedSince"], f["Size"]});
     }
   }
   if (!rows.empty()) printTable(rows);

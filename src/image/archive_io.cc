@@ -224,6 +224,47 @@ class AsyncBlobSink {
 
 }  // namespace
 
+Result<ImageService::Speculative> ImageService::streamUnpack(
+    const std::string& key, BlobWriter& w, const char* first, size_t firstLen, bool plainTar,
+    const std::function<long(char*, size_t)>& readMore, const std::string& readErr) {
+  TRYV(snap_->prepare(key, ""));
+  Speculative sp;
+  sp.key = key;
+  bool firstPending = true;
+  AsyncBlobSink sink(w);
+  LayerReader reader = [&](const void** out) -> long {
+    if (firstPending) {
+      firstPending = false;
+      *out = first;
+      return static_cast<long>(firstLen);
+    }
+    char* chunk = sink.acquire();
+    long n = readMore(chunk, AsyncBlobSink::kSize);
+    if (n < 0) return -1;
+    sink.submit(static_cast<size_t>(n));
+    *out = chunk;
+    return n;
+  };
+  TRY(std::string dir, snap_->writableDir(key));
+  UnpackOptions uo;
+  uo.whiteouts = snap_->storesDiffs() ? Whiteouts::Overlay : Whiteouts::Apply;
+  uo.hash = !plainTar;  // a plain tar's DiffID is its blob digest (the caller fills it in)
+  auto stats = unpackLayerFrom(reader, dir, uo);
+  if (!readErr.empty()) return invalid(readErr);
+  if (stats) {
+    sp.tarSize = static_cast<int64_t>(stats->tarSize);
+    if (!plainTar) sp.diffId = stats->diffId;
+  } else {
+    sp.error = stats.error();
+    const void* rest;
+    while (reader(&rest) > 0) {  // the blob must be complete whatever the layer held
+    }
+    if (!readErr.empty()) return invalid(readErr);
+  }
+  TRYV(sink.finish());
+  return sp;
+}
+
 Result<std::vector<std::string>> ImageService::load(int fd) {
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   archive_read_support_format_tar(a.get());
@@ -299,47 +340,20 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     std::string readErr;
     if (snap_->storesDiffs() && (gz || zst || tar)) {
       // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
-      Speculative sp;
-      sp.key = std::string("extract-stream-") + std::to_string(::getpid()) + "-" +
-               std::to_string(pending.size()) + "-" + std::to_string(speculative.size());
-      if (auto r = snap_->prepare(sp.key, ""); !r) return std::unexpected(r.error());
-      speculative[sp.key] = sp;  // owned for clean-up until it is keyed by digest below
-      bool firstPending = true;
-      AsyncBlobSink sink(w);
-      LayerReader reader = [&](const void** out) -> long {
-        if (firstPending) {
-          firstPending = false;
-          *out = buf.data();
-          return static_cast<long>(first);
-        }
-        char* chunk = sink.acquire();
-        la_ssize_t n = archive_read_data(a.get(), chunk, AsyncBlobSink::kSize);
+      std::string key = std::string("extract-stream-") + std::to_string(::getpid()) + "-" +
+                        std::to_string(pending.size()) + "-" + std::to_string(speculative.size());
+      speculative[key].key = key;  // owned for clean-up until it is keyed by digest below
+      auto readMore = [&](char* chunk, size_t cap) -> long {
+        la_ssize_t n = archive_read_data(a.get(), chunk, cap);
         if (n < 0) {
           const char* err = archive_error_string(a.get());
           readErr = "archive entry " + path + ": " + (err ? err : "read error");
-          return -1;
         }
-        sink.submit(static_cast<size_t>(n));
-        *out = chunk;
         return static_cast<long>(n);
       };
-      TRY(std::string dir, snap_->writableDir(sp.key));
-      UnpackOptions uo;
-      uo.hash = !tar;  // a plain tar's DiffID is its blob digest
-      auto stats = unpackLayerFrom(reader, dir, uo);
-      if (!readErr.empty()) return invalid(readErr);
-      if (stats) {
-        sp.tarSize = static_cast<int64_t>(stats->tarSize);
-        if (!tar) sp.diffId = stats->diffId;
-      } else {
-        sp.error = stats.error();
-        const void* rest;
-        while (reader(&rest) > 0) {  // the blob must be complete whatever the layer held
-        }
-        if (!readErr.empty()) return invalid(readErr);
-      }
-      TRYV(sink.finish());
-      spec = std::move(sp);
+      auto sp = streamUnpack(key, w, buf.data(), static_cast<size_t>(first), tar, readMore, readErr);
+      if (!sp) return std::unexpected(sp.error());
+      spec = std::move(*sp);
     } else {
       if (small && first > 0) keep.append(buf.data(), static_cast<size_t>(first));
       for (la_ssize_t n = first; n > 0;) {
@@ -521,23 +535,42 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
   }
   BackgroundFlusher flusher(content_->root());
   std::vector<BlobWriter> pending;
-  {
-    TRY(BlobWriter w, content_->writer());
-    std::vector<char> buf(1 << 20);
+  std::map<std::string, Speculative> speculative;
+  speculative_ = &speculative;
+  Defer dropUnused([&] {
+    speculative_ = nullptr;
+    for (auto& [k, sp] : speculative)
+      if (!sp.used) (void)snap_->remove(sp.key);
+  });
+  TRY(BlobWriter w, content_->writer());
+  std::vector<char> first(1 << 20);
+  ssize_t firstLen;
+  do {
+    firstLen = ::read(fd, first.data(), first.size());
+  } while (firstLen < 0 && errno == EINTR);
+  if (firstLen < 0) return sysFail("reading the import tarball");
+  TRYV(w.write(first.data(), static_cast<size_t>(firstLen)));
+  bool plain = firstLen >= 262 && std::memcmp(first.data() + 257, "ustar", 5) == 0;
+  std::string readErr;
+  auto readMore = [&](char* chunk, size_t cap) -> long {
     for (;;) {
-      ssize_t n = ::read(fd, buf.data(), buf.size());
+      ssize_t n = ::read(fd, chunk, cap);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return sysFail("reading the import tarball");
-      if (n == 0) break;
-      TRYV(w.write(buf.data(), static_cast<size_t>(n)));
+      if (n < 0) readErr = std::string("reading the import tarball: ") + std::strerror(errno);
+      return static_cast<long>(n);
     }
-    w.digest();
-
-    pending.push_back(std::move(w));
-  }
-  BlobWriter& layerBlob = pending.front();
-  LayerSource src{layerBlob.digest(), blobMediaType(layerBlob.tempPath(), false), layerBlob.tempPath(),
-                  static_cast<int64_t>(layerBlob.size())};
+  };
+  // The tarball is unpacked while it is read; its blob is written and hashed on a second thread.
+  std::string key = "extract-import-" + std::to_string(::getpid()) + "-" + std::to_string(::time(nullptr));
+  speculative[key].key = key;
+  auto sp = streamUnpack(key, w, first.data(), static_cast<size_t>(firstLen), plain, readMore, readErr);
+  if (!sp) return std::unexpected(sp.error().context("import"));
+  speculative.erase(key);
+  Digest blob = w.digest();
+  if (plain && !sp->error) sp->diffId = blob;
+  speculative[blob.hex()] = std::move(*sp);
+  LayerSource src{blob, blobMediaType(w.tempPath(), false), w.tempPath(), static_cast<int64_t>(w.size())};
+  pending.push_back(std::move(w));
   auto rec = ensureLayer(src, Digest(), Digest());
   if (!rec) return std::unexpected(rec.error().context("import"));
   std::string now = log::nowRfc3339();

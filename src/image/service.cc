@@ -148,7 +148,7 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
         rec.size = *size;
         return rec;
       }
-      TRYV(snap_->rebase(sp.key, parentChain.empty() ? "" : layerKey(parentChain)));
+      if (!parentChain.empty()) TRYV(snap_->rebase(sp.key, layerKey(parentChain)));
       TRYV(snap_->commit(layerKey(rec.chainId), sp.key, {{"berth.layer.size", std::to_string(sp.tarSize)}}));
       sp.used = true;
       return rec;

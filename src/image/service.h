@@ -128,6 +128,12 @@ class ImageService {
     bool used = false;
   };
   std::map<std::string, Speculative>* speculative_ = nullptr;
+  // Unpacks a layer into a new active snapshot `key` while its bytes stream in (first chunk given, the rest
+  // from readMore), writing and hashing its blob into `w` on a second thread. A layer that fails to unpack
+  // comes back with `error` set (it matters only if an image uses it); a read error fails the call.
+  Result<Speculative> streamUnpack(const std::string& key, BlobWriter& w, const char* first, size_t firstLen,
+                                   bool plainTar, const std::function<long(char*, size_t)>& readMore,
+                                   const std::string& readErr);
   Result<void> collectGarbage(RemoveReport* report);
   Result<std::vector<std::string>> tagsOf(const Digest& id);
   // A container's root filesystem (an active "container-<id>" snapshot) sits on the image's top layer.

@@ -18,13 +18,17 @@ TEST(Security, RuntimeBinaryIsReadOnlyThroughProcExe) {
   Bundle b;
   b.args({"/bin/sleep", "5"});
   b.write();
+  // A private copy of the binary: other tests running berth-runtime at the same time would make the final
+  // open fail with ETXTBSY (the file is being executed) before the read-only mount is even considered.
+  std::string copy = b.dir() + "/berth-runtime-copy";
+  ASSERT_EQ(system(("cp " + runtimeBin() + " " + copy).c_str()), 0);
   // A foreground `run` keeps a berth-runtime process alive for the container's lifetime.
   pid_t pid = fork();
   if (pid == 0) {
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0), dup2(null, 1), dup2(null, 2);
-    execl(runtimeBin().c_str(), runtimeBin().c_str(), "--root", b.stateRoot().c_str(), "run", "--bundle",
-          b.dir().c_str(), b.id().c_str(), nullptr);
+    execl(copy.c_str(), copy.c_str(), "--root", b.stateRoot().c_str(), "run", "--bundle", b.dir().c_str(),
+          b.id().c_str(), nullptr);
     _exit(127);
   }
   for (int i = 0; i < 300 && !pathExists(b.stateRoot() + "/" + b.id() + "/state.json"); ++i) usleep(10000);
@@ -38,8 +42,7 @@ TEST(Security, RuntimeBinaryIsReadOnlyThroughProcExe) {
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   pid = -1;
-  // ETXTBSY only says that some berth-runtime (another test's) is executing the file right now; the
-  // property under test is the read-only mount, so retry until the file is idle.
+  // ETXTBSY would say the copy is still executing (the runtime not reaped yet): retry until it is idle.
   int fd = -1, err = 0;
   for (int i = 0; i < 500; ++i) {
     fd = open(("/proc/self/fd/" + std::to_string(path)).c_str(), O_WRONLY | O_CLOEXEC);
