@@ -31,7 +31,13 @@ TEST(Security, RuntimeBinaryIsReadOnlyThroughProcExe) {
           b.id().c_str(), nullptr);
     _exit(127);
   }
-  for (int i = 0; i < 300 && !pathExists(b.stateRoot() + "/" + b.id() + "/state.json"); ++i) usleep(10000);
+  // Wait until the container runs /bin/sleep: before `start`, its init is still the runtime's own clone
+  // (blocked on the exec fifo, holding the binary busy once we kill its parent).
+  for (int i = 0; i < 500; ++i) {
+    auto st = b.rt({"state", b.id()});
+    if (st.code == 0 && st.out.find("running") != std::string::npos) break;
+    usleep(10000);
+  }
   std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   struct statvfs sv;
   ASSERT_EQ(statvfs(exe.c_str(), &sv), 0);
