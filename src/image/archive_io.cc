@@ -52,11 +52,16 @@ std::string lexicalJoin(const std::string& dir, const std::string& rel) {
 
 std::string blobMediaType(const std::string& path, bool oci) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  unsigned char m[4] = {};
-  if (fd) (void)::read(fd.get(), m, sizeof m);
-  if (m[0] == 0x1f && m[1] == 0x8b) return oci ? media::kOciLayerGzip : media::kDockerLayer;
-  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return media::kOciLayerZstd;
-  return oci ? media::kOciLayer : "application/vnd.docker.image.rootfs.diff.tar";
+  unsigned char m[8] = {};
+  ssize_t n = fd ? ::read(fd.get(), m, sizeof m) : 0;
+  switch (detectCompression(m, n > 0 ? static_cast<size_t>(n) : 0)) {
+    case Compression::Gzip:
+      return oci ? media::kOciLayerGzip : media::kDockerLayer;
+    case Compression::Zstd:
+      return media::kOciLayerZstd;
+    default:
+      return oci ? media::kOciLayer : "application/vnd.docker.image.rootfs.diff.tar";
+  }
 }
 
 std::string hostArch() {
@@ -332,13 +337,11 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
       return invalid("archive entry " + path + ": " + (err ? err : "read error"));
     }
     TRYV(w.write(buf.data(), static_cast<size_t>(first)));
-    const unsigned char* m = reinterpret_cast<const unsigned char*>(buf.data());
-    bool gz = first >= 2 && m[0] == 0x1f && m[1] == 0x8b;
-    bool zst = first >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
-    bool tar = first >= 262 && std::memcmp(m + 257, "ustar", 5) == 0;
+    bool compressed = detectCompression(buf.data(), static_cast<size_t>(first)) != Compression::None;
+    bool tar = !compressed && startsLikeTar(buf.data(), static_cast<size_t>(first));
     std::optional<Speculative> spec;
     std::string readErr;
-    if (snap_->storesDiffs() && (gz || zst || tar)) {
+    if (snap_->storesDiffs() && (compressed || tar)) {
       // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
       std::string key = std::string("extract-stream-") + std::to_string(::getpid()) + "-" +
                         std::to_string(pending.size()) + "-" + std::to_string(speculative.size());
@@ -550,7 +553,9 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
   } while (firstLen < 0 && errno == EINTR);
   if (firstLen < 0) return sysFail("reading the import tarball");
   TRYV(w.write(first.data(), static_cast<size_t>(firstLen)));
-  bool plain = firstLen >= 262 && std::memcmp(first.data() + 257, "ustar", 5) == 0;
+  size_t head = static_cast<size_t>(firstLen);
+  bool plain =
+      detectCompression(first.data(), head) == Compression::None && startsLikeTar(first.data(), head);
   std::string readErr;
   auto readMore = [&](char* chunk, size_t cap) -> long {
     for (;;) {

@@ -49,10 +49,6 @@ const Digest& BlobWriter::digest() {
   return *digest_;
 }
 
-void BlobWriter::startWriteback() {
-  if (fd_) ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-}
-
 Result<Digest> BlobWriter::commit(const std::optional<Digest>& expected, std::optional<uint64_t> expectedSize,
                                   bool sync) {
   Digest got = digest();

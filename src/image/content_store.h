@@ -28,8 +28,6 @@ class BlobWriter {
   const Digest& digest();
   // Where the bytes are until commit (readable meanwhile, e.g. to unpack a layer while it reaches the disk).
   const std::string& tempPath() const { return tmp_; }
-  // Starts writing the data back to disk without waiting, so that a later fsync finds little left to do.
-  void startWriteback();
   // Verifies the expected digest/size (when given), fsyncs and moves the blob into place.
   Result<Digest> commit(const std::optional<Digest>& expected = std::nullopt,
                         std::optional<uint64_t> expectedSize = std::nullopt, bool sync = true);

@@ -250,7 +250,7 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
   setEnv("HOSTNAME=" + hostname, true);
   if (o.tty) setEnv("TERM=xterm", false);
   setEnv("HOME=" + (user.home.empty() ? std::string("/") : user.home), false);
-  // HOSTNAME first, as docker orders it.
+  // PATH first, as docker orders it.
   std::stable_partition(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("PATH="); });
 
   TRY(auto caps, capabilities(o));

@@ -170,10 +170,9 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
   UnpackOptions uo;
   uo.whiteouts = snap_->storesDiffs() ? Whiteouts::Overlay : Whiteouts::Apply;
   // An uncompressed blob's digest is its DiffID: no second hash of the same bytes.
-  unsigned char magic[4] = {};
-  bool plain = ::pread(fd.get(), magic, sizeof magic, 0) == 4 && !(magic[0] == 0x1f && magic[1] == 0x8b) &&
-               !(magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) &&
-               !(magic[0] == 0xfd && magic[1] == '7') && !(magic[0] == 'B' && magic[1] == 'Z');
+  unsigned char magic[8] = {};
+  bool plain = ::pread(fd.get(), magic, sizeof magic, 0) == sizeof magic &&
+               detectCompression(magic, sizeof magic) == Compression::None;
   bool knownPlain = plain && (diffId.empty() || diffId == src.blob);
   uo.hash = !knownPlain;
   auto stats = unpackLayer(fd.get(), dir, uo);

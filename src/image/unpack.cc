@@ -380,7 +380,6 @@ class Unpacker {
     struct timespec ts[2];
     times(e, ts);
     if (::futimens(fd.get(), ts) < 0) return sysFail("layer entry " + path + ": setting times");
-    if (opts_.startWriteback && end > 0) ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     return {};
   }
 
@@ -558,22 +557,21 @@ BackgroundFlusher::~BackgroundFlusher() {
   st_->t.join();
 }
 
-Result<UnpackStats> digestLayer(int fd, uint64_t maxTotalSize) {
-  Decompressor d;
-  TRYV(d.open(fd));
-  Source src;
-  src.outer = d.outer.get();
-  src.limit = maxTotalSize;
-  for (;;) {
-    const void* buf;
-    la_ssize_t n = readDecompressed(nullptr, &src, &buf);
-    if (n == 0) break;
-    if (n < 0) return invalid(src.error);
-  }
-  UnpackStats st;
-  st.tarSize = src.total;
-  st.diffId = src.hash.finish();
-  return st;
+Compression detectCompression(const void* head, size_t len) {
+  auto* m = static_cast<const unsigned char*>(head);
+  if (len >= 2 && m[0] == 0x1f && m[1] == 0x8b) return Compression::Gzip;
+  if (len >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return Compression::Zstd;
+  if (len >= 6 && std::memcmp(m,
+                              "\xfd"
+                              "7zXZ",
+                              5) == 0)
+    return Compression::Xz;
+  if (len >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') return Compression::Bzip2;
+  return Compression::None;
+}
+
+bool startsLikeTar(const void* head, size_t len) {
+  return len >= 262 && std::memcmp(static_cast<const char*>(head) + 257, "ustar", 5) == 0;
 }
 
 Result<UnpackStats> unpackLayer(int fd, const std::string& targetDir, const UnpackOptions& opts) {

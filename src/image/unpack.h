@@ -37,8 +37,6 @@ struct UnpackOptions {
   bool chown = true;
   // Compute the DiffID (off when the caller knows it already: an uncompressed blob of known digest).
   bool hash = true;
-  // Start writing each file back to disk as soon as it is written (sync_file_range, on this thread).
-  bool startWriteback = false;
 };
 
 struct UnpackStats {
@@ -48,8 +46,11 @@ struct UnpackStats {
   uint64_t fileBytes = 0;  // bytes written into regular files
 };
 
-// Only decompresses and hashes (DiffID and uncompressed size of a layer blob), writing nothing.
-Result<UnpackStats> digestLayer(int fd, uint64_t maxTotalSize = 512ULL << 30);
+// What the first bytes of a layer stream say: its compression, and whether it starts as a tar (the "ustar"
+// magic of a POSIX header). An uncompressed tar's digest is its DiffID.
+enum class Compression { None, Gzip, Zstd, Xz, Bzip2 };
+Compression detectCompression(const void* head, size_t len);
+bool startsLikeTar(const void* head, size_t len);
 
 // A tar entry name made relative and clean ("./a//b/" -> "a/b"); refuses absolute names and "..".
 Result<std::string> cleanTarPath(const char* raw, const char* what);

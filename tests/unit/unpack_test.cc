@@ -183,6 +183,23 @@ TEST(Unpack, LaterEntriesWinAsInTarOrder) {
   EXPECT_EQ(st.st_mode & 07777, 04755u);
 }
 
+TEST(Unpack, DetectsCompressionAndTarFromTheFirstBytes) {
+  std::string plain = TarBuilder().file("a", "x").finish();
+  EXPECT_EQ(detectCompression(plain.data(), plain.size()), Compression::None);
+  EXPECT_TRUE(startsLikeTar(plain.data(), plain.size()));
+  auto gz = TarBuilder::compress(plain, TarBuilder::Compression::Gzip);
+  auto zst = TarBuilder::compress(plain, TarBuilder::Compression::Zstd);
+  EXPECT_EQ(detectCompression(gz.data(), gz.size()), Compression::Gzip);
+  EXPECT_EQ(detectCompression(zst.data(), zst.size()), Compression::Zstd);
+  EXPECT_FALSE(startsLikeTar(gz.data(), gz.size()));
+  EXPECT_EQ(detectCompression("\xfd"
+                              "7zXZ\0",
+                              6),
+            Compression::Xz);
+  EXPECT_EQ(detectCompression("BZh9", 4), Compression::Bzip2);
+  EXPECT_EQ(detectCompression("", 0), Compression::None);
+}
+
 struct Hostile {
   const char* name;
   std::string tar;
