@@ -410,6 +410,10 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   auto readBlob = [&](const Digest& d) -> Result<std::string> {
     auto it = sourceOf.find(d.hex());
     if (it == sourceOf.end()) return invalid("the archive does not contain blob " + d.str());
+    // Manifests, indexes and configs are read whole: a huge one named by the archive is refused, not loaded.
+    if (sizes[d.hex()] > static_cast<int64_t>(kKeepInMemory))
+      return invalid("blob " + d.str() + " is " + std::to_string(sizes[d.hex()]) +
+                     " bytes, too large for an image manifest or config");
     return readFile(it->second);
   };
   auto source = [&](const Digest& d, const std::string& mediaType) -> Result<LayerSource> {

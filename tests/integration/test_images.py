@@ -146,6 +146,22 @@ def test_hostile_and_corrupt_archives_leave_the_store_unchanged(berth, workdir):
         assert expect in r.stderr, f"{name}: {r.stderr}"
         assert images(berth) == before, name
     assert not os.path.exists("/tmp/berth-pwned") and not os.path.exists("/etc/pwned")
+    # An OCI layout whose index names a 5 MB "manifest": refused, not read into memory.
+    huge = os.urandom(5 << 20)
+    hd = hashlib.sha256(huge).hexdigest()
+    index = json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + hd,
+         "size": len(huge)}]}).encode()
+    path = f"{workdir}/huge-manifest.tar"
+    with tarfile.open(path, "w") as t:
+        for name, data in ((f"blobs/sha256/{hd}", huge), ("index.json", index),
+                           ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    r = run(berth + ["load", "-i", path])
+    assert r.returncode == 1 and "too large" in r.stderr, r.stderr
+    assert images(berth) == before
     # A truncated archive and garbage.
     data = open(good, "rb").read()
     for name, blob in (("truncated", data[: len(data) // 2]), ("garbage", os.urandom(4096))):
