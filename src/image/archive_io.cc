@@ -229,6 +229,12 @@ class AsyncBlobSink {
 
 }  // namespace
 
+ImageService::SpeculativeScope::~SpeculativeScope() {
+  s_.speculative_ = nullptr;
+  for (auto& [k, sp] : layers)
+    if (!sp.used) (void)s_.snap_->remove(sp.key);
+}
+
 Result<ImageService::Speculative> ImageService::streamUnpack(
     const std::string& key, BlobWriter& w, const char* first, size_t firstLen, bool plainTar,
     const std::function<long(char*, size_t)>& readMore, const std::string& readErr) {
@@ -281,13 +287,8 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     return invalid(std::string("reading the image archive: ") + archive_error_string(a.get()));
 
   BackgroundFlusher flusher(content_->root());
-  std::map<std::string, Speculative> speculative;
-  speculative_ = &speculative;
-  Defer dropUnused([&] {
-    speculative_ = nullptr;
-    for (auto& [k, sp] : speculative)
-      if (!sp.used) (void)snap_->remove(sp.key);
-  });
+  SpeculativeScope scope(*this);
+  auto& speculative = scope.layers;
   std::map<std::string, Digest> files;
   std::map<std::string, std::string> text, links;
   std::map<std::string, std::string>
@@ -542,13 +543,8 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
   }
   BackgroundFlusher flusher(content_->root());
   std::vector<BlobWriter> pending;
-  std::map<std::string, Speculative> speculative;
-  speculative_ = &speculative;
-  Defer dropUnused([&] {
-    speculative_ = nullptr;
-    for (auto& [k, sp] : speculative)
-      if (!sp.used) (void)snap_->remove(sp.key);
-  });
+  SpeculativeScope scope(*this);
+  auto& speculative = scope.layers;
   TRY(BlobWriter w, content_->writer());
   std::vector<char> first(1 << 20);
   ssize_t firstLen;

@@ -128,6 +128,19 @@ class ImageService {
     bool used = false;
   };
   std::map<std::string, Speculative>* speculative_ = nullptr;
+  // Installs a map of streamed layers for one load/import; on destruction removes the snapshots of those no
+  // image used.
+  class SpeculativeScope {
+   public:
+    explicit SpeculativeScope(ImageService& s) : s_(s) { s_.speculative_ = &layers; }
+    ~SpeculativeScope();
+    SpeculativeScope(const SpeculativeScope&) = delete;
+    SpeculativeScope& operator=(const SpeculativeScope&) = delete;
+    std::map<std::string, Speculative> layers;
+
+   private:
+    ImageService& s_;
+  };
   // Unpacks a layer into a new active snapshot `key` while its bytes stream in (first chunk given, the rest
   // from readMore), writing and hashing its blob into `w` on a second thread. A layer that fails to unpack
   // comes back with `error` set (it matters only if an image uses it); a read error fails the call.
