@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "base/fd.h"
@@ -18,8 +19,9 @@ namespace berth::snapshot {
 namespace {
 
 struct Copier {
-  std::map<std::pair<dev_t, ino_t>, std::pair<int, std::string>> links;  // first copy of a hardlinked inode
-  std::vector<UniqueFd> keep;  // directory fds that hardlink sources refer to
+  // The first copy of each hardlinked inode: its directory (one fd per directory, however many links it
+  // holds) and name. A name relative to the copy's root would resolve through the tree's own symlinks.
+  std::map<std::pair<dev_t, ino_t>, std::pair<std::shared_ptr<UniqueFd>, std::string>> links;
 
   Result<void> xattrs(int src, int dst, const std::string& what) {
     char names[8192];
@@ -75,6 +77,7 @@ struct Copier {
       return sysFail("reading " + where);
     }
     std::vector<std::string> names;
+    std::shared_ptr<UniqueFd> here;  // this directory, once a hardlink source lives in it
     while (dirent* e = ::readdir(d))
       if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
     ::closedir(d);
@@ -85,7 +88,7 @@ struct Copier {
       if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
         auto it = links.find({st.st_dev, st.st_ino});
         if (it != links.end()) {
-          if (::linkat(it->second.first, it->second.second.c_str(), ddir, n.c_str(), 0) < 0)
+          if (::linkat(it->second.first->get(), it->second.second.c_str(), ddir, n.c_str(), 0) < 0)
             return sysFail("hardlinking " + what);
           continue;
         }
@@ -124,10 +127,11 @@ struct Copier {
           return sysFail("setting times of " + what);
       }
       if (st.st_nlink > 1) {
-        int keepFd = ::fcntl(ddir, F_DUPFD_CLOEXEC, 0);
-        if (keepFd < 0) return sysFail("dup");
-        keep.emplace_back(keepFd);
-        links[{st.st_dev, st.st_ino}] = {keepFd, n};
+        if (!here) {
+          here = std::make_shared<UniqueFd>(::fcntl(ddir, F_DUPFD_CLOEXEC, 0));
+          if (!*here) return sysFail("dup");
+        }
+        links[{st.st_dev, st.st_ino}] = {here, n};
       }
     }
     return {};

@@ -170,6 +170,32 @@ TEST_P(SnapshotSuite, ManyLayersMount) {
   });
 }
 
+TEST_P(SnapshotSuite, HardlinksSymlinksAndModesSurviveIntoChildren) {
+  NEEDS_ROOT();
+  commitLayer("base", "", [](const std::string& m) {
+    mkdir((m + "/d").c_str(), 0750);
+    ASSERT_TRUE(put(m + "/d/a", "same"));
+    ASSERT_EQ(link((m + "/d/a").c_str(), (m + "/d/b").c_str()), 0);
+    ASSERT_EQ(link((m + "/d/a").c_str(), (m + "/c").c_str()), 0);
+    ASSERT_EQ(symlink("/etc", (m + "/l").c_str()), 0);
+  });
+  ASSERT_TRUE(s_->prepare("child", "base"));
+  withMount("child", [](const std::string& m) {
+    struct stat a, b, c, d;
+    ASSERT_EQ(stat((m + "/d/a").c_str(), &a), 0);
+    ASSERT_EQ(stat((m + "/d/b").c_str(), &b), 0);
+    ASSERT_EQ(stat((m + "/c").c_str(), &c), 0);
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    EXPECT_EQ(a.st_ino, c.st_ino);
+    EXPECT_EQ(a.st_nlink, 3u);
+    ASSERT_EQ(stat((m + "/d").c_str(), &d), 0);
+    EXPECT_EQ(d.st_mode & 07777, 0750u);
+    char buf[16] = {};
+    ASSERT_GT(readlink((m + "/l").c_str(), buf, sizeof buf - 1), 0);
+    EXPECT_STREQ(buf, "/etc");
+  });
+}
+
 TEST_P(SnapshotSuite, RebaseMovesAnUnpackedDiffOntoItsParent) {
   NEEDS_ROOT();
   commitLayer("base", "", [](const std::string& m) { ASSERT_TRUE(put(m + "/from-base", "1")); });
