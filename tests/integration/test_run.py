@@ -71,14 +71,16 @@ def test_user_env_workdir_readonly(berth):
 def test_rmi_refuses_an_image_a_container_uses(berth):
     import subprocess
     assert run(berth + ["tag", "busybox", "victim:1"]).returncode == 0
-    p = subprocess.Popen(berth + ["run", "--rm", "victim:1", "sh", "-c", "echo up; sleep 30"],
-                         stdout=subprocess.PIPE, text=True)
+    # The container exits when its stdin closes, so berth removes it itself (a killed berth would leave its
+    # mount, cgroup and container behind).
+    p = subprocess.Popen(berth + ["run", "--rm", "-i", "victim:1", "sh", "-c", "echo up; read x; true"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "up"
         assert run(berth + ["rmi", "victim:1"]).returncode == 0, "one of two tags: untagging is fine"
         r = run(berth + ["rmi", "busybox"])
         assert r.returncode == 1 and "container is using" in r.stderr, r.stderr
     finally:
-        p.kill()
-        p.wait()
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0
     assert run(berth + ["run", "--rm", "busybox", "true"]).returncode == 0
