@@ -416,7 +416,11 @@ Result<std::string> ImageService::mount(const std::string& nameOrId) {
   if (!snap_->stat(key)) TRYV(snap_->view(key, layerKey(img.layers.back().chainId)));
   TRY(auto mounts, snap_->mounts(key));
   (void)snapshot::unmountAll(target);
-  TRYV(snapshot::mountAll(mounts, target));
+  if (auto r = snapshot::mountAll(mounts, target); !r) {  // mountAll undoes its own partial work
+    (void)snap_->remove(key);
+    ::rmdir(target.c_str());
+    return std::unexpected(r.error());
+  }
   return target;
 }
 

@@ -373,7 +373,8 @@ Result<void> mountOverlayCompact(const Mount& m, const std::string& target) {
       err = errno;
       return;
     }
-    if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) < 0) err = errno;
+    if (::mount("overlay", target.c_str(), "overlay", has(m.options, "ro") ? MS_RDONLY : 0, data.c_str()) < 0)
+      err = errno;
   });
   t.join();
   if (err) return sysFail("mounting overlay at " + target, err);
@@ -382,29 +383,39 @@ Result<void> mountOverlayCompact(const Mount& m, const std::string& target) {
 
 }  // namespace
 
+namespace {
+
+Result<void> mountOne(const Mount& m, const std::string& target) {
+  if (m.type == "bind") {
+    unsigned long flags = MS_BIND | (has(m.options, "rbind") ? MS_REC : 0);
+    if (::mount(m.source.c_str(), target.c_str(), nullptr, flags, nullptr) < 0)
+      return sysFail("bind mounting " + m.source + " at " + target);
+    if (has(m.options, "ro") &&
+        ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0) {
+      int err = errno;
+      ::umount2(target.c_str(), MNT_DETACH);  // never leave it writable
+      return sysFail("making " + target + " read-only", err);
+    }
+    return {};
+  }
+  if (m.type == "overlay") {
+    std::string data = joinOptions(m.options);
+    if (data.size() >= 4096 - 1) return mountOverlayCompact(m, target);
+    if (::mount("overlay", target.c_str(), "overlay", has(m.options, "ro") ? MS_RDONLY : 0, data.c_str()) < 0)
+      return sysFail("mounting overlay at " + target);
+    return {};
+  }
+  return invalid("unknown mount type " + m.type);
+}
+
+}  // namespace
+
 Result<void> mountAll(const std::vector<Mount>& mounts, const std::string& target) {
-  for (auto& m : mounts) {
-    if (m.type == "bind") {
-      unsigned long flags = MS_BIND | (has(m.options, "rbind") ? MS_REC : 0);
-      if (::mount(m.source.c_str(), target.c_str(), nullptr, flags, nullptr) < 0)
-        return sysFail("bind mounting " + m.source + " at " + target);
-      if (has(m.options, "ro") &&
-          ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0)
-        return sysFail("making " + target + " read-only");
-      continue;
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    if (auto r = mountOne(mounts[i], target); !r) {
+      for (size_t j = 0; j < i; ++j) ::umount2(target.c_str(), MNT_DETACH);  // undo what this call mounted
+      return r;
     }
-    if (m.type == "overlay") {
-      std::string data = joinOptions(m.options);
-      unsigned long flags = has(m.options, "ro") ? MS_RDONLY : 0;
-      if (data.size() < 4096 - 1) {
-        if (::mount("overlay", target.c_str(), "overlay", flags, data.c_str()) < 0)
-          return sysFail("mounting overlay at " + target);
-        continue;
-      }
-      TRYV(mountOverlayCompact(m, target));
-      continue;
-    }
-    return invalid("unknown mount type " + m.type);
   }
   return {};
 }
