@@ -4,11 +4,11 @@ set -euo pipefail
 want_tests=${1:-}
 pkgs=(build-essential cmake ninja-build pkg-config git
       libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
-      libarchive-dev libsqlite3-dev
+      libarchive-dev libsqlite3-dev libboost-dev
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.
-  pkgs+=(python3 python3-pytest jq crun runc podman conmon containerd docker.io tar skopeo)
+  pkgs+=(python3 python3-pytest python3-docker tmux jq crun runc podman conmon containerd docker.io tar skopeo)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

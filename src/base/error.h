@@ -9,7 +9,15 @@
 namespace berth {
 
 // What kind of failure this is; the server maps categories to HTTP status in one place.
-enum class ErrorCategory { Internal, NotFound, Conflict, InvalidArgument, PermissionDenied, Unavailable };
+enum class ErrorCategory {
+  Internal,
+  NotFound,
+  Conflict,
+  InvalidArgument,
+  PermissionDenied,
+  Unavailable,
+  NotModified
+};
 
 class Error {
  public:

@@ -1,0 +1,435 @@
+// Engine: opening, container records in SQLite, create, lookup, list, rename, prune.
+#include "engine/engine.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <regex>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "image/reference.h"
+#include "snapshot/snapshotter.h"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kSchemaV1 = R"(
+CREATE TABLE containers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  data TEXT NOT NULL
+);
+)";
+
+std::string randomId() {
+  std::random_device rd;
+  static const char* hex = "0123456789abcdef";
+  std::string s(64, '0');
+  for (auto& c : s) c = hex[rd() % 16];
+  return s;
+}
+
+// docker's names-generator flavour: adjective_surname.
+std::string randomName() {
+  static const char* adj[] = {"admiring", "brave", "calm",  "eager",  "focused", "gallant", "happy",
+                              "jolly",    "keen",  "lucid", "modest", "nifty",   "quirky",  "relaxed",
+                              "serene",   "sharp", "stoic", "tender", "vibrant", "zealous"};
+  static const char* who[] = {"hopper",    "lovelace", "turing",   "ritchie",  "thompson",
+                              "torvalds",  "knuth",    "dijkstra", "hamilton", "liskov",
+                              "kernighan", "pike",     "cerf",     "perlman",  "wozniak",
+                              "noether",   "curie",    "shannon",  "babbage",  "goldberg"};
+  std::random_device rd;
+  return std::string(adj[rd() % std::size(adj)]) + "_" + who[rd() % std::size(who)];
+}
+
+json toJson(const Container& c) {
+  return {{"id", c.id},
+          {"name", c.name},
+          {"image", c.image},
+          {"imageId", c.imageId},
+          {"created", c.created},
+          {"config", c.config},
+          {"hostConfig", c.hostConfig},
+          {"path", c.path},
+          {"args", c.args},
+          {"state",
+           {{"status", c.state.status},
+            {"pid", c.state.pid},
+            {"exitCode", c.state.exitCode},
+            {"oomKilled", c.state.oomKilled},
+            {"error", c.state.error},
+            {"startedAt", c.state.startedAt},
+            {"finishedAt", c.state.finishedAt}}},
+          {"restartCount", c.restartCount},
+          {"hasBeenStarted", c.hasBeenStarted},
+          {"removalRequested", c.removalRequested}};
+}
+
+Container fromJson(const json& j) {
+  Container c;
+  c.id = j.at("id").get<std::string>();
+  c.name = j.at("name").get<std::string>();
+  c.image = j.value("image", "");
+  c.imageId = j.value("imageId", "");
+  c.created = j.value("created", "");
+  c.config = j.value("config", json::object());
+  c.hostConfig = j.value("hostConfig", json::object());
+  c.path = j.value("path", "");
+  c.args = j.value("args", std::vector<std::string>{});
+  auto s = j.value("state", json::object());
+  c.state.status = s.value("status", "created");
+  c.state.pid = s.value("pid", 0);
+  c.state.exitCode = s.value("exitCode", 0);
+  c.state.oomKilled = s.value("oomKilled", false);
+  c.state.error = s.value("error", "");
+  c.state.startedAt = s.value("startedAt", c.state.startedAt);
+  c.state.finishedAt = s.value("finishedAt", c.state.finishedAt);
+  c.restartCount = j.value("restartCount", 0);
+  c.hasBeenStarted = j.value("hasBeenStarted", false);
+  c.removalRequested = j.value("removalRequested", false);
+  return c;
+}
+
+// A JSON value that must be a string array (or null / absent): docker's Cmd, Entrypoint, Env, …
+Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString = false) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::vector<std::string>{};
+  if (allowString && it->is_string()) return std::vector<std::string>{it->get<std::string>()};
+  if (!it->is_array()) return invalid(std::string(key) + ": expected an array of strings");
+  std::vector<std::string> out;
+  for (auto& v : *it) {
+    if (!v.is_string()) return invalid(std::string(key) + ": expected an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+bool isNotModified(const Error& e) {
+  return e.category() == ErrorCategory::NotModified;
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->opts_ = opts;
+  TRY(auto images, image::ImageService::open({opts.dataRoot, opts.driver}));
+  e->images_ = std::move(images);
+  TRY(auto db, db::Database::open(opts.dataRoot + "/metadata.db"));
+  e->db_.emplace(std::move(db));
+  TRYV(e->db_->migrate("containers", {kSchemaV1}));
+  TRYV(mkdirAll(opts.runRoot + "/containers", 0711));
+  TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
+  TRYV(e->loadAll());
+  return e;
+}
+
+Engine::~Engine() {
+  shutdown();
+}
+
+Result<void> Engine::loadAll() {
+  TRY(auto st, db_->prepare("SELECT data FROM containers"));
+  std::vector<Container> all;
+  for (;;) {
+    TRY(bool row, st.step());
+    if (!row) break;
+    auto j = json::parse(st.text(0), nullptr, false);
+    if (j.is_discarded()) continue;
+    try {
+      all.push_back(fromJson(j));
+    } catch (const json::exception& ex) {
+      log::warn(std::string("skipping an unreadable container record: ") + ex.what());
+    }
+  }
+  std::lock_guard lock(m_);
+  for (auto& c : all) containers_[c.id] = c;
+  std::vector<std::string> ids;
+  for (auto& [id, c] : containers_) ids.push_back(id);
+  for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile
+    if (containers_.count(id)) reconcile(containers_.at(id));
+  return {};
+}
+
+Result<void> Engine::save(const Container& c) {
+  TRY(auto tx, db::Transaction::begin(*db_));
+  TRY(auto st, db_->prepare("INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)"));
+  TRYV(st.bind(1, c.id).bind(2, c.name).bind(3, toJson(c).dump()).run());
+  return tx.commit();
+}
+
+Result<void> Engine::deleteRecord(const std::string& id) {
+  TRY(auto tx, db::Transaction::begin(*db_));
+  TRY(auto st, db_->prepare("DELETE FROM containers WHERE id = ?"));
+  TRYV(st.bind(1, id).run());
+  return tx.commit();
+}
+
+std::string Engine::logPath(const std::string& id) const {
+  return opts_.dataRoot + "/containers/" + id + "/" + id + "-json.log";
+}
+
+Result<std::string> Engine::resolveId(const std::string& refIn) {
+  std::string ref = refIn;
+  if (ref.empty()) return fail(ErrorCategory::NotFound, "No such container: " + refIn);
+  if (containers_.count(ref)) return ref;
+  std::string name = ref[0] == '/' ? ref.substr(1) : ref;
+  for (auto& [id, c] : containers_)
+    if (c.name == name) return id;
+  std::string match;
+  for (auto& [id, c] : containers_) {
+    if (id.starts_with(ref)) {
+      if (!match.empty())
+        return fail(ErrorCategory::InvalidArgument, "multiple IDs found with provided prefix: " + ref);
+      match = id;
+    }
+  }
+  if (match.empty()) return fail(ErrorCategory::NotFound, "No such container: " + refIn);
+  return match;
+}
+
+Result<Container> Engine::get(const std::string& ref) {
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  return containers_.at(id);
+}
+
+Result<std::string> Engine::create(const std::string& nameIn, const json& body,
+                                   std::vector<std::string>* warnings) {
+  (void)warnings;
+  if (!body.is_object()) return invalid("the request body must be a JSON object");
+  std::string name = nameIn;
+  if (!name.empty() && name[0] == '/') name = name.substr(1);
+  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$");
+  if (!name.empty() && !std::regex_match(name, kName))
+    return invalid("Invalid container name (" + nameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  if (!body.contains("Image") || !body["Image"].is_string() || body["Image"].get<std::string>().empty())
+    return invalid("config.Image: an image is required");
+  std::string imageRef = body["Image"].get<std::string>();
+  json hc = body.value("HostConfig", json::object());
+  if (!hc.is_object()) hc = json::object();
+  // What the later issues bring, refused clearly rather than ignored.
+  for (const char* key : {"Binds", "Mounts", "PortBindings", "Links", "VolumesFrom", "Devices"}) {
+    auto it = hc.find(key);
+    if (it != hc.end() && !it->is_null() && !it->empty())
+      return invalid(std::string("HostConfig.") + key +
+                     " is not supported yet (volumes and networking come later)");
+  }
+  std::string netMode = hc.value("NetworkMode", "default");
+  if (netMode != "none" && netMode != "host" && netMode != "default" && netMode != "bridge" &&
+      !netMode.empty())
+    return fail(ErrorCategory::NotFound, "network " + netMode + " not found");
+  if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object()) {
+    std::string n = rp->value("Name", "");
+    if (!n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
+      return invalid("invalid restart policy '" + n + "'");
+  }
+  for (const char* key : {"Cmd", "Entrypoint"}) TRYV(stringList(body, key, true));
+  TRYV(stringList(body, "Env"));
+
+  std::unique_lock lock(m_);
+  auto img = images_->resolve(imageRef);
+  if (!img) {
+    if (img.error().category() == ErrorCategory::NotFound)
+      return fail(ErrorCategory::NotFound, "No such image: " + imageRef);
+    return std::unexpected(img.error());
+  }
+  TRY(image::ImageConfig icfg, images_->config(img->id));
+  if (name.empty()) {
+    do name = randomName();
+    while (std::any_of(containers_.begin(), containers_.end(),
+                       [&](auto& kv) { return kv.second.name == name; }));
+  }
+  for (auto& [id, c] : containers_)
+    if (c.name == name)
+      return fail(ErrorCategory::Conflict, "Conflict. The container name \"/" + name +
+                                               "\" is already in use by container \"" + id +
+                                               "\". You have to remove (or rename) that container to be able "
+                                               "to reuse that name.");
+  Container c;
+  c.id = randomId();
+  c.name = name;
+  c.image = imageRef;
+  c.imageId = img->id.str();
+  c.created = log::nowRfc3339();
+  c.config = body;
+  c.config.erase("HostConfig");
+  c.config.erase("NetworkingConfig");
+  c.config["Image"] = imageRef;
+  if (!c.config.contains("Hostname") || c.config["Hostname"].get<std::string>().empty())
+    c.config["Hostname"] = c.id.substr(0, 12);
+  // The command as docker shows it: the image's Entrypoint/Cmd unless the request has its own.
+  std::vector<std::string> ep = body.contains("Entrypoint") && !body["Entrypoint"].is_null()
+                                    ? *stringList(body, "Entrypoint", true)
+                                    : icfg.config.entrypoint;
+  std::vector<std::string> cmd = body.contains("Cmd") && !body["Cmd"].is_null() && !body["Cmd"].empty()
+                                     ? *stringList(body, "Cmd", true)
+                                     : icfg.config.cmd;
+  if (body.contains("Entrypoint") && !body["Entrypoint"].is_null() &&
+      (!body.contains("Cmd") || body["Cmd"].is_null()))
+    cmd.clear();  // docker: a new entrypoint drops the image's Cmd
+  std::vector<std::string> full = ep;
+  full.insert(full.end(), cmd.begin(), cmd.end());
+  if (full.empty()) return invalid("No command specified");
+  c.path = full[0];
+  c.args.assign(full.begin() + 1, full.end());
+  if (!c.config.contains("Cmd") || c.config["Cmd"].is_null()) c.config["Cmd"] = cmd;
+  if (!c.config.contains("Entrypoint") || c.config["Entrypoint"].is_null())
+    c.config["Entrypoint"] = ep.empty() ? json(nullptr) : json(ep);
+  std::vector<std::string> env = icfg.config.env;
+  auto userEnv = stringList(body, "Env");
+  for (auto& e : *userEnv) env.push_back(e);
+  c.config["Env"] = env;
+  if (!c.config.contains("WorkingDir") || c.config["WorkingDir"].get<std::string>().empty())
+    c.config["WorkingDir"] = icfg.config.workingDir;
+  if (!c.config.contains("User") || c.config["User"].get<std::string>().empty())
+    c.config["User"] = icfg.config.user;
+  json labels = json::object();
+  for (auto& [k, v] : icfg.config.labels) labels[k] = v;
+  if (body.contains("Labels") && body["Labels"].is_object())
+    for (auto& [k, v] : body["Labels"].items()) labels[k] = v;
+  c.config["Labels"] = labels;
+  if (!c.config.contains("StopSignal") && !icfg.config.stopSignal.empty())
+    c.config["StopSignal"] = icfg.config.stopSignal;
+  if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "none";
+  c.hostConfig = hc;
+
+  // The container's writable layer on the image's top layer.
+  std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
+  auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}});
+  if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
+  if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0710); !r) {
+    (void)images_->snapshotter().remove("container-" + c.id);
+    return std::unexpected(r.error());
+  }
+  if (auto r = save(c); !r) {
+    (void)images_->snapshotter().remove("container-" + c.id);
+    return std::unexpected(r.error());
+  }
+  containers_[c.id] = c;
+  changed_.notify_all();
+  return c.id;
+}
+
+Result<std::vector<Container>> Engine::list(const ListOptions& o) {
+  std::lock_guard lock(m_);
+  std::vector<Container> out;
+  for (auto& [id, c] : containers_) {
+    bool running =
+        c.state.status == "running" || c.state.status == "paused" || c.state.status == "restarting";
+    bool hasStatus = o.filters.count("status") > 0;
+    if (!o.all && !running && !hasStatus) continue;
+    bool ok = true;
+    for (auto& [key, values] : o.filters) {
+      bool any = false;
+      for (auto& v : values) {
+        if (key == "status")
+          any |= c.state.status == v;
+        else if (key == "name")
+          any |= c.name.find(v[0] == '/' ? v.substr(1) : v) != std::string::npos;
+        else if (key == "id")
+          any |= c.id.starts_with(v);
+        else if (key == "exited")
+          any |= c.state.status == "exited" && std::to_string(c.state.exitCode) == v;
+        else if (key == "ancestor") {
+          auto r = images_->resolve(v);
+          any |= c.image == v || (r && r->id.str() == c.imageId);
+        } else if (key == "label") {
+          auto eq = v.find('=');
+          auto labels = c.config.value("Labels", json::object());
+          std::string k = v.substr(0, eq);
+          if (labels.contains(k))
+            any |= eq == std::string::npos || labels[k].get<std::string>() == v.substr(eq + 1);
+        } else {
+          return invalid("invalid filter '" + key + "'");
+        }
+      }
+      ok &= any;
+    }
+    if (ok) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.created > b.created; });
+  if (o.limit > 0 && out.size() > static_cast<size_t>(o.limit)) out.resize(static_cast<size_t>(o.limit));
+  return out;
+}
+
+Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn) {
+  std::string newName = !newNameIn.empty() && newNameIn[0] == '/' ? newNameIn.substr(1) : newNameIn;
+  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$");
+  if (!std::regex_match(newName, kName))
+    return invalid("Invalid container name (" + newNameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  for (auto& [other, c] : containers_)
+    if (c.name == newName && other != id)
+      return fail(ErrorCategory::Conflict, "Conflict. The container name \"/" + newName +
+                                               "\" is already in use by container \"" + other +
+                                               "\". You have to remove (or rename) that container to be able "
+                                               "to reuse that name.");
+  Container c = containers_.at(id);
+  c.name = newName;
+  TRYV(save(c));
+  containers_[id] = c;
+  return {};
+}
+
+bool Engine::imageInUseLocked(const image::Digest& id) {
+  for (auto& [cid, c] : containers_)
+    if (c.imageId == id.str()) return true;
+  return false;
+}
+
+Result<std::vector<std::string>> Engine::prune(int64_t* reclaimed) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_);
+    for (auto& [id, c] : containers_)
+      if (c.state.status == "exited" || c.state.status == "created" || c.state.status == "dead")
+        ids.push_back(id);
+  }
+  std::vector<std::string> removed;
+  int64_t bytes = 0;
+  for (auto& id : ids) {
+    auto u = withImages([&](image::ImageService& s) { return s.snapshotter().usage("container-" + id); });
+    if (remove(id, false)) {
+      removed.push_back(id);
+      if (u) bytes += static_cast<int64_t>(u->size);
+    }
+  }
+  if (reclaimed) *reclaimed = bytes;
+  return removed;
+}
+
+std::optional<int> parseSignal(const std::string& sIn) {
+  if (sIn.empty()) return std::nullopt;
+  std::string s = sIn;
+  if (std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
+    int n = std::atoi(s.c_str());
+    if (n <= 0 || n > 64) return std::nullopt;
+    return n;
+  }
+  for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (s.starts_with("SIG")) s = s.substr(3);
+  static const std::map<std::string, int> names = {
+      {"HUP", 1},    {"INT", 2},   {"QUIT", 3},    {"ILL", 4},   {"TRAP", 5},  {"ABRT", 6},    {"IOT", 6},
+      {"BUS", 7},    {"FPE", 8},   {"KILL", 9},    {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},   {"PIPE", 13},
+      {"ALRM", 14},  {"TERM", 15}, {"STKFLT", 16}, {"CHLD", 17}, {"CONT", 18}, {"STOP", 19},   {"TSTP", 20},
+      {"TTIN", 21},  {"TTOU", 22}, {"URG", 23},    {"XCPU", 24}, {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27},
+      {"WINCH", 28}, {"IO", 29},   {"POLL", 29},   {"PWR", 30},  {"SYS", 31}};
+  auto it = names.find(s);
+  if (it != names.end()) return it->second;
+  if (s.starts_with("RTMIN+")) {
+    int n = std::atoi(s.c_str() + 6);
+    if (n >= 0 && 34 + n <= 64) return 34 + n;
+  }
+  return std::nullopt;
+}
+
+}  // namespace berth::engine

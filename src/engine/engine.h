@@ -1,0 +1,179 @@
+// The engine: containers (stored records) and their tasks (a berth-shim holding the running process), on top
+// of the image service. berthd's API handlers call it; it never formats HTTP and never prints.
+//
+// A container record lives in SQLite (the database of the image service); every state change is one
+// transaction. A running container has a shim (its parent, outside the daemon); the engine keeps one monitor
+// thread per running container connected to the shim's "wait", so an exit is recorded when it happens — or,
+// when the daemon was down, from the shim's exit file at the next start.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "db/sqlite.h"
+#include "image/service.h"
+
+namespace berth::engine {
+
+struct EngineOptions {
+  std::string dataRoot = "/var/lib/berth";
+  std::string runRoot = "/run/berth";  // bundles, shim sockets, exit files, the runtime's state
+  std::string driver = "overlay";
+  std::string shimPath;  // berth-shim binary
+  std::string cgroupParent = "/berth";
+  int64_t logMaxSize = 20 << 20;  // json-file rotation defaults (docker's local driver: 20m x 5)
+  int logMaxFiles = 5;
+};
+
+struct ContainerState {
+  std::string status = "created";  // created running paused restarting removing exited dead
+  int pid = 0;
+  int exitCode = 0;
+  bool oomKilled = false;
+  std::string error;
+  std::string startedAt = "0001-01-01T00:00:00Z", finishedAt = "0001-01-01T00:00:00Z";
+};
+
+struct Container {
+  std::string id, name;       // name without the leading "/"
+  std::string image;          // as the user wrote it
+  std::string imageId;        // "sha256:…"
+  std::string created;        // RFC 3339
+  nlohmann::json config;      // docker's Config, as created (image defaults merged for display)
+  nlohmann::json hostConfig;  // docker's HostConfig
+  std::string path;           // the command: Path + Args
+  std::vector<std::string> args;
+  ContainerState state;
+  int restartCount = 0;
+  bool hasBeenStarted = false;
+  bool removalRequested = false;  // AutoRemove after exit, or a removal in progress
+};
+
+struct ListOptions {
+  bool all = false;
+  int limit = -1;
+  std::map<std::string, std::vector<std::string>> filters;  // status name label ancestor id exited
+};
+
+struct LogOptions {
+  bool stdout = true, stderr = true, follow = false, timestamps = false;
+  int64_t tail = -1;                 // -1: all
+  int64_t sinceNs = 0, untilNs = 0;  // unix nanoseconds, 0: unbounded
+};
+
+// A stream of output to a client: (stream 1|2, bytes); returns false when the client is gone.
+using OutputSink = std::function<bool(int stream, std::string_view data)>;
+
+struct AttachStreams {
+  bool stdin = false, stdout = true, stderr = true;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
+  ~Engine();
+
+  // The image service is not thread-safe: every use goes through here, under the engine's lock.
+  template <class F>
+  auto withImages(F f) {
+    std::lock_guard lock(m_);
+    return f(*images_);
+  }
+  const EngineOptions& options() const { return opts_; }
+
+  // POST /containers/create: body = Config with HostConfig (docker's shape). Returns the new id.
+  Result<std::string> create(const std::string& name, const nlohmann::json& body,
+                             std::vector<std::string>* warnings);
+  // Resolves a full id, a unique id prefix or a name (with or without "/").
+  Result<Container> get(const std::string& ref);
+  Result<std::vector<Container>> list(const ListOptions& o);
+  // 304-style outcomes are Conflict errors with `notModified` set by the caller's mapping.
+  Result<void> start(const std::string& ref);
+  Result<void> stop(const std::string& ref, std::optional<int> timeoutSeconds,
+                    const std::string& signal = "");
+  Result<void> kill(const std::string& ref, const std::string& signal);
+  Result<void> restart(const std::string& ref, std::optional<int> timeoutSeconds);
+  Result<void> remove(const std::string& ref, bool force);
+  Result<void> rename(const std::string& ref, const std::string& newName);
+  Result<void> pause(const std::string& ref);
+  Result<void> unpause(const std::string& ref);
+  Result<void> resize(const std::string& ref, int rows, int cols);
+  // condition: "not-running" (default), "next-exit", "removed". Returns the exit code.
+  Result<int> wait(const std::string& ref, const std::string& condition,
+                   const std::function<bool()>& cancelled);
+  // Streams the container's log (json-file) to `sink`.
+  Result<void> logs(const std::string& ref, const LogOptions& o, const OutputSink& sink,
+                    const std::function<bool()>& cancelled);
+  // Attaches a hijacked client connection to a container's stdio: output framed as docker's multiplexed
+  // stream (raw with a TTY), input (when stdin is attached, starting with `earlyInput`) to the container.
+  // Blocks until the container's output ends or the client goes. Attaching to a created container waits for
+  // its start.
+  Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
+                      std::string_view earlyInput);
+  Result<std::vector<std::string>> prune(int64_t* reclaimed);
+  // Containers that use an image (for rmi); call with the engine's lock held (inside withImages).
+  bool imageInUseLocked(const image::Digest& id);
+
+  // Docker's JSON views.
+  nlohmann::json inspectJson(const Container& c);
+  nlohmann::json summaryJson(const Container& c);
+
+  // Stops the monitors (the containers keep running in their shims).
+  void shutdown();
+
+ private:
+  Engine() = default;
+  struct Task;  // daemon-side view of a running container
+  Result<void> loadAll();
+  void reconcile(Container& c);
+  Result<void> save(const Container& c);
+  Result<void> deleteRecord(const std::string& id);
+  Result<std::string> resolveId(const std::string& ref);
+  std::string containerDir(const std::string& id) const { return opts_.runRoot + "/containers/" + id; }
+  std::string logPath(const std::string& id) const;
+  Result<void> startLocked(std::unique_lock<std::mutex>& lock, const std::string& id);
+  Result<void> spawnShim(Container& c);
+  void startMonitor(const std::string& id);
+  void monitor(std::string id);
+  void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine);
+  void cleanupRuntime(const std::string& id);
+  Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force);
+  Result<std::string> shimRequest(const std::string& id, const std::string& line);
+  Result<void> signalLocked(const std::string& id, int sig);
+
+  EngineOptions opts_;
+  std::unique_ptr<image::ImageService> images_;
+  std::optional<db::Database> db_;
+  std::mutex m_;
+  std::condition_variable changed_;
+  std::map<std::string, Container> containers_;
+  std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
+  int monitorsRunning_ = 0;
+  std::set<std::string> shimReady_;  // containers whose shim answers (created or running)
+  std::map<std::string, int> pendingAttach_;
+  std::map<std::string, uint64_t>
+      startFailures_;  // wakes attach requests waiting for a start that failed  // attach requests waiting
+                       // for the shim of a starting container
+  std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
+  std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
+  bool stopping_ = false;
+};
+
+// Error categories for docker's statuses that are not errors of the operation: "already started" (304).
+bool isNotModified(const Error& e);
+
+// Signal names and numbers as docker accepts them: "SIGTERM", "TERM", "15".
+std::optional<int> parseSignal(const std::string& s);
+
+}  // namespace berth::engine

@@ -1,0 +1,556 @@
+// Engine: tasks. start spawns a berth-shim (the container's parent), stop/kill/pause talk to it, a monitor
+// thread per running container records its exit; reconcile finds the shims of a previous daemon.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "base/unix_socket.h"
+#include "engine/engine.h"
+#include "image/runspec.h"
+#include "runtime/shim_protocol.h"
+#include "snapshot/snapshotter.h"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+Result<UniqueFd> connectTo(const std::string& path) {
+  return connectUnixSocket(path);
+}
+
+bool sendAll(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// One line from a socket (up to '\n'); reads byte by byte so nothing after the line is consumed.
+Result<std::string> readLine(int fd) {
+  std::string line;
+  for (;;) {
+    char ch;
+    ssize_t n = ::recv(fd, &ch, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sysFail("reading from the shim");
+    if (n == 0) return fail(ErrorCategory::Unavailable, "the shim closed the connection");
+    if (ch == '\n') return line;
+    line += ch;
+    if (line.size() > 65536) return fail("the shim's answer is too long");
+  }
+}
+
+bool pathExists(const std::string& p) {
+  return ::access(p.c_str(), F_OK) == 0;
+}
+
+int64_t bytesOf(const json& v) {
+  return v.is_number() ? v.get<int64_t>() : 0;
+}
+
+// docker's Config + HostConfig → the image service's run options.
+Result<image::RunOptions> runOptions(const Container& c, const std::string& cgroupParent) {
+  image::RunOptions o;
+  o.id = c.id;
+  const json& cfg = c.config;
+  const json& hc = c.hostConfig;
+  o.cmd.clear();
+  if (cfg.contains("Entrypoint") && cfg["Entrypoint"].is_array())
+    o.entrypoint = std::string();  // the full command is given below
+  std::vector<std::string> full{c.path};
+  full.insert(full.end(), c.args.begin(), c.args.end());
+  o.entrypoint = std::string();
+  o.cmd = full;
+  // Env: the record holds the image's env followed by the user's; runspec adds the image's again, later
+  // entries win, so the user's stay in force.
+  if (cfg.contains("Env") && cfg["Env"].is_array())
+    for (auto& e : cfg["Env"]) o.env.push_back(e.get<std::string>());
+  o.workdir = cfg.value("WorkingDir", "");
+  o.user = cfg.value("User", "");
+  o.hostname = cfg.value("Hostname", "");
+  o.tty = cfg.value("Tty", false);
+  o.readOnly = hc.value("ReadonlyRootfs", false);
+  o.privileged = hc.value("Privileged", false);
+  if (hc.contains("CapAdd") && hc["CapAdd"].is_array())
+    for (auto& x : hc["CapAdd"]) o.capAdd.push_back(x.get<std::string>());
+  if (hc.contains("CapDrop") && hc["CapDrop"].is_array())
+    for (auto& x : hc["CapDrop"]) o.capDrop.push_back(x.get<std::string>());
+  if (hc.contains("SecurityOpt") && hc["SecurityOpt"].is_array())
+    for (auto& x : hc["SecurityOpt"]) {
+      std::string s = x.get<std::string>();
+      if (s == "no-new-privileges" || s == "no-new-privileges=true" || s == "no-new-privileges:true")
+        o.noNewPrivileges = true;
+      else if (s.starts_with("seccomp=") || s.starts_with("seccomp:"))
+        o.seccomp = s.substr(8);
+      else if (s.starts_with("label") || s.starts_with("apparmor"))
+        continue;  // no SELinux or AppArmor on this kernel: docker ignores them likewise when disabled
+      else
+        return invalid("invalid --security-opt: " + s);
+    }
+  std::string net = hc.value("NetworkMode", "none");
+  o.network = net == "host" ? "host" : "none";
+  if (bytesOf(hc.value("ShmSize", json(0))) > 0) o.shmSize = bytesOf(hc["ShmSize"]);
+  if (hc.contains("Tmpfs") && hc["Tmpfs"].is_object())
+    for (auto& [path, opts] : hc["Tmpfs"].items()) {
+      std::string v = opts.is_string() ? opts.get<std::string>() : "";
+      o.tmpfs.push_back(v.empty() ? path : path + ":" + v);
+    }
+  if (cfg.contains("Labels") && cfg["Labels"].is_object())
+    for (auto& [k, v] : cfg["Labels"].items())
+      if (v.is_string()) o.labels[k] = v.get<std::string>();
+  if (int64_t m = bytesOf(hc.value("Memory", json(0))); m > 0) o.memory = m;
+  if (int64_t m = bytesOf(hc.value("MemorySwap", json(0))); m != 0) o.memorySwap = m;
+  if (int64_t v = bytesOf(hc.value("CpuShares", json(0))); v > 0) o.cpuShares = v;
+  if (int64_t v = bytesOf(hc.value("PidsLimit", json(0))); v != 0) o.pidsLimit = v;
+  if (int64_t nano = bytesOf(hc.value("NanoCpus", json(0))); nano > 0) {
+    o.cpuPeriod = 100000;
+    o.cpuQuota = nano / 10000;
+  }
+  if (int64_t q = bytesOf(hc.value("CpuQuota", json(0))); q > 0) o.cpuQuota = q;
+  if (int64_t p = bytesOf(hc.value("CpuPeriod", json(0))); p > 0) o.cpuPeriod = p;
+  o.cpusetCpus = hc.value("CpusetCpus", "");
+  if (hc.contains("Ulimits") && hc["Ulimits"].is_array())
+    for (auto& u : hc["Ulimits"])
+      o.ulimits.push_back(u.value("Name", "") + "=" + std::to_string(u.value("Soft", 0)) + ":" +
+                          std::to_string(u.value("Hard", 0)));
+  o.cgroupParent = hc.value("CgroupParent", "").empty() ? cgroupParent : hc.value("CgroupParent", "");
+  return o;
+}
+
+}  // namespace
+
+Result<std::string> Engine::shimRequest(const std::string& id, const std::string& line) {
+  TRY(UniqueFd fd, connectTo(containerDir(id) + "/shim.sock"));
+  if (!sendAll(fd.get(), line + "\n")) return sysFail("talking to the container's shim");
+  TRY(std::string answer, readLine(fd.get()));
+  if (answer.starts_with("err ")) return fail(answer.substr(4));
+  return answer;
+}
+
+Result<void> Engine::spawnShim(Container& c) {
+  std::string dir = containerDir(c.id);
+  TRYV(mkdirAll(dir + "/rootfs", 0711));
+  ::unlink((dir + "/exit").c_str());
+  TRY(auto mounts, images_->snapshotter().mounts("container-" + c.id));
+  TRYV(snapshot::mountAll(mounts, dir + "/rootfs"));
+  Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
+  TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
+  TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent));
+  TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
+  TRYV(writeFileAtomic(dir + "/config.json", spec, 0600));
+
+  const json& cfg = c.config;
+  json logCfg = c.hostConfig.value("LogConfig", json::object());
+  json logOpts = logCfg.is_object() ? logCfg.value("Config", json::object()) : json::object();
+  int64_t maxSize = opts_.logMaxSize;
+  int maxFiles = opts_.logMaxFiles;
+  if (logOpts.is_object()) {
+    if (logOpts.contains("max-size") && logOpts["max-size"].is_string()) {
+      std::string v = logOpts["max-size"].get<std::string>();
+      char* end = nullptr;
+      double num = std::strtod(v.c_str(), &end);
+      int64_t mult = 1;
+      if (end && *end) {
+        char u = static_cast<char>(std::tolower(static_cast<unsigned char>(*end)));
+        mult = u == 'k' ? 1000 : u == 'm' ? 1000 * 1000 : u == 'g' ? 1000 * 1000 * 1000 : 1;
+      }
+      if (num > 0)
+        maxSize = static_cast<int64_t>(num * static_cast<double>(mult));
+      else if (v == "-1")
+        maxSize = -1;
+    }
+    if (logOpts.contains("max-file") && logOpts["max-file"].is_string())
+      maxFiles = std::max(1, std::atoi(logOpts["max-file"].get<std::string>().c_str()));
+  }
+  bool tty = cfg.value("Tty", false), openStdin = cfg.value("OpenStdin", false);
+  bool stdinOnce = cfg.value("StdinOnce", false);
+
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) < 0) return sysFail("pipe");
+  UniqueFd readEnd(ready[0]), writeEnd(ready[1]);
+  std::vector<std::string> args = {opts_.shimPath,
+                                   "--id",
+                                   c.id,
+                                   "--bundle",
+                                   dir,
+                                   "--runtime-root",
+                                   opts_.runRoot + "/runtime",
+                                   "--socket",
+                                   dir + "/shim.sock",
+                                   "--exit-file",
+                                   dir + "/exit",
+                                   "--log",
+                                   logPath(c.id),
+                                   "--log-max-size",
+                                   std::to_string(maxSize),
+                                   "--log-max-file",
+                                   std::to_string(maxFiles),
+                                   "--ready",
+                                   "3"};
+  if (tty) args.push_back("--tty");
+  if (openStdin) args.push_back("--stdin");
+  if (stdinOnce) args.push_back("--stdin-once");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return sysFail("starting the shim");
+  if (pid == 0) {
+    ::dup2(writeEnd.get(), 3);  // dup2 clears O_CLOEXEC on the copy
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+    ::setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  writeEnd.reset();
+  int st;
+  ::waitpid(pid, &st, 0);  // the shim forks and its first process exits at once
+  std::string line;
+  char buf[4096];
+  while (line.find('\n') == std::string::npos) {  // one line, or EOF when the shim died
+    ssize_t n = ::read(readEnd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  line = line.substr(0, line.find('\n'));
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.starts_with("ok ")) {
+    c.state.pid = std::atoi(line.c_str() + 3);
+    unmount.dismiss();
+    return {};
+  }
+  if (line.starts_with("err ")) return fail(ErrorCategory::Internal, line.substr(4));
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127) return fail("cannot run the shim " + opts_.shimPath);
+  return fail("the shim exited without creating the container");
+}
+
+Result<void> Engine::start(const std::string& ref) {
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveId(ref));
+  return startLocked(lock, id);
+}
+
+Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::string& id) {
+  Container c = containers_.at(id);
+  if (c.state.status == "running" || c.state.status == "paused")
+    return fail(ErrorCategory::NotModified, "container already started");
+  if (c.removalRequested)
+    return fail(ErrorCategory::Conflict, "container is marked for removal and cannot be started");
+  c.state.status = "starting";
+  containers_[id].state.status = "starting";
+  auto r = spawnShim(c);
+  if (!r) {
+    startFailures_[id]++;
+    containers_[id].state.status = c.hasBeenStarted ? "exited" : "created";
+    containers_[id].state.error = r.error().message();
+    (void)save(containers_[id]);
+    changed_.notify_all();
+    // docker removes an --rm container whose start failed (its client waits for condition=removed).
+    if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+    return std::unexpected(r.error());
+  }
+  // Attach requests that came before the start connect to the shim before the process runs.
+  shimReady_.insert(id);
+  changed_.notify_all();
+  changed_.wait_for(lock, std::chrono::seconds(5), [&] { return pendingAttach_[id] == 0; });
+  auto started = shimRequest(id, "start");
+  if (!started) {
+    (void)shimRequest(id, "kill 9");
+    shimReady_.erase(id);
+    startFailures_[id]++;
+    containers_[id].state.status = c.hasBeenStarted ? "exited" : "created";
+    containers_[id].state.error = started.error().message();
+    (void)save(containers_[id]);
+    changed_.notify_all();
+    if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+    return std::unexpected(started.error());
+  }
+  Container& live = containers_[id];
+  live.state.status = "running";
+  live.state.pid = c.state.pid;
+  live.state.exitCode = 0;
+  live.state.oomKilled = false;
+  live.state.error.clear();
+  live.state.startedAt = log::nowRfc3339();
+  live.state.finishedAt = "0001-01-01T00:00:00Z";
+  live.hasBeenStarted = true;
+  TRYV(save(live));
+  startMonitor(id);
+  changed_.notify_all();
+  return {};
+}
+
+void Engine::startMonitor(const std::string& id) {
+  ++monitorsRunning_;
+  std::thread([this, id] { monitor(id); }).detach();
+}
+
+void Engine::monitor(std::string id) {
+  std::string line;
+  auto fd = connectTo(containerDir(id) + "/shim.sock");
+  if (fd && sendAll(fd->get(), "wait\n")) {
+    {
+      std::lock_guard lock(m_);
+      monitorFds_[id] = fd->get();
+    }
+    auto l = readLine(fd->get());
+    if (l) line = *l;
+    std::lock_guard lock(m_);
+    monitorFds_.erase(id);
+  }
+  {
+    std::unique_lock lock(m_);
+    if (!stopping_) {
+      if (line.starts_with("exit ")) line = line.substr(5);
+      onExitLocked(lock, id, line);
+    }
+    --monitorsRunning_;
+    changed_.notify_all();
+  }
+}
+
+// The shim reported an exit (or is gone: then its exit file says how it ended).
+void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef,
+                          std::string exitLine) {
+  const std::string id = idRef;  // idRef may be the record's own id, which an --rm removal erases
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return;
+  std::string dir = containerDir(id);
+  if (exitLine.empty()) {
+    // The shim may still be finishing: give it a moment to write its exit file.
+    for (int i = 0; i < 50 && !pathExists(dir + "/exit") && pathExists(dir + "/shim.sock"); ++i) {
+      lock.unlock();
+      ::usleep(20000);
+      lock.lock();
+    }
+    auto text = readFile(dir + "/exit");
+    if (text) exitLine = trim(*text);
+  }
+  Container& c = it->second;
+  if (c.state.status != "running" && c.state.status != "paused" && c.state.status != "starting") return;
+  auto w = split(exitLine, ' ');
+  if (w.size() >= 3) {
+    c.state.exitCode = std::atoi(w[0].c_str());
+    c.state.oomKilled = w[1] == "1";
+    c.state.finishedAt = w[2];
+  } else {
+    c.state.exitCode = 255;
+    c.state.error = "the container's shim disappeared without recording an exit status";
+    c.state.finishedAt = log::nowRfc3339();
+  }
+  c.state.status = "exited";
+  c.state.pid = 0;
+  shimReady_.erase(id);
+  cleanupRuntime(id);
+  (void)save(c);
+  exitSeq_[id]++;
+  changed_.notify_all();
+  if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+}
+
+void Engine::cleanupRuntime(const std::string& id) {
+  std::string dir = containerDir(id);
+  (void)snapshot::unmountAll(dir + "/rootfs");
+  (void)removeAll(dir);
+}
+
+void Engine::reconcile(Container& c) {
+  if (c.state.status == "starting") c.state.status = c.hasBeenStarted ? "exited" : "created";
+  if (c.state.status != "running" && c.state.status != "paused") return;
+  std::string dir = containerDir(c.id);
+  if (pathExists(dir + "/shim.sock")) {
+    auto fd = connectTo(dir + "/shim.sock");
+    if (fd) {
+      shimReady_.insert(c.id);
+      startMonitor(c.id);
+      return;
+    }
+  }
+  // The shim is gone: its exit file (or nothing, after a reboot) says how the container ended.
+  std::unique_lock lock(m_, std::adopt_lock);
+  onExitLocked(lock, c.id, "");
+  lock.release();
+}
+
+Result<void> Engine::signalLocked(const std::string& id, int sig) {
+  auto r = shimRequest(id, "kill " + std::to_string(sig));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
+  int sig = SIGKILL;
+  if (!signal.empty()) {
+    auto s = parseSignal(signal);
+    if (!s) return invalid("Invalid signal: " + signal);
+    sig = *s;
+  }
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  auto& c = containers_.at(id);
+  if (c.state.status != "running" && c.state.status != "paused")
+    return fail(ErrorCategory::Conflict,
+                "Cannot kill container: " + ref + ": Container " + id + " is not running");
+  return signalLocked(id, sig);
+}
+
+Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, const std::string& signal) {
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveId(ref));
+  Container& c = containers_.at(id);
+  if (c.state.status != "running" && c.state.status != "paused")
+    return fail(ErrorCategory::NotModified, "container already stopped");
+  std::string sigName = !signal.empty() ? signal : c.config.value("StopSignal", "SIGTERM");
+  int sig = parseSignal(sigName).value_or(SIGTERM);
+  int secs = timeout ? *timeout : c.config.value("StopTimeout", 10);
+  uint64_t seq = exitSeq_[id];
+  if (c.state.status == "paused") (void)shimRequest(id, "resume");
+  if (auto r = signalLocked(id, sig); !r) log::warn("stop " + id + ": " + r.error().message());
+  auto exited = [&] { return exitSeq_[id] != seq || !containers_.count(id); };
+  if (secs < 0 || !changed_.wait_for(lock, std::chrono::seconds(secs), exited)) {
+    (void)signalLocked(id, SIGKILL);
+    if (!changed_.wait_for(lock, std::chrono::seconds(30), exited))
+      return fail("container " + id + " did not exit after SIGKILL");
+  }
+  return {};
+}
+
+Result<void> Engine::restart(const std::string& ref, std::optional<int> timeout) {
+  auto r = stop(ref, timeout);
+  if (!r && !isNotModified(r.error())) return r;
+  return start(ref);
+}
+
+Result<void> Engine::pause(const std::string& ref) {
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  auto& c = containers_.at(id);
+  if (c.state.status == "paused")
+    return fail(ErrorCategory::Conflict, "Container " + id + " is already paused");
+  if (c.state.status != "running")
+    return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
+  TRYV(shimRequest(id, "pause"));
+  c.state.status = "paused";
+  return save(c);
+}
+
+Result<void> Engine::unpause(const std::string& ref) {
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  auto& c = containers_.at(id);
+  if (c.state.status != "paused") return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
+  TRYV(shimRequest(id, "resume"));
+  c.state.status = "running";
+  return save(c);
+}
+
+Result<void> Engine::resize(const std::string& ref, int rows, int cols) {
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  auto& c = containers_.at(id);
+  if (c.state.status != "running" && c.state.status != "paused")
+    return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
+  TRYV(shimRequest(id, "resize " + std::to_string(rows) + " " + std::to_string(cols)));
+  return {};
+}
+
+Result<int> Engine::wait(const std::string& ref, const std::string& condition,
+                         const std::function<bool()>& cancelled) {
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveId(ref));
+  std::string cond = condition.empty() ? "not-running" : condition;
+  if (cond != "not-running" && cond != "next-exit" && cond != "removed")
+    return invalid("invalid condition: \"" + condition + "\"");
+  uint64_t seq = exitSeq_[id];
+  auto running = [&] {
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return false;
+    auto& s = it->second.state.status;
+    return s == "running" || s == "paused" || s == "starting" || s == "restarting";
+  };
+  for (;;) {
+    auto it = containers_.find(id);
+    if (cond == "removed") {
+      if (it == containers_.end()) return removedExit_.count(id) ? removedExit_[id] : 0;
+    } else if (it == containers_.end()) {
+      return removedExit_.count(id) ? removedExit_[id] : 0;
+    } else if (cond == "not-running" && !running()) {
+      return it->second.state.exitCode;
+    } else if (cond == "next-exit" && exitSeq_[id] != seq) {
+      return it->second.state.exitCode;
+    }
+    if (stopping_) return fail(ErrorCategory::Unavailable, "the daemon is shutting down");
+    changed_.wait_for(lock, std::chrono::milliseconds(500));
+    if (cancelled && cancelled()) return fail(ErrorCategory::Unavailable, "the client went away");
+  }
+}
+
+Result<void> Engine::remove(const std::string& ref, bool force) {
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveId(ref));
+  return removeLocked(lock, id, force);
+}
+
+Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, bool force) {
+  const std::string id = idRef;  // idRef may be the record's own id, erased below
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return fail(ErrorCategory::NotFound, "No such container: " + id);
+  auto& st = it->second.state.status;
+  bool running = st == "running" || st == "paused" || st == "starting";
+  if (running && !force)
+    return fail(ErrorCategory::Conflict,
+                "You cannot remove a " + std::string(st == "paused" ? "paused" : "running") + " container " +
+                    id + ". Stop the container before attempting removal or force remove");
+  if (running) {
+    uint64_t seq = exitSeq_[id];
+    it->second.removalRequested = true;
+    if (st == "paused") (void)shimRequest(id, "resume");
+    (void)signalLocked(id, SIGKILL);
+    if (!changed_.wait_for(lock, std::chrono::seconds(30),
+                           [&] { return exitSeq_[id] != seq || !containers_.count(id); }))
+      return fail("container " + id + " did not exit after SIGKILL");
+    if (!containers_.count(id)) return {};  // AutoRemove got there first
+  }
+  int code = containers_.at(id).state.exitCode;
+  cleanupRuntime(id);
+  auto r = images_->snapshotter().remove("container-" + id);
+  if (!r && r.error().category() != ErrorCategory::NotFound)
+    return std::unexpected(r.error().context("removing the container's filesystem"));
+  TRYV(deleteRecord(id));
+  (void)removeAll(opts_.dataRoot + "/containers/" + id);
+  containers_.erase(id);
+  removedExit_[id] = code;
+  exitSeq_.erase(id);
+  changed_.notify_all();
+  return {};
+}
+
+void Engine::shutdown() {
+  std::unique_lock lock(m_);
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& [id, fd] : monitorFds_) ::shutdown(fd, SHUT_RDWR);
+  changed_.notify_all();
+  changed_.wait_for(lock, std::chrono::seconds(5), [&] { return monitorsRunning_ == 0; });
+}
+
+}  // namespace berth::engine

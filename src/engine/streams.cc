@@ -1,0 +1,266 @@
+// Engine: the container's output as a client sees it: logs (json-file, written by the shim) and attach
+// (a live relay through the shim).
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include "base/file.h"
+#include "base/unix_socket.h"
+#include "engine/engine.h"
+#include "runtime/shim_protocol.h"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+struct LogRecord {
+  int stream = 1;
+  std::string time;
+  std::string text;
+  int64_t ns = 0;
+};
+
+int64_t parseTimeNs(const std::string& t) {
+  struct tm tm {};
+  const char* rest = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return 0;
+  int64_t ns = static_cast<int64_t>(timegm(&tm)) * 1000000000LL;
+  if (*rest == '.') {
+    int64_t frac = 0;
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest)
+      if (digits < 9) frac = frac * 10 + (*rest - '0'), ++digits;
+    while (digits++ < 9) frac *= 10;
+    ns += frac;
+  }
+  return ns;
+}
+
+bool parseRecord(const std::string& line, LogRecord& r) {
+  auto j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  r.text = j.value("log", "");
+  r.stream = j.value("stream", "stdout") == "stderr" ? 2 : 1;
+  r.time = j.value("time", "");
+  r.ns = parseTimeNs(r.time);
+  return true;
+}
+
+bool wanted(const LogRecord& r, const LogOptions& o) {
+  if (r.stream == 1 && !o.stdout) return false;
+  if (r.stream == 2 && !o.stderr) return false;
+  if (o.sinceNs && r.ns < o.sinceNs) return false;
+  if (o.untilNs && r.ns > o.untilNs) return false;
+  return true;
+}
+
+bool emit(const LogRecord& r, const LogOptions& o, const OutputSink& sink) {
+  if (o.timestamps) return sink(r.stream, r.time + " " + r.text);
+  return sink(r.stream, r.text);
+}
+
+Result<UniqueFd> connectShim(const std::string& path) {
+  return connectUnixSocket(path);
+}
+
+bool sendAll(int fd, const char* p, size_t n) {
+  while (n) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w, n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool recvAll(int fd, char* p, size_t n) {
+  while (n) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r, n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const OutputSink& sink,
+                          const std::function<bool()>& cancelled) {
+  LogOptions o = opts;
+  std::string id, path;
+  bool tty = false;
+  {
+    std::lock_guard lock(m_);
+    TRY(id, resolveId(ref));
+    auto& c = containers_.at(id);
+    tty = c.config.value("Tty", false);
+    json lc = c.hostConfig.value("LogConfig", json::object());
+    std::string type = lc.is_object() ? lc.value("Type", "json-file") : "json-file";
+    if (type == "none") return invalid("configured logging driver does not support reading");
+    path = logPath(id);
+  }
+  (void)tty;
+  // Rotated files first, oldest first.
+  std::vector<std::string> files;
+  for (int i = 64; i >= 1; --i) {
+    std::string p = path + "." + std::to_string(i);
+    if (::access(p.c_str(), R_OK) == 0) files.push_back(p);
+  }
+  std::deque<LogRecord> tail;
+  auto take = [&](const LogRecord& r) -> bool {
+    if (!wanted(r, o)) return true;
+    if (o.tail >= 0) {
+      tail.push_back(r);
+      if (static_cast<int64_t>(tail.size()) > o.tail) tail.pop_front();
+      return true;
+    }
+    return emit(r, o, sink);
+  };
+  for (auto& f : files) {
+    std::ifstream in(f);
+    std::string line;
+    LogRecord r;
+    while (std::getline(in, line))
+      if (parseRecord(line, r) && !take(r)) return {};
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string pending;
+  off_t offset = 0;
+  auto readNew = [&](bool& any) -> bool {
+    if (!fd) return true;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::pread(fd.get(), buf, sizeof buf, offset);
+      if (n <= 0) break;
+      offset += n;
+      pending.append(buf, static_cast<size_t>(n));
+    }
+    size_t start = 0;
+    for (;;) {
+      size_t nl = pending.find('\n', start);
+      if (nl == std::string::npos) break;
+      LogRecord r;
+      if (parseRecord(pending.substr(start, nl - start), r)) {
+        any = true;
+        if (!take(r)) return false;
+      }
+      start = nl + 1;
+    }
+    pending.erase(0, start);
+    return true;
+  };
+  bool any = false;
+  if (!readNew(any)) return {};
+  for (auto& r : tail)
+    if (!emit(r, o, sink)) return {};
+  tail.clear();
+  if (!o.follow) return {};
+  o.tail = -1;  // from here on every new line goes out
+  for (;;) {
+    bool running;
+    {
+      std::lock_guard lock(m_);
+      auto it = containers_.find(id);
+      running = it != containers_.end() &&
+                (it->second.state.status == "running" || it->second.state.status == "paused" ||
+                 it->second.state.status == "starting" || it->second.state.status == "restarting");
+    }
+    any = false;
+    if (!readNew(any)) return {};
+    // Rotated under us: finish the old file (done above), then continue with the new one.
+    struct stat a, b;
+    if (fd && ::fstat(fd.get(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && (a.st_ino != b.st_ino)) {
+      fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      offset = 0;
+      pending.clear();
+      continue;
+    }
+    if (!fd) fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!running && !any) return {};
+    if (o.untilNs && std::chrono::system_clock::now().time_since_epoch().count() > o.untilNs) return {};
+    if (cancelled && cancelled()) return {};
+    if (!sink(0, {})) return {};  // a keep-alive probe: false once the client is gone
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int clientFd,
+                            std::string_view earlyInput) {
+  UniqueFd shim;
+  bool tty = false;
+  {
+    std::unique_lock lock(m_);
+    TRY(std::string id, resolveId(ref));
+    auto status = containers_.at(id).state.status;
+    tty = containers_.at(id).config.value("Tty", false);
+    if (status == "exited" || status == "dead")
+      return fail(ErrorCategory::Conflict, "You cannot attach to a stopped container, start it first");
+    if (!shimReady_.count(id)) {
+      pendingAttach_[id]++;
+      uint64_t failures = startFailures_[id];
+      changed_.wait(lock, [&] {
+        auto it = containers_.find(id);
+        return stopping_ || shimReady_.count(id) || it == containers_.end() ||
+               startFailures_[id] != failures ||
+               (it->second.state.status != "created" && it->second.state.status != "starting");
+      });
+      pendingAttach_[id]--;
+      changed_.notify_all();
+      if (!shimReady_.count(id)) return fail(ErrorCategory::Conflict, "the container did not start");
+    }
+    TRY(shim, connectShim(containerDir(id) + "/shim.sock"));
+    std::string req = std::string("attach ") + (s.stdin ? "1" : "0") + "\n";
+    if (!sendAll(shim.get(), req.data(), req.size())) return sysFail("talking to the shim");
+    char ok[3];
+    if (!recvAll(shim.get(), ok, 3) || std::memcmp(ok, "ok\n", 3) != 0)
+      return fail("the shim refused to attach");
+  }
+  if (s.stdin && !earlyInput.empty()) sendAll(shim.get(), earlyInput.data(), earlyInput.size());
+  bool clientIn = s.stdin;
+  std::vector<char> buf(65536);
+  for (;;) {
+    struct pollfd p[2] = {{shim.get(), POLLIN, 0}, {clientIn ? clientFd : -1, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("poll");
+    }
+    if (p[1].revents) {
+      ssize_t n = ::recv(clientFd, buf.data(), buf.size(), 0);
+      if (n <= 0) {
+        clientIn = false;
+        ::shutdown(shim.get(), SHUT_WR);  // the shim closes the container's stdin (StdinOnce)
+      } else if (!sendAll(shim.get(), buf.data(), static_cast<size_t>(n))) {
+        clientIn = false;
+      }
+    }
+    if (p[0].revents) {
+      char hdr[runtime::shim::kFrameHeader];
+      if (!recvAll(shim.get(), hdr, sizeof hdr)) return {};
+      uint32_t len = (static_cast<uint32_t>(static_cast<unsigned char>(hdr[4])) << 24) |
+                     (static_cast<uint32_t>(static_cast<unsigned char>(hdr[5])) << 16) |
+                     (static_cast<uint32_t>(static_cast<unsigned char>(hdr[6])) << 8) |
+                     static_cast<uint32_t>(static_cast<unsigned char>(hdr[7]));
+      if (len > buf.size()) buf.resize(len);
+      if (!recvAll(shim.get(), buf.data(), len)) return {};
+      int stream = hdr[0];
+      if ((stream == 1 && !s.stdout) || (stream == 2 && !s.stderr)) continue;
+      bool sent = tty ? sendAll(clientFd, buf.data(), len)
+                      : sendAll(clientFd, hdr, sizeof hdr) && sendAll(clientFd, buf.data(), len);
+      if (!sent) return {};
+    }
+  }
+}
+
+}  // namespace berth::engine

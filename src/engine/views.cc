@@ -1,0 +1,181 @@
+// Engine: docker's JSON views of a container (inspect, list entries).
+#include <ctime>
+
+#include "engine/engine.h"
+#include "image/service.h"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t unixOf(const std::string& rfc3339) {
+  struct tm tm {};
+  if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// docker's units.HumanDuration.
+std::string humanDuration(int64_t secs) {
+  if (secs < 1) return "Less than a second";
+  if (secs == 1) return "1 second";
+  if (secs < 60) return std::to_string(secs) + " seconds";
+  int64_t mins = secs / 60;
+  if (mins == 1) return "About a minute";
+  if (mins < 60) return std::to_string(mins) + " minutes";
+  int64_t hours = mins / 60;
+  if (hours == 1) return "About an hour";
+  if (hours < 48) return std::to_string(hours) + " hours";
+  if (hours < 24 * 7 * 2) return std::to_string(hours / 24) + " days";
+  if (hours < 24 * 30 * 2) return std::to_string(hours / 24 / 7) + " weeks";
+  if (hours < 24 * 365 * 2) return std::to_string(hours / 24 / 30) + " months";
+  return std::to_string(hours / 24 / 365) + " years";
+}
+
+std::string statusText(const Container& c) {
+  int64_t now = static_cast<int64_t>(::time(nullptr));
+  const auto& s = c.state;
+  if (s.status == "running") return "Up " + humanDuration(now - unixOf(s.startedAt));
+  if (s.status == "paused") return "Up " + humanDuration(now - unixOf(s.startedAt)) + " (Paused)";
+  if (s.status == "restarting") return "Restarting (" + std::to_string(s.exitCode) + ")";
+  if (s.status == "exited")
+    return "Exited (" + std::to_string(s.exitCode) + ") " + humanDuration(now - unixOf(s.finishedAt)) +
+           " ago";
+  if (s.status == "starting") return "Created";
+  if (s.status == "created") return "Created";
+  if (s.status == "removing") return "Removal In Progress";
+  return "Dead";
+}
+
+std::string publicStatus(const std::string& s) {
+  return s == "starting" ? "created" : s;
+}
+
+}  // namespace
+
+json Engine::summaryJson(const Container& c) {
+  std::string command = c.path;
+  for (auto& a : c.args) command += " " + a;
+  std::string image = c.image;
+  json labels = c.config.value("Labels", json::object());
+  std::string net = c.hostConfig.value("NetworkMode", "none");
+  return {{"Id", c.id},
+          {"Names", json::array({"/" + c.name})},
+          {"Image", image},
+          {"ImageID", c.imageId},
+          {"Command", command},
+          {"Created", unixOf(c.created)},
+          {"Ports", json::array()},
+          {"Labels", labels},
+          {"State", publicStatus(c.state.status)},
+          {"Status", statusText(c)},
+          {"HostConfig", {{"NetworkMode", net}}},
+          {"NetworkSettings", {{"Networks", json::object()}}},
+          {"Mounts", json::array()}};
+}
+
+json Engine::inspectJson(const Container& c) {
+  const auto& s = c.state;
+  std::string st = publicStatus(s.status);
+  json hc = c.hostConfig;
+  const json hcDefaults{{"NetworkMode", "none"},
+                        {"RestartPolicy", {{"Name", "no"}, {"MaximumRetryCount", 0}}},
+                        {"AutoRemove", false},
+                        {"Privileged", false},
+                        {"ReadonlyRootfs", false},
+                        {"LogConfig", {{"Type", "json-file"}, {"Config", json::object()}}},
+                        {"Memory", 0},
+                        {"NanoCpus", 0},
+                        {"CpuShares", 0},
+                        {"PidsLimit", nullptr},
+                        {"CapAdd", nullptr},
+                        {"CapDrop", nullptr},
+                        {"Binds", nullptr},
+                        {"PortBindings", json::object()},
+                        {"ShmSize", 64 << 20}};
+  for (auto& [k, v] : hcDefaults.items())
+    if (!hc.contains(k)) hc[k] = v;
+  json cfg = c.config;
+  const json cfgDefaults{{"Hostname", c.id.substr(0, 12)},
+                         {"Domainname", ""},
+                         {"User", ""},
+                         {"AttachStdin", false},
+                         {"AttachStdout", false},
+                         {"AttachStderr", false},
+                         {"Tty", false},
+                         {"OpenStdin", false},
+                         {"StdinOnce", false},
+                         {"Env", json::array()},
+                         {"Cmd", nullptr},
+                         {"Image", c.image},
+                         {"Volumes", nullptr},
+                         {"WorkingDir", ""},
+                         {"Entrypoint", nullptr},
+                         {"OnBuild", nullptr},
+                         {"Labels", json::object()}};
+  for (auto& [k, v] : cfgDefaults.items())
+    if (!cfg.contains(k)) cfg[k] = v;
+  std::string dir = options().dataRoot + "/containers/" + c.id;
+  json graph = {{"Name", options().driver}, {"Data", nullptr}};
+  std::unique_lock lock(m_);
+  if (auto m = images_->snapshotter().mounts("container-" + c.id);
+      m && !m->empty() && m->front().type == "overlay") {
+    json data = json::object();
+    for (auto& o : m->front().options) {
+      auto eq = o.find('=');
+      if (eq == std::string::npos) continue;
+      std::string k = o.substr(0, eq), v = o.substr(eq + 1);
+      if (k == "lowerdir") data["LowerDir"] = v;
+      if (k == "upperdir") data["UpperDir"] = v;
+      if (k == "workdir") data["WorkDir"] = v;
+    }
+    graph["Data"] = data;
+  }
+  return {{"Id", c.id},
+          {"Created", c.created},
+          {"Path", c.path},
+          {"Args", c.args},
+          {"State",
+           {{"Status", st},
+            {"Running", st == "running" || st == "paused"},
+            {"Paused", st == "paused"},
+            {"Restarting", st == "restarting"},
+            {"OOMKilled", s.oomKilled},
+            {"Dead", st == "dead"},
+            {"Pid", s.pid},
+            {"ExitCode", s.exitCode},
+            {"Error", s.error},
+            {"StartedAt", s.startedAt},
+            {"FinishedAt", s.finishedAt}}},
+          {"Image", c.imageId},
+          {"ResolvConfPath", ""},
+          {"HostnamePath", ""},
+          {"HostsPath", ""},
+          {"LogPath", dir + "/" + c.id + "-json.log"},
+          {"Name", "/" + c.name},
+          {"RestartCount", c.restartCount},
+          {"Driver", options().driver},
+          {"Platform", "linux"},
+          {"MountLabel", ""},
+          {"ProcessLabel", ""},
+          {"AppArmorProfile", ""},
+          {"ExecIDs", nullptr},
+          {"HostConfig", hc},
+          {"GraphDriver", graph},
+          {"Mounts", json::array()},
+          {"Config", cfg},
+          {"NetworkSettings",
+           {{"Bridge", ""},
+            {"SandboxID", ""},
+            {"HairpinMode", false},
+            {"Ports", json::object()},
+            {"SandboxKey", ""},
+            {"Gateway", ""},
+            {"IPAddress", ""},
+            {"IPPrefixLen", 0},
+            {"MacAddress", ""},
+            {"Networks", json::object()}}}};
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,100 @@
+// The Docker Engine API over HTTP/1.1 on a unix socket (Boost.Beast, one thread per connection: streams such
+// as attach, logs -f, wait and events hold their connection for as long as they last).
+//
+// Errors are mapped to HTTP statuses in one place (statusOf) with docker's body {"message": "..."}.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "engine/engine.h"
+
+namespace berth::server {
+
+inline constexpr const char* kApiVersion = "1.45";
+inline constexpr const char* kMinApiVersion = "1.24";
+
+struct Request {
+  std::string method;
+  std::string path;  // without the /vX.Y prefix
+  std::string apiVersion;
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::vector<std::string> params;  // the route's captures
+  bool queryBool(const std::string& k, bool dflt = false) const;
+  std::string queryStr(const std::string& k, const std::string& dflt = "") const;
+};
+
+// What a handler writes to: a whole response, or the start of a stream, or a hijacked connection.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void json(int status, const nlohmann::json& body) = 0;
+  virtual void text(int status, const std::string& contentType, const std::string& body) = 0;
+  virtual void error(const Error& e) = 0;
+  // Chunked stream: headers now, then chunks; false once the client is gone.
+  virtual void beginStream(const std::string& contentType) = 0;
+  virtual bool chunk(std::string_view data) = 0;
+  // Takes over the connection for a raw stream (attach): answers 101 UPGRADED (or 200 for clients that do
+  // not ask to upgrade) and returns its fd plus bytes the client already sent after the request.
+  virtual int hijack(const std::string& contentType, std::string* early) = 0;
+  // True once the client closed its end (for long waits).
+  virtual bool clientGone() = 0;
+};
+
+using Handler = std::function<void(Request&, Responder&)>;
+
+class Router {
+ public:
+  void add(const std::string& method, const std::string& pattern, Handler h);
+  // Finds the handler, filling req.params; null when no route matches (methodAllowed tells 405 from 404).
+  const Handler* match(Request& req, bool* pathKnown) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::regex re;
+    Handler h;
+  };
+  std::vector<Route> routes_;
+};
+
+int statusOf(const Error& e);
+
+// One file per API area.
+void addSystemRoutes(Router& r, engine::Engine& e, const std::string& version);
+void addContainerRoutes(Router& r, engine::Engine& e);
+void addImageRoutes(Router& r, engine::Engine& e);
+// docker's filters parameter: {"key": ["v1"]} or the old {"key": {"v1": true}}.
+Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw);
+
+class Server {
+ public:
+  Server(engine::Engine& engine, std::string version);
+  // Binds the unix socket (mode 0660, group `berth` when it exists).
+  Result<void> listen(const std::string& path);
+  // Accepts until stop(); each connection on a thread of its own.
+  void run();
+  void stop();
+
+ private:
+  void serve(int fd);
+  engine::Engine& engine_;
+  std::string version_;
+  Router router_;
+  UniqueFd listen_;
+  std::string path_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+};
+
+}  // namespace berth::server

@@ -1,0 +1,196 @@
+// /containers/...: create, list, inspect, start, stop, kill, restart, pause, unpause, wait, attach, logs,
+// resize, rename, delete, prune.
+#include <optional>
+
+#include "server/http.h"
+
+namespace berth::server {
+
+using nlohmann::json;
+
+namespace {
+
+std::optional<int> intParam(const Request& req, const std::string& k) {
+  std::string v = req.queryStr(k);
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (!end || *end) return std::nullopt;
+  return static_cast<int>(n);
+}
+
+// docker's since/until: unix seconds with optional fraction, or RFC 3339.
+int64_t timeParamNs(const std::string& v) {
+  if (v.empty()) return 0;
+  char* end = nullptr;
+  double secs = std::strtod(v.c_str(), &end);
+  if (end && *end == 0) return static_cast<int64_t>(secs * 1e9);
+  struct tm tm {};
+  if (strptime(v.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return static_cast<int64_t>(timegm(&tm)) * 1000000000LL;
+  return 0;
+}
+
+// Frames of docker's multiplexed stream.
+std::string frame(int stream, std::string_view data) {
+  std::string out(8, '\0');
+  out[0] = static_cast<char>(stream);
+  uint32_t n = static_cast<uint32_t>(data.size());
+  out[4] = static_cast<char>(n >> 24), out[5] = static_cast<char>(n >> 16);
+  out[6] = static_cast<char>(n >> 8), out[7] = static_cast<char>(n);
+  out.append(data);
+  return out;
+}
+
+}  // namespace
+
+void addContainerRoutes(Router& router, engine::Engine& e) {
+  const std::string id = "/containers/([^/]+)";
+
+  router.add("POST", "/containers/create", [&e](Request& req, Responder& r) {
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    std::vector<std::string> warnings;
+    auto created = e.create(req.queryStr("name"), body, &warnings);
+    if (!created) return r.error(created.error());
+    r.json(201, {{"Id", *created}, {"Warnings", warnings}});
+  });
+
+  router.add("GET", "/containers/json", [&e](Request& req, Responder& r) {
+    engine::ListOptions o;
+    o.all = req.queryBool("all");
+    if (auto l = intParam(req, "limit")) o.limit = *l;
+    auto f = parseFilters(req.queryStr("filters"));
+    if (!f) return r.error(f.error());
+    o.filters = *f;
+    auto list = e.list(o);
+    if (!list) return r.error(list.error());
+    json out = json::array();
+    for (auto& c : *list) out.push_back(e.summaryJson(c));
+    r.json(200, out);
+  });
+
+  router.add("POST", "/containers/prune", [&e](Request&, Responder& r) {
+    int64_t bytes = 0;
+    auto removed = e.prune(&bytes);
+    if (!removed) return r.error(removed.error());
+    r.json(200, {{"ContainersDeleted", *removed}, {"SpaceReclaimed", bytes}});
+  });
+
+  router.add("GET", id + "/json", [&e](Request& req, Responder& r) {
+    auto c = e.get(req.params[0]);
+    if (!c) return r.error(c.error());
+    r.json(200, e.inspectJson(*c));
+  });
+
+  router.add("POST", id + "/start", [&e](Request& req, Responder& r) {
+    auto s = e.start(req.params[0]);
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/stop", [&e](Request& req, Responder& r) {
+    auto s = e.stop(req.params[0], intParam(req, "t"), req.queryStr("signal"));
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/restart", [&e](Request& req, Responder& r) {
+    auto s = e.restart(req.params[0], intParam(req, "t"));
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/kill", [&e](Request& req, Responder& r) {
+    auto s = e.kill(req.params[0], req.queryStr("signal", "SIGKILL"));
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/pause", [&e](Request& req, Responder& r) {
+    auto s = e.pause(req.params[0]);
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/unpause", [&e](Request& req, Responder& r) {
+    auto s = e.unpause(req.params[0]);
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/rename", [&e](Request& req, Responder& r) {
+    auto s = e.rename(req.params[0], req.queryStr("name"));
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("POST", id + "/resize", [&e](Request& req, Responder& r) {
+    auto h = intParam(req, "h"), w = intParam(req, "w");
+    if (!h || !w || *h < 0 || *w < 0) return r.json(400, {{"message", "resize: h and w must be numbers"}});
+    auto s = e.resize(req.params[0], *h, *w);
+    if (!s) return r.error(s.error());
+    r.text(200, "text/plain", "");
+  });
+
+  router.add("POST", id + "/wait", [&e](Request& req, Responder& r) {
+    // Known containers get their headers at once (clients start the container only after that) and the
+    // status when the condition holds.
+    auto c = e.get(req.params[0]);
+    if (!c) return r.error(c.error());
+    std::string cond = req.queryStr("condition");
+    if (!cond.empty() && cond != "not-running" && cond != "next-exit" && cond != "removed")
+      return r.json(400, {{"message", "invalid condition: \"" + cond + "\""}});
+    r.beginStream("application/json");
+    auto code = e.wait(c->id, cond, [&r] { return r.clientGone(); });
+    json out = code ? json{{"StatusCode", *code}, {"Error", nullptr}}
+                    : json{{"StatusCode", -1}, {"Error", {{"Message", code.error().message()}}}};
+    r.chunk(out.dump() + "\n");
+  });
+
+  router.add("DELETE", id, [&e](Request& req, Responder& r) {
+    auto s = e.remove(req.params[0], req.queryBool("force"));
+    if (!s) return r.error(s.error());
+    r.text(204, "", "");
+  });
+
+  router.add("GET", id + "/logs", [&e](Request& req, Responder& r) {
+    auto c = e.get(req.params[0]);
+    if (!c) return r.error(c.error());
+    engine::LogOptions o;
+    o.stdout = req.queryBool("stdout");
+    o.stderr = req.queryBool("stderr");
+    if (!o.stdout && !o.stderr)
+      return r.json(400, {{"message", "Bad parameters: you must choose at least one stream"}});
+    o.follow = req.queryBool("follow");
+    o.timestamps = req.queryBool("timestamps");
+    std::string tail = req.queryStr("tail", "all");
+    if (tail != "all" && !tail.empty()) o.tail = std::max<int64_t>(0, std::atoll(tail.c_str()));
+    o.sinceNs = timeParamNs(req.queryStr("since"));
+    o.untilNs = timeParamNs(req.queryStr("until"));
+    bool tty = c->config.value("Tty", false);
+    r.beginStream(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream");
+    auto sink = [&](int stream, std::string_view data) {
+      if (stream == 0) return r.chunk({});
+      return r.chunk(tty ? std::string(data) : frame(stream, data));
+    };
+    (void)e.logs(c->id, o, sink, [&r] { return r.clientGone(); });
+  });
+
+  router.add("POST", id + "/attach", [&e](Request& req, Responder& r) {
+    auto c = e.get(req.params[0]);
+    if (!c) return r.error(c.error());
+    engine::AttachStreams s;
+    s.stdin = req.queryBool("stdin");
+    s.stdout = req.queryBool("stdout");
+    s.stderr = req.queryBool("stderr");
+    if (c->state.status == "exited" || c->state.status == "dead")
+      return r.json(409, {{"message", "You cannot attach to a stopped container, start it first"}});
+    bool tty = c->config.value("Tty", false);
+    std::string early;
+    int fd = r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+                      &early);
+    (void)e.attach(c->id, s, fd, early);
+  });
+}
+
+}  // namespace berth::server

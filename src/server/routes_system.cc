@@ -1,0 +1,153 @@
+// /_ping, /version, /info, /system/df.
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "base/log.h"
+#include "server/http.h"
+
+namespace berth::server {
+
+using nlohmann::json;
+
+Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw) {
+  std::map<std::string, std::vector<std::string>> out;
+  if (raw.empty()) return out;
+  auto j = json::parse(raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return invalid("invalid filters: " + raw);
+  for (auto& [k, v] : j.items()) {
+    if (v.is_array()) {
+      for (auto& x : v)
+        if (x.is_string()) out[k].push_back(x.get<std::string>());
+    } else if (v.is_object()) {
+      for (auto& [name, on] : v.items())
+        if (!on.is_boolean() || on.get<bool>()) out[k].push_back(name);
+    } else {
+      return invalid("invalid filter '" + k + "'");
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string kernelVersion() {
+  struct utsname u;
+  ::uname(&u);
+  return u.release;
+}
+
+std::string arch() {
+  struct utsname u;
+  ::uname(&u);
+  std::string m = u.machine;
+  return m == "x86_64" ? "amd64" : m == "aarch64" ? "arm64" : m;
+}
+
+void ping(Request& req, Responder& r) {
+  (void)req;
+  r.text(200, "text/plain; charset=utf-8", "OK");
+}
+
+}  // namespace
+
+void addSystemRoutes(Router& router, engine::Engine& e, const std::string& version) {
+  router.add("GET", "/_ping", ping);
+  router.add("HEAD", "/_ping", ping);
+  router.add("GET", "/version", [version](Request&, Responder& r) {
+    std::string k = kernelVersion();
+    r.json(200, {{"Platform", {{"Name", "berth"}}},
+                 {"Components", json::array({{{"Name", "Engine"},
+                                              {"Version", version},
+                                              {"Details",
+                                               {{"ApiVersion", kApiVersion},
+                                                {"MinAPIVersion", kMinApiVersion},
+                                                {"Os", "linux"},
+                                                {"Arch", arch()},
+                                                {"KernelVersion", k}}}}})},
+                 {"Version", version},
+                 {"ApiVersion", kApiVersion},
+                 {"MinAPIVersion", kMinApiVersion},
+                 {"GitCommit", "berth"},
+                 {"GoVersion", "none (C++)"},
+                 {"Os", "linux"},
+                 {"Arch", arch()},
+                 {"KernelVersion", k},
+                 {"BuildTime", ""}});
+  });
+  router.add("GET", "/info", [&e, version](Request&, Responder& r) {
+    int running = 0, paused = 0, stopped = 0, total = 0;
+    engine::ListOptions lo;
+    lo.all = true;
+    if (auto all = e.list(lo))
+      for (auto& c : *all) {
+        ++total;
+        if (c.state.status == "running")
+          ++running;
+        else if (c.state.status == "paused")
+          ++paused;
+        else
+          ++stopped;
+      }
+    int64_t images = 0;
+    if (auto l = e.withImages([](image::ImageService& s) { return s.list(); }))
+      images = static_cast<int64_t>(l->size());
+    struct sysinfo si {};
+    ::sysinfo(&si);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    bool v2 = ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    r.json(200,
+           {{"ID", "berth"},
+            {"Containers", total},
+            {"ContainersRunning", running},
+            {"ContainersPaused", paused},
+            {"ContainersStopped", stopped},
+            {"Images", images},
+            {"Driver", e.options().driver},
+            {"DriverStatus", json::array()},
+            {"Plugins",
+             {{"Volume", json::array()},
+              {"Network", json::array({"host", "null"})},
+              {"Log", json::array({"json-file"})}}},
+            {"MemoryLimit", true},
+            {"SwapLimit", true},
+            {"CpuCfsPeriod", true},
+            {"CpuCfsQuota", true},
+            {"CPUShares", true},
+            {"CPUSet", true},
+            {"PidsLimit", true},
+            {"IPv4Forwarding", false},
+            {"Debug", false},
+            {"NFd", 0},
+            {"NGoroutines", 0},
+            {"SystemTime", log::nowRfc3339()},
+            {"LoggingDriver", "json-file"},
+            {"CgroupDriver", "cgroupfs"},
+            {"CgroupVersion", v2 ? "2" : "1"},
+            {"KernelVersion", kernelVersion()},
+            {"OperatingSystem", "Linux"},
+            {"OSType", "linux"},
+            {"Architecture", arch()},
+            {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
+            {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
+            {"DockerRootDir", e.options().dataRoot},
+            {"Name", host},
+            {"Labels", json::array()},
+            {"ExperimentalBuild", false},
+            {"ServerVersion", version},
+            {"Runtimes", {{"berth", {{"path", "berth-shim"}}}}},
+            {"DefaultRuntime", "berth"},
+            {"Swarm",
+             {{"LocalNodeState", "inactive"}, {"ControlAvailable", false}, {"NodeID", ""}, {"NodeAddr", ""}}},
+            {"LiveRestoreEnabled", true},
+            {"Isolation", ""},
+            {"InitBinary", ""},
+            {"SecurityOptions", json::array({"name=seccomp,profile=builtin"})},
+            {"Warnings", json::array()}});
+  });
+}
+
+}  // namespace berth::server

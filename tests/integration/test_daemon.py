@@ -1,0 +1,309 @@
+"""berthd driven by real clients: the docker CLI (DOCKER_HOST=unix://…), python3-docker, and raw HTTP for
+malformed input. A private daemon per module: its own data root, exec root and socket; the busybox image made
+from Debian's busybox-static, as the README's set-up does."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, BERTH, need, need_root, run, stop_pid, unmount_under, wait_for_socket
+
+BERTHD = os.environ.get("BERTHD", os.path.join(ROOT, "build", "cmd", "berthd", "berthd"))
+
+
+class Daemon:
+    def __init__(self, work):
+        self.work = work
+        self.sock = f"{work}/berth.sock"
+        self.data = f"{work}/data"
+        self.run_root = f"{work}/run"
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        self.log = open(f"{self.work}/berthd.log", "a")
+        self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.run_root,
+                                      "-H", f"unix://{self.sock}"], stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        wait_for_socket(self.sock, self.proc)
+        for _ in range(100):
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("berthd does not answer /_ping")
+
+    def ping(self):
+        try:
+            return self.request("GET", "/_ping")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        if self.log:
+            self.log.close()
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("localhost", timeout=30)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.settimeout(30)
+        conn.sock.connect(self.sock)
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, data
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    need_root()
+    if not os.access(BERTHD, os.X_OK):
+        pytest.fail(f"berthd not built at {BERTHD}")
+    work = str(tmp_path_factory.mktemp("berthd"))
+    os.chmod(work, 0o755)
+    env = dict(os.environ, BERTH_DATA_ROOT=f"{work}/data")
+    r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
+    assert r.returncode == 0, r.stderr
+    d = Daemon(work)
+    d.start()
+    try:
+        yield d
+    finally:
+        if d.proc.poll() is not None:
+            d.start()
+        ids = d.request("GET", "/containers/json?all=1")[1]
+        for c in json.loads(ids):
+            d.request("DELETE", f"/containers/{c['Id']}?force=1")
+        d.stop()
+        # Shims of containers a failed test left running.
+        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
+                       capture_output=True)
+        unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def docker(daemon):
+    cli = need("docker")
+    return [cli, "-H", f"unix://{daemon.sock}"]
+
+
+def dk(docker, *args, **kw):
+    return run(docker + list(args), **kw)
+
+
+def test_ping_version_info(daemon, docker):
+    status, body = daemon.request("GET", "/_ping")
+    assert (status, body) == (200, b"OK")
+    v = dk(docker, "version", "-f", "{{.Server.APIVersion}}")
+    assert v.returncode == 0, v.stderr
+    assert float(v.stdout.strip()) >= 1.44
+    info = dk(docker, "info", "-f", "{{.Driver}} {{.OSType}}")
+    assert info.returncode == 0 and info.stdout.split() == ["overlay", "linux"], info.stderr
+
+
+def test_run_output_streams_and_exit_code(docker):
+    r = dk(docker, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3
+    assert r.stdout == "out\n"
+    assert r.stderr == "err\n"
+    assert dk(docker, "ps", "-aq").stdout.strip() == ""  # --rm removed it
+
+
+def test_run_stdin(docker):
+    r = dk(docker, "run", "-i", "--rm", "busybox", "sh", "-c", "read x; echo got $x", input="hello\n")
+    assert (r.returncode, r.stdout) == (0, "got hello\n"), r.stderr
+    data = "x" * 1000000
+    r = dk(docker, "run", "-i", "--rm", "busybox", "wc", "-c", input=data)
+    assert r.stdout.strip() == "1000000", r.stderr
+
+
+def test_detached_lifecycle(docker):
+    script = 'trap "echo bye; exit 7" TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done'
+    r = dk(docker, "run", "-d", "--name", "life", "--label", "k=v", "busybox", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    try:
+        ps = dk(docker, "ps", "--format", "{{.ID}} {{.Names}} {{.Status}}")
+        assert f"{cid[:12]} life Up" in ps.stdout
+        assert dk(docker, "ps", "-q", "--filter", "label=k=v").stdout.split() == [cid[:12]]
+        assert dk(docker, "ps", "-q", "--filter", "label=k=other").stdout.strip() == ""
+        insp = json.loads(dk(docker, "inspect", "life").stdout)[0]
+        assert insp["Id"] == cid and insp["Name"] == "/life" and insp["State"]["Running"]
+        assert insp["State"]["Pid"] > 0 and insp["Config"]["Labels"]["k"] == "v"
+        time.sleep(0.5)
+        logs = dk(docker, "logs", "--tail", "2", "life").stdout.splitlines()
+        assert len(logs) == 2 and all(l.startswith("tick ") for l in logs)
+        follow = subprocess.Popen(docker + ["logs", "-f", "--tail", "0", "life"], stdout=subprocess.PIPE, text=True)
+        first = follow.stdout.readline()
+        assert first.startswith("tick ")
+        assert dk(docker, "stop", "life").returncode == 0
+        rest = follow.communicate(timeout=30)[0]
+        assert rest.endswith("bye\n")  # logs -f ends when the container does
+        insp = json.loads(dk(docker, "inspect", "life").stdout)[0]
+        assert insp["State"]["Status"] == "exited" and insp["State"]["ExitCode"] == 7
+        assert dk(docker, "wait", "life").stdout.strip() == "7"
+        # start again: same container, new process
+        assert dk(docker, "start", "life").returncode == 0
+        assert json.loads(dk(docker, "inspect", "life").stdout)[0]["State"]["Running"]
+        assert dk(docker, "kill", "life").returncode == 0
+        assert dk(docker, "wait", "life").stdout.strip() == "137"
+    finally:
+        dk(docker, "rm", "-f", "life")
+    assert dk(docker, "inspect", "life").returncode != 0
+
+
+def test_rm_and_name_rules(docker):
+    assert dk(docker, "run", "-d", "--name", "busy", "busybox", "sleep", "60").returncode == 0
+    try:
+        r = dk(docker, "rm", "busy")
+        assert r.returncode == 1 and "cannot remove a running container" in r.stderr
+        r = dk(docker, "run", "-d", "--name", "busy", "busybox", "true")
+        assert r.returncode != 0 and "is already in use" in r.stderr
+        r = dk(docker, "run", "--name", "bad name!", "busybox", "true")
+        assert r.returncode != 0 and "Invalid container name" in r.stderr
+        assert dk(docker, "rename", "busy", "busier").returncode == 0
+        assert dk(docker, "inspect", "-f", "{{.Name}}", "busier").stdout.strip() == "/busier"
+    finally:
+        assert dk(docker, "rm", "-f", "busier").returncode == 0
+    r = dk(docker, "logs", "nosuch")
+    assert r.returncode == 1 and "No such container: nosuch" in r.stderr
+
+
+def test_tty_through_tmux(docker, tmp_path):
+    need("tmux")
+    session = f"berth-tty-{os.getpid()}"
+    out = tmp_path / "out"
+    cmd = " ".join(docker + ["run", "-it", "--rm", "--name", "ttytest", "busybox", "sh"])
+    run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"{cmd}; echo EXIT=$? > {out}"],
+        check=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if "#" in run(["tmux", "capture-pane", "-p", "-t", session]).stdout:
+                break
+            time.sleep(0.1)
+        run(["tmux", "send-keys", "-t", session, "tty; stty size; echo $((6*7))", "Enter"], check=True)
+        deadline = time.time() + 20
+        screen = ""
+        while time.time() < deadline:
+            screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout
+            if "42" in screen.split():
+                break
+            time.sleep(0.1)
+        assert "/dev/pts/0" in screen and "30 100" in screen and "42" in screen.split(), screen
+        run(["tmux", "send-keys", "-t", session, "exit 4", "Enter"], check=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and not out.exists():
+            time.sleep(0.1)
+        assert out.read_text().strip() == "EXIT=4"
+    finally:
+        run(["tmux", "kill-session", "-t", session])
+        dk(docker, "rm", "-f", "ttytest")
+
+
+def test_daemon_restart_keeps_containers(daemon, docker):
+    """20 running containers survive kill -9 and SIGTERM of berthd; logs continue; exits are recorded."""
+    names = [f"keep{i}" for i in range(20)]
+    script = 'i=0; while [ ! -e /stop ]; do echo line $i; i=$((i+1)); sleep 0.1; done; exit $CODE'
+    try:
+        for i, n in enumerate(names):
+            r = dk(docker, "run", "-d", "--name", n, "-e", f"CODE={i % 5}", "busybox", "sh", "-c", script)
+            assert r.returncode == 0, r.stderr
+        for sig in (signal.SIGKILL, signal.SIGTERM):
+            before = {n: len(dk(docker, "logs", n).stdout.splitlines()) for n in names[:3]}
+            daemon.stop(sig)
+            time.sleep(0.5)  # containers keep logging while no daemon runs
+            daemon.start()
+            running = dk(docker, "ps", "--format", "{{.Names}}").stdout.split()
+            assert sorted(running) == sorted(names)
+            time.sleep(0.3)
+            for n in names[:3]:
+                assert len(dk(docker, "logs", n).stdout.splitlines()) > before[n] + 3
+        # End half of them while the daemon is down: their exit codes are read back at its start.
+        ids = {n: json.loads(dk(docker, "inspect", n).stdout)[0]["Id"] for n in names}
+        daemon.stop(signal.SIGKILL)
+        for n in names[:10]:
+            open(f"{daemon.run_root}/containers/{ids[n]}/rootfs/stop", "w").close()
+        time.sleep(1)
+        daemon.start()
+        running = dk(docker, "ps", "--format", "{{.Names}}").stdout.split()
+        assert sorted(running) == sorted(names[10:])
+        for i, n in enumerate(names[:10]):
+            st = json.loads(dk(docker, "inspect", n).stdout)[0]["State"]
+            assert (st["Status"], st["ExitCode"]) == ("exited", i % 5), st
+        for n in names[10:]:
+            open(f"{daemon.run_root}/containers/{ids[n]}/rootfs/stop", "w").close()
+        for i, n in enumerate(names[10:], start=10):
+            assert dk(docker, "wait", n).stdout.strip() == str(i % 5)
+    finally:
+        dk(docker, "rm", "-f", *names)
+
+
+def test_malformed_input_gets_docker_errors(daemon):
+    status, body = daemon.request("POST", "/v1.45/containers/create", body=b"{not json",
+                                  headers={"Content-Type": "application/json"})
+    assert status == 400 and "message" in json.loads(body)
+    status, body = daemon.request("POST", "/v1.45/containers/create", body=json.dumps({"Image": "nosuchimage"}),
+                                  headers={"Content-Type": "application/json"})
+    assert status == 404 and json.loads(body)["message"] == "No such image: nosuchimage"
+    status, body = daemon.request("POST", "/v1.45/containers/create?name=../../etc",
+                                  body=json.dumps({"Image": "busybox"}), headers={"Content-Type": "application/json"})
+    assert status == 400 and "Invalid container name" in json.loads(body)["message"]
+    status, body = daemon.request("POST", "/v1.45/containers/create", body=json.dumps([1, 2]),
+                                  headers={"Content-Type": "application/json"})
+    assert status == 400
+    # A body over the limit is refused from its Content-Length, before it is read.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(daemon.sock)
+        s.sendall(b"POST /v1.45/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000000000\r\n\r\n{")
+        answer = s.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413") and "too large" in answer
+    status, body = daemon.request("GET", "/v1.45/containers/nosuch/json")
+    assert status == 404 and json.loads(body)["message"] == "No such container: nosuch"
+    status, body = daemon.request("GET", "/v1.45/no/such/endpoint")
+    assert status == 404
+    status, body = daemon.request("GET", "/v1.99/containers/json")
+    assert status == 400 and "too new" in json.loads(body)["message"]
+    assert daemon.ping()
+
+
+def test_second_daemon_on_the_same_root_is_refused(daemon):
+    r = run([BERTHD, "--data-root", daemon.data, "--exec-root", daemon.run_root, "-H",
+             f"unix://{daemon.work}/other.sock"], timeout=30)
+    assert r.returncode != 0 and "already running" in r.stderr
+    assert daemon.ping()
+
+
+def test_python_docker(daemon):
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=f"unix://{daemon.sock}", version="auto")
+    assert client.ping()
+    out = client.containers.run("busybox", ["sh", "-c", "echo from-py"], remove=True)
+    assert out == b"from-py\n"
+    c = client.containers.run("busybox", ["sh", "-c", "echo a; sleep 0.2; echo b; exit 2"], detach=True, name="py1")
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 2
+        assert c.logs() == b"a\nb\n"
+        c.reload()
+        assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 2
+        assert "py1" in [x.name for x in client.containers.list(all=True)]
+        assert any("busybox:latest" in i.tags for i in client.images.list())
+    finally:
+        c.remove(force=True)
+    with pytest.raises(docker_py.errors.NotFound):
+        client.containers.get("py1")
+    with pytest.raises(docker_py.errors.ImageNotFound):
+        client.containers.run("nosuchimage:1", "true")
