@@ -23,6 +23,7 @@
 #include "base/error.h"
 #include "db/sqlite.h"
 #include "image/service.h"
+#include "sys/cgroup.h"
 
 namespace berth::engine {
 
@@ -122,6 +123,9 @@ class Engine {
   Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
                       std::string_view earlyInput);
   Result<std::vector<std::string>> prune(int64_t* reclaimed);
+  // docker top (ps -ef columns) and one docker stats sample (cpu, memory, pids from the cgroup).
+  Result<nlohmann::json> top(const std::string& ref);
+  Result<nlohmann::json> stats(const std::string& ref);
   // Containers that use an image (for rmi); call with the engine's lock held (inside withImages).
   bool imageInUseLocked(const image::Digest& id);
 
@@ -149,6 +153,8 @@ class Engine {
   void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine);
   void cleanupRuntime(const std::string& id);
   Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force);
+  Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOfContainer(const std::string& ref, std::string* id,
+                                                                  std::string* name);
   Result<std::string> shimRequest(const std::string& id, const std::string& line);
   Result<void> signalLocked(const std::string& id, int sig);
 

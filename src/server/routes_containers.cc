@@ -1,6 +1,8 @@
 // /containers/...: create, list, inspect, start, stop, kill, restart, pause, unpause, wait, attach, logs,
 // resize, rename, delete, prune.
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "server/http.h"
 
@@ -174,6 +176,42 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
       return r.chunk(tty ? std::string(data) : frame(stream, data));
     };
     (void)e.logs(c->id, o, sink, [&r] { return r.clientGone(); });
+  });
+
+  router.add("GET", id + "/top", [&e](Request& req, Responder& r) {
+    auto t = e.top(req.params[0]);
+    if (!t) return r.error(t.error());
+    r.json(200, *t);
+  });
+
+  router.add("GET", id + "/stats", [&e](Request& req, Responder& r) {
+    bool stream = req.queryBool("stream", true);
+    bool oneShot = req.queryBool("one-shot");
+    auto first = e.stats(req.params[0]);
+    if (!first) return r.error(first.error());
+    json prev = *first;
+    if (!stream) {
+      if (!oneShot) {  // docker samples twice so the client can compute a CPU percentage
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        auto again = e.stats(req.params[0]);
+        if (!again) return r.error(again.error());
+        (*again)["precpu_stats"] = prev["cpu_stats"];
+        (*again)["preread"] = prev["read"];
+        prev = *again;
+      }
+      return r.json(200, prev);
+    }
+    r.beginStream("application/json");
+    if (!r.chunk(prev.dump() + "\n")) return;
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      auto next = e.stats(req.params[0]);
+      if (!next) return;
+      (*next)["precpu_stats"] = prev["cpu_stats"];
+      (*next)["preread"] = prev["read"];
+      if (!r.chunk(next->dump() + "\n")) return;
+      prev = *next;
+    }
   });
 
   router.add("POST", id + "/attach", [&e](Request& req, Responder& r) {

@@ -307,3 +307,27 @@ def test_python_docker(daemon):
         client.containers.get("py1")
     with pytest.raises(docker_py.errors.ImageNotFound):
         client.containers.run("nosuchimage:1", "true")
+
+
+def test_top_and_stats(docker):
+    r = dk(docker, "run", "-d", "--name", "obs", "--memory", "64m", "busybox", "sh", "-c",
+           "sleep 100 & while true; do :; done")
+    assert r.returncode == 0, r.stderr
+    try:
+        top = dk(docker, "top", "obs")
+        assert top.returncode == 0, top.stderr
+        assert "sleep 100" in top.stdout and top.stdout.startswith("UID")
+        st = dk(docker, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}", "obs")
+        assert st.returncode == 0, st.stderr
+        name, usage, _, limit, pids, cpu = st.stdout.split()
+        assert name == "obs" and limit == "64MiB" and pids == "2"
+        assert float(cpu.rstrip("%")) > 10  # the busy loop shows
+        r = dk(docker, "top", "nosuch")
+        assert r.returncode != 0 and "No such container" in r.stderr
+    finally:
+        dk(docker, "rm", "-f", "obs")
+    r = dk(docker, "run", "-d", "--name", "obs2", "busybox", "true")
+    dk(docker, "wait", "obs2")
+    r = dk(docker, "top", "obs2")
+    assert r.returncode != 0 and "is not running" in r.stderr
+    dk(docker, "rm", "-f", "obs2")
