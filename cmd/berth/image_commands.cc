@@ -297,7 +297,8 @@ void registerImageCommands(CLI::App& app, Globals& g, std::function<int()>& run)
     auto changes = std::make_shared<std::vector<std::string>>();
     auto message = std::make_shared<std::string>(), file = std::make_shared<std::string>(),
          ref = std::make_shared<std::string>(), platform = std::make_shared<std::string>();
-    c->add_option("-c,--change", *changes, "apply a Dockerfile instruction to the created image");
+    c->add_option("-c,--change", *changes, "apply a Dockerfile instruction to the created image")
+        ->allow_extra_args(false);
     c->add_option("-m,--message", *message, "set a commit message for the imported image");
     c->add_option("--platform", *platform, "set the platform (linux/ARCH)");
     c->add_option("file", *file, "tarball file or - for STDIN")->required();

@@ -208,6 +208,13 @@ def test_import_changes_and_default_image(berth, workdir):
     root = mounted(berth, "busybox")
     assert "nobody:x:65534" in open(f"{root}/etc/passwd").read()
     assert os.readlink(f"{root}/bin/wget") == "busybox"
+    # --change takes one value each: the file and the reference after it stay positional (as in docker).
+    tar = os.path.join(workdir, "root.tar")
+    run(["tar", "-C", root, "-cf", tar, "bin/busybox"], check=True)
+    r = run(berth + ["import", "--change", "CMD [\"true\"]", "--change", "ENV A=1", tar, "changed:1"])
+    assert r.returncode == 0, r.stderr
+    ins = json.loads(run(berth + ["image", "inspect", "changed:1"]).stdout)[0]
+    assert ins["Config"]["Cmd"] == ["true"] and "A=1" in ins["Config"]["Env"]
     run(berth + ["image", "unmount", "busybox"])
     bad = run(berth + ["import", "--change", "RUN echo no", "/dev/null"])
     assert bad.returncode == 1 and "RUN is not supported" in bad.stderr
