@@ -69,7 +69,8 @@ json toJson(const Container& c) {
             {"finishedAt", c.state.finishedAt}}},
           {"restartCount", c.restartCount},
           {"hasBeenStarted", c.hasBeenStarted},
-          {"removalRequested", c.removalRequested}};
+          {"removalRequested", c.removalRequested},
+          {"manuallyStopped", c.manuallyStopped}};
 }
 
 Container fromJson(const json& j) {
@@ -94,6 +95,7 @@ Container fromJson(const json& j) {
   c.restartCount = j.value("restartCount", 0);
   c.hasBeenStarted = j.value("hasBeenStarted", false);
   c.removalRequested = j.value("removalRequested", false);
+  c.manuallyStopped = j.value("manuallyStopped", false);
   return c;
 }
 
@@ -155,6 +157,14 @@ Result<void> Engine::loadAll() {
   for (auto& [id, c] : containers_) ids.push_back(id);
   for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile
     if (containers_.count(id)) reconcile(containers_.at(id));
+  // docker restarts `always` containers when the daemon starts, `unless-stopped` ones unless a user stopped
+  // them.
+  for (auto& id : ids) {
+    auto it = containers_.find(id);
+    if (it == containers_.end() || it->second.state.status != "exited" || !it->second.hasBeenStarted)
+      continue;
+    maybeRestartLocked(it->second, true);
+  }
   return {};
 }
 
@@ -230,6 +240,10 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     std::string n = rp->value("Name", "");
     if (!n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
       return invalid("invalid restart policy '" + n + "'");
+    if (!n.empty() && n != "no" && hc.value("AutoRemove", false))
+      return invalid("can't create 'AutoRemove' container with restart policy");
+    if (rp->value("MaximumRetryCount", 0) != 0 && n != "on-failure")
+      return invalid("maximum retry count cannot be used with restart policy '" + n + "'");
   }
   for (const char* key : {"Cmd", "Entrypoint"}) TRYV(stringList(body, key, true));
   TRYV(stringList(body, "Env"));

@@ -59,6 +59,7 @@ struct Container {
   int restartCount = 0;
   bool hasBeenStarted = false;
   bool removalRequested = false;  // AutoRemove after exit, or a removal in progress
+  bool manuallyStopped = false;   // stop/kill by a user: restart policies leave it alone (docker's rule)
 };
 
 struct ListOptions {
@@ -152,6 +153,9 @@ class Engine {
   void monitor(std::string id);
   void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine);
   void cleanupRuntime(const std::string& id);
+  // Restart policy after an exit: true when a restart was scheduled (status "restarting").
+  bool maybeRestartLocked(Container& c, bool daemonStart);
+  void restartLater(std::string id, int64_t delayMs);
   Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force);
   Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOfContainer(const std::string& ref, std::string* id,
                                                                   std::string* name);
@@ -171,6 +175,7 @@ class Engine {
   std::map<std::string, uint64_t>
       startFailures_;  // wakes attach requests waiting for a start that failed  // attach requests waiting
                        // for the shim of a starting container
+  std::map<std::string, int64_t> backoffMs_;  // restart-policy delay of each container
   std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
   std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
   bool stopping_ = false;

@@ -293,6 +293,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   live.state.startedAt = log::nowRfc3339();
   live.state.finishedAt = "0001-01-01T00:00:00Z";
   live.hasBeenStarted = true;
+  live.manuallyStopped = false;
   TRYV(save(live));
   startMonitor(id);
   changed_.notify_all();
@@ -363,8 +364,70 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   cleanupRuntime(id);
   (void)save(c);
   exitSeq_[id]++;
+  if (maybeRestartLocked(c, false)) {
+    (void)save(c);
+    changed_.notify_all();
+    return;
+  }
   changed_.notify_all();
   if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+}
+
+bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
+  if (stopping_ || c.removalRequested) return false;
+  json rp = c.hostConfig.value("RestartPolicy", json::object());
+  std::string name = rp.is_object() ? rp.value("Name", "no") : "no";
+  int maxRetry = rp.is_object() ? rp.value("MaximumRetryCount", 0) : 0;
+  bool restart = false;
+  if (name == "always")
+    restart = daemonStart || !c.manuallyStopped;
+  else if (name == "unless-stopped")
+    restart = !c.manuallyStopped;
+  else if (name == "on-failure")
+    restart = !daemonStart && !c.manuallyStopped && c.state.exitCode != 0 &&
+              (maxRetry <= 0 || c.restartCount < maxRetry);
+  if (!restart) return false;
+  // docker's backoff: 100 ms doubling per restart, back to the start after a run of 10 s or more.
+  auto started = std::chrono::system_clock::now();
+  {
+    struct tm tm {};
+    if (strptime(c.state.startedAt.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+      started = std::chrono::system_clock::from_time_t(timegm(&tm));
+  }
+  struct tm tf {};
+  bool ranLong = false;
+  if (strptime(c.state.finishedAt.c_str(), "%Y-%m-%dT%H:%M:%S", &tf))
+    ranLong = std::chrono::system_clock::from_time_t(timegm(&tf)) - started >= std::chrono::seconds(10);
+  if (ranLong || daemonStart) backoffMs_[c.id] = 0;
+  int64_t delay = backoffMs_[c.id] == 0 ? 100 : std::min<int64_t>(backoffMs_[c.id] * 2, 60000);
+  backoffMs_[c.id] = delay;
+  if (daemonStart) delay = 0;
+  c.state.status = "restarting";
+  restartLater(c.id, delay);
+  return true;
+}
+
+void Engine::restartLater(std::string id, int64_t delayMs) {
+  ++monitorsRunning_;
+  std::thread([this, id, delayMs] {
+    std::unique_lock lock(m_);
+    changed_.wait_for(lock, std::chrono::milliseconds(delayMs), [&] { return stopping_; });
+    auto it = containers_.find(id);
+    if (!stopping_ && it != containers_.end() && it->second.state.status == "restarting") {
+      it->second.restartCount++;
+      it->second.state.status = "exited";
+      auto r = startLocked(lock, id);
+      if (!r) {
+        auto again = containers_.find(id);
+        if (again != containers_.end()) {
+          again->second.state.error = r.error().message();
+          (void)save(again->second);
+        }
+      }
+    }
+    --monitorsRunning_;
+    changed_.notify_all();
+  }).detach();
 }
 
 void Engine::cleanupRuntime(const std::string& id) {
@@ -410,6 +473,10 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
   if (c.state.status != "running" && c.state.status != "paused")
     return fail(ErrorCategory::Conflict,
                 "Cannot kill container: " + ref + ": Container " + id + " is not running");
+  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {  // as docker: the user ended it, no restart
+    c.manuallyStopped = true;
+    (void)save(c);
+  }
   return signalLocked(id, sig);
 }
 
@@ -417,8 +484,17 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
   std::unique_lock lock(m_);
   TRY(std::string id, resolveId(ref));
   Container& c = containers_.at(id);
+  if (c.state.status == "restarting") {  // a pending restart is cancelled
+    c.manuallyStopped = true;
+    c.state.status = "exited";
+    TRYV(save(c));
+    changed_.notify_all();
+    return {};
+  }
   if (c.state.status != "running" && c.state.status != "paused")
     return fail(ErrorCategory::NotModified, "container already stopped");
+  c.manuallyStopped = true;
+  (void)save(c);
   std::string sigName = !signal.empty() ? signal : c.config.value("StopSignal", "SIGTERM");
   int sig = parseSignal(sigName).value_or(SIGTERM);
   int secs = timeout ? *timeout : c.config.value("StopTimeout", 10);

@@ -331,3 +331,52 @@ def test_top_and_stats(docker):
     r = dk(docker, "top", "obs2")
     assert r.returncode != 0 and "is not running" in r.stderr
     dk(docker, "rm", "-f", "obs2")
+
+
+def test_restart_policies(daemon, docker):
+    def state(name):
+        return json.loads(dk(docker, "inspect", name).stdout)[0]
+
+    def until(pred, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return True
+            time.sleep(0.1)
+        return False
+
+    names = ["rp-fail", "rp-always", "rp-unless"]
+    try:
+        assert dk(docker, "run", "-d", "--name", "rp-fail", "--restart", "on-failure:2", "busybox",
+                  "sh", "-c", "exit 3").returncode == 0
+        assert until(lambda: state("rp-fail")["RestartCount"] == 2 and state("rp-fail")["State"]["Status"] == "exited")
+        time.sleep(1)  # no third restart
+        st = state("rp-fail")
+        assert (st["RestartCount"], st["State"]["ExitCode"]) == (2, 3)
+
+        assert dk(docker, "run", "-d", "--name", "rp-always", "--restart", "always", "busybox",
+                  "sh", "-c", "echo run; sleep 0.3; exit 0").returncode == 0
+        assert until(lambda: state("rp-always")["RestartCount"] >= 2)
+        assert dk(docker, "stop", "rp-always").returncode == 0
+        count = state("rp-always")["RestartCount"]
+        time.sleep(1)
+        st = state("rp-always")
+        assert st["State"]["Status"] == "exited" and st["RestartCount"] == count  # stop ends the policy
+        assert dk(docker, "logs", "rp-always").stdout.count("run\n") >= 3
+
+        assert dk(docker, "run", "-d", "--name", "rp-unless", "--restart", "unless-stopped", "busybox",
+                  "sleep", "600").returncode == 0
+        assert dk(docker, "stop", "-t", "0", "rp-unless").returncode == 0
+        # After a daemon restart: `always` comes back even though it was stopped, `unless-stopped` does not.
+        daemon.stop()
+        daemon.start()
+        assert until(lambda: state("rp-always")["State"]["Status"] == "running" or
+                     state("rp-always")["RestartCount"] > count)
+        assert state("rp-unless")["State"]["Status"] == "exited"
+        status, body = daemon.request(
+            "POST", "/v1.45/containers/create",
+            body=json.dumps({"Image": "busybox", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}}),
+            headers={"Content-Type": "application/json"})
+        assert status == 400 and "AutoRemove" in json.loads(body)["message"]
+    finally:
+        dk(docker, "rm", "-f", *names)
