@@ -328,7 +328,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     return std::unexpected(r.error());
   }
   containers_[c.id] = c;
-  changed_.notify_all();
+  emitLocked("container", "create", c.id);
   return c.id;
 }
 
@@ -388,9 +388,11 @@ Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn
                                                "\". You have to remove (or rename) that container to be able "
                                                "to reuse that name.");
   Container c = containers_.at(id);
+  std::string oldName = c.name;
   c.name = newName;
   TRYV(save(c));
   containers_[id] = c;
+  emitLocked("container", "rename", id, {{"oldName", "/" + oldName}});
   return {};
 }
 

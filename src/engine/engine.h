@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -124,6 +125,18 @@ class Engine {
   Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
                       std::string_view earlyInput);
   Result<std::vector<std::string>> prune(int64_t* reclaimed);
+  // docker events: past events from `sinceNs` (0: only new ones), until `untilNs` (0: follow until the
+  // client goes); a null event passed to `sink` is a keep-alive probe.
+  Result<void> events(int64_t sinceNs, int64_t untilNs,
+                      const std::map<std::string, std::vector<std::string>>& filters,
+                      const std::function<bool(const nlohmann::json&)>& sink,
+                      const std::function<bool()>& cancelled);
+  // Records an event (image events come from the API layer, which holds no lock).
+  void emit(const std::string& type, const std::string& action, const std::string& id,
+            std::map<std::string, std::string> attrs = {}) {
+    std::lock_guard lock(m_);
+    emitLocked(type, action, id, std::move(attrs));
+  }
   // docker top (ps -ef columns) and one docker stats sample (cpu, memory, pids from the cgroup).
   Result<nlohmann::json> top(const std::string& ref);
   Result<nlohmann::json> stats(const std::string& ref);
@@ -159,6 +172,8 @@ class Engine {
   Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force);
   Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOfContainer(const std::string& ref, std::string* id,
                                                                   std::string* name);
+  void emitLocked(const std::string& type, const std::string& action, const std::string& id,
+                  std::map<std::string, std::string> attrs = {});
   Result<std::string> shimRequest(const std::string& id, const std::string& line);
   Result<void> signalLocked(const std::string& id, int sig);
 
@@ -175,6 +190,8 @@ class Engine {
   std::map<std::string, uint64_t>
       startFailures_;  // wakes attach requests waiting for a start that failed  // attach requests waiting
                        // for the shim of a starting container
+  std::deque<nlohmann::json> events_;
+  uint64_t eventSeq_ = 0;                     // events ever emitted (events_ holds the last ones)
   std::map<std::string, int64_t> backoffMs_;  // restart-policy delay of each container
   std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
   std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)

@@ -295,6 +295,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   live.hasBeenStarted = true;
   live.manuallyStopped = false;
   TRYV(save(live));
+  emitLocked("container", "start", id);
   startMonitor(id);
   changed_.notify_all();
   return {};
@@ -364,6 +365,8 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   cleanupRuntime(id);
   (void)save(c);
   exitSeq_[id]++;
+  if (c.state.oomKilled) emitLocked("container", "oom", id);
+  emitLocked("container", "die", id, {{"exitCode", std::to_string(c.state.exitCode)}});
   if (maybeRestartLocked(c, false)) {
     (void)save(c);
     changed_.notify_all();
@@ -477,7 +480,9 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
     c.manuallyStopped = true;
     (void)save(c);
   }
-  return signalLocked(id, sig);
+  TRYV(signalLocked(id, sig));
+  emitLocked("container", "kill", id, {{"signal", std::to_string(sig)}});
+  return {};
 }
 
 Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, const std::string& signal) {
@@ -507,6 +512,7 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
     if (!changed_.wait_for(lock, std::chrono::seconds(30), exited))
       return fail("container " + id + " did not exit after SIGKILL");
   }
+  if (containers_.count(id)) emitLocked("container", "stop", id);
   return {};
 }
 
@@ -526,6 +532,7 @@ Result<void> Engine::pause(const std::string& ref) {
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
   TRYV(shimRequest(id, "pause"));
   c.state.status = "paused";
+  emitLocked("container", "pause", id);
   return save(c);
 }
 
@@ -536,6 +543,7 @@ Result<void> Engine::unpause(const std::string& ref) {
   if (c.state.status != "paused") return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
   TRYV(shimRequest(id, "resume"));
   c.state.status = "running";
+  emitLocked("container", "unpause", id);
   return save(c);
 }
 
@@ -612,6 +620,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   if (!r && r.error().category() != ErrorCategory::NotFound)
     return std::unexpected(r.error().context("removing the container's filesystem"));
   TRYV(deleteRecord(id));
+  emitLocked("container", "destroy", id);
   (void)removeAll(opts_.dataRoot + "/containers/" + id);
   containers_.erase(id);
   removedExit_[id] = code;

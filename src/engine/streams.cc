@@ -65,7 +65,7 @@ bool wanted(const LogRecord& r, const LogOptions& o) {
   return true;
 }
 
-bool emit(const LogRecord& r, const LogOptions& o, const OutputSink& sink) {
+bool emitRecord(const LogRecord& r, const LogOptions& o, const OutputSink& sink) {
   if (o.timestamps) return sink(r.stream, r.time + " " + r.text);
   return sink(r.stream, r.text);
 }
@@ -126,7 +126,7 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
       if (static_cast<int64_t>(tail.size()) > o.tail) tail.pop_front();
       return true;
     }
-    return emit(r, o, sink);
+    return emitRecord(r, o, sink);
   };
   for (auto& f : files) {
     std::ifstream in(f);
@@ -164,7 +164,7 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
   bool any = false;
   if (!readNew(any)) return {};
   for (auto& r : tail)
-    if (!emit(r, o, sink)) return {};
+    if (!emitRecord(r, o, sink)) return {};
   tail.clear();
   if (!o.follow) return {};
   o.tail = -1;  // from here on every new line goes out

@@ -119,6 +119,8 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     auto t = e.withImages(
         [&](image::ImageService& s) { return s.tag(req.params[0], tag.empty() ? repo : repo + ":" + tag); });
     if (!t) return r.error(t.error());
+    std::string target = tag.empty() ? repo : repo + ":" + tag;
+    e.emit("image", "tag", req.params[0], {{"name", target}});
     r.text(201, "", "");
   });
 
@@ -133,8 +135,14 @@ void addImageRoutes(Router& router, engine::Engine& e) {
       return r.error(report.error());
     }
     json out = json::array();
-    for (auto& u : report->untagged) out.push_back({{"Untagged", u}});
-    for (auto& d : report->deleted) out.push_back({{"Deleted", d}});
+    for (auto& u : report->untagged) {
+      out.push_back({{"Untagged", u}});
+      e.emit("image", "untag", u, {{"name", u}});
+    }
+    for (auto& d : report->deleted) {
+      out.push_back({{"Deleted", d}});
+      e.emit("image", "delete", d, {{"name", d}});
+    }
     r.json(200, out);
   });
 

@@ -77,6 +77,34 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
                  {"KernelVersion", k},
                  {"BuildTime", ""}});
   });
+  router.add("GET", "/events", [&e](Request& req, Responder& r) {
+    auto f = parseFilters(req.queryStr("filters"));
+    if (!f) return r.error(f.error());
+    auto timeNs = [](const std::string& v) -> int64_t {
+      if (v.empty()) return 0;
+      char* end = nullptr;
+      double secs = std::strtod(v.c_str(), &end);
+      if (end && *end == 0) return static_cast<int64_t>(secs * 1e9);
+      struct tm tm {};
+      if (strptime(v.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+        return static_cast<int64_t>(timegm(&tm)) * 1000000000LL;
+      return -1;
+    };
+    int64_t since = timeNs(req.queryStr("since")), until = timeNs(req.queryStr("until"));
+    if (since < 0 || until < 0) return r.json(400, {{"message", "invalid time in since/until"}});
+    bool started = false;
+    auto sink = [&](const json& ev) {
+      if (!started) {
+        r.beginStream("application/json");
+        started = true;
+      }
+      if (ev.is_null()) return r.chunk({});
+      return r.chunk(ev.dump() + "\n");
+    };
+    auto res = e.events(since, until, *f, sink, [&r] { return r.clientGone(); });
+    if (!res) return r.error(res.error());
+    if (!started) r.beginStream("application/json");
+  });
   router.add("GET", "/info", [&e, version](Request&, Responder& r) {
     int running = 0, paused = 0, stopped = 0, total = 0;
     engine::ListOptions lo;
