@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "base/log.h"
+#include "image/reference.h"
 #include "server/http.h"
 
 namespace berth::server {
@@ -104,6 +105,52 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
     auto res = e.events(since, until, *f, sink, [&r] { return r.clientGone(); });
     if (!res) return r.error(res.error());
     if (!started) r.beginStream("application/json");
+  });
+  router.add("GET", "/system/df", [&e](Request&, Responder& r) {
+    engine::ListOptions lo;
+    lo.all = true;
+    auto containers = e.list(lo);
+    if (!containers) return r.error(containers.error());
+    std::map<std::string, int> users;
+    json cs = json::array();
+    for (auto& c : *containers) {
+      users[c.imageId]++;
+      json j = e.summaryJson(c);
+      auto u =
+          e.withImages([&](image::ImageService& s) { return s.snapshotter().usage("container-" + c.id); });
+      j["SizeRw"] = u ? static_cast<int64_t>(u->size) : 0;
+      j["SizeRootFs"] = 0;
+      cs.push_back(j);
+    }
+    auto usage = e.withImages([&](image::ImageService& s) {
+      return s.diskUsage([&](const image::Digest& d) { return users.count(d.str()) > 0; });
+    });
+    if (!usage) return r.error(usage.error());
+    auto images = e.withImages([](image::ImageService& s) { return s.list(); });
+    if (!images) return r.error(images.error());
+    json is = json::array();
+    for (auto& img : *images) {
+      json tags = json::array();
+      for (auto& t : img.tags)
+        if (auto ref = image::parseReference(t)) tags.push_back(ref->familiar());
+      struct tm tm {};
+      int64_t created = strptime(img.created.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) ? timegm(&tm) : 0;
+      is.push_back({{"Id", img.id.str()},
+                    {"ParentId", ""},
+                    {"RepoTags", tags},
+                    {"RepoDigests", json::array()},
+                    {"Created", created},
+                    {"Size", img.size},
+                    {"SharedSize", 0},
+                    {"VirtualSize", img.size},
+                    {"Labels", json::object()},
+                    {"Containers", users.count(img.id.str()) ? users[img.id.str()] : 0}});
+    }
+    r.json(200, {{"LayersSize", usage->imagesSize},
+                 {"Images", is},
+                 {"Containers", cs},
+                 {"Volumes", json::array()},
+                 {"BuildCache", json::array()}});
   });
   router.add("GET", "/info", [&e, version](Request&, Responder& r) {
     int running = 0, paused = 0, stopped = 0, total = 0;

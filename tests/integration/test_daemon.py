@@ -411,3 +411,20 @@ def test_events(docker):
     assert ev["Actor"]["Attributes"]["name"] == "ev1" and ev["status"] == "die" and ev["timeNano"] > 0
     r = dk(docker, "events", "--since", since, "--until", until, "--filter", "nosuch=1")
     assert r.returncode != 0 and "invalid filter" in r.stderr
+
+
+def test_system_df(docker):
+    assert dk(docker, "run", "--name", "dfc", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big").returncode == 0
+    try:
+        r = dk(docker, "system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
+        assert r.returncode == 0, r.stderr
+        rows = {l.split()[0]: l.split()[1:] for l in r.stdout.splitlines()}
+        assert rows["Images"][0] >= "1" and rows["Images"][1] == "1"
+        assert rows["Containers"] == ["1", "0"]
+        v = dk(docker, "system", "df", "-v", "--format", "{{json .}}")
+        assert v.returncode == 0, v.stderr
+        data = json.loads(v.stdout)
+        c = [x for x in data["Containers"] if x["Names"] == "dfc"][0]
+        assert c["Size"].startswith("1") and "kB" in c["Size"]  # ~100 kB written
+    finally:
+        dk(docker, "rm", "-f", "dfc")
