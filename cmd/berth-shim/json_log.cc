@@ -12,85 +12,7 @@ namespace berth::shim {
 
 namespace {
 constexpr size_t kMaxLine = 16 * 1024;
-
-// Length of a valid UTF-8 sequence at s[i], or 0.
-size_t utf8Len(std::string_view s, size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) {
-    n = 2, cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    n = 3, cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    n = 4, cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    auto d = static_cast<unsigned char>(s[i + k]);
-    if ((d & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
 }  // namespace
-
-void appendJsonString(std::string& out, std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      size_t n = utf8Len(s, i);
-      if (n == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '<':
-      case '>':
-      case '&':  // as Go's encoder, so the files match docker's byte for byte
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-}
 
 JsonLog::JsonLog(std::string path, int64_t maxSize, int maxFiles)
     : path_(std::move(path)), maxSize_(maxSize), maxFiles_(maxFiles < 1 ? 1 : maxFiles) {}
@@ -139,7 +61,7 @@ void JsonLog::flush() {
 void JsonLog::record(int stream, std::string_view line) {
   if (!fd_) return;
   buf_.assign("{\"log\":\"");
-  appendJsonString(buf_, line);
+  log::appendJsonString(buf_, line);
   buf_ += stream == 1 ? "\",\"stream\":\"stdout\",\"time\":\"" : "\",\"stream\":\"stderr\",\"time\":\"";
   buf_ += log::nowRfc3339();
   buf_ += "\"}\n";

@@ -12,10 +12,6 @@
 
 namespace berth::shim {
 
-// JSON string body for arbitrary bytes: escapes as encoding/json does and replaces invalid UTF-8 with
-// U+FFFD, so every record parses.
-void appendJsonString(std::string& out, std::string_view s);
-
 class JsonLog {
  public:
   // maxSize <= 0: no rotation.

@@ -10,6 +10,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/random_id.h"
 #include "berth.h"
 #include "image/reference.h"
 #include "image/runspec.h"
@@ -22,14 +23,6 @@ namespace berth::cli {
 namespace {
 
 constexpr const char* kRunRoot = "/run/berth";
-
-std::string randomId() {
-  std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string s(64, '0');
-  for (auto& c : s) c = hex[rd() % 16];
-  return s;
-}
 
 // docker's RAMInBytes: 512, 64m, 1.5g, 10k.
 std::optional<int64_t> parseBytes(std::string s) {
@@ -127,7 +120,7 @@ int runContainer(Globals& g, RunFlags f) {
   auto cfg = (*svc)->config(img->id);
   if (!cfg) return fail(cfg.error());
 
-  o.id = randomId();
+  o.id = randomHexId();
   std::string dir = std::string(kRunRoot) + "/containers/" + o.id;
   std::string rootfs = dir + "/rootfs";
   if (auto r = mkdirAll(rootfs, 0711); !r) return fail(r.error());

@@ -2,6 +2,8 @@
 // ({"level":"error","msg":"...","time":"..."}) to the --log file, which containerd and podman read.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,7 +37,11 @@ inline void error(std::string_view m) {
 void phase(std::string_view what);
 // RFC 3339 with nanoseconds, UTC.
 std::string nowRfc3339();
-// Escapes a string for inclusion in JSON (without the quotes).
+// Escapes a string for inclusion in JSON (without the quotes), as Go's encoding/json does (also <, >, &);
+// invalid UTF-8 becomes U+FFFD, so the result always parses.
 std::string jsonEscape(std::string_view s);
+void appendJsonString(std::string& out, std::string_view s);
+// "2026-11-28T10:00:00.123456789Z" (fraction optional) → unix nanoseconds.
+std::optional<int64_t> parseRfc3339Ns(const std::string& t);
 
 }  // namespace berth::log

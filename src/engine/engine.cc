@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "base/random_id.h"
 #include "image/reference.h"
 #include "snapshot/snapshotter.h"
 
@@ -27,14 +28,6 @@ CREATE TABLE containers (
   data TEXT NOT NULL
 );
 )";
-
-std::string randomId() {
-  std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string s(64, '0');
-  for (auto& c : s) c = hex[rd() % 16];
-  return s;
-}
 
 // docker's names-generator flavour: adjective_surname.
 std::string randomName() {
@@ -268,7 +261,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
                                                "\". You have to remove (or rename) that container to be able "
                                                "to reuse that name.");
   Container c;
-  c.id = randomId();
+  c.id = randomHexId();
   c.name = name;
   c.image = imageRef;
   c.imageId = img->id.str();

@@ -255,34 +255,32 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
     return fail(ErrorCategory::NotModified, "container already started");
   if (c.removalRequested)
     return fail(ErrorCategory::Conflict, "container is marked for removal and cannot be started");
-  c.state.status = "starting";
   containers_[id].state.status = "starting";
-  auto r = spawnShim(c);
-  if (!r) {
+  // A failed start leaves the container as it was (and removes an --rm one, as docker does: its client
+  // waits for condition=removed); pending attach requests are woken.
+  auto failed = [&](const Error& e) -> Result<void> {
     startFailures_[id]++;
-    containers_[id].state.status = c.hasBeenStarted ? "exited" : "created";
-    containers_[id].state.error = r.error().message();
-    (void)save(containers_[id]);
+    shimReady_.erase(id);
+    auto it = containers_.find(id);  // the lock was let go meanwhile: it may be gone
+    if (it != containers_.end()) {
+      it->second.state.status = c.hasBeenStarted ? "exited" : "created";
+      it->second.state.error = e.message();
+      (void)save(it->second);
+      if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+    }
     changed_.notify_all();
-    // docker removes an --rm container whose start failed (its client waits for condition=removed).
-    if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
-    return std::unexpected(r.error());
-  }
+    return std::unexpected(e);
+  };
+  if (auto r = spawnShim(c); !r) return failed(r.error());
   // Attach requests that came before the start connect to the shim before the process runs.
   shimReady_.insert(id);
   changed_.notify_all();
   changed_.wait_for(lock, std::chrono::seconds(5), [&] { return pendingAttach_[id] == 0; });
-  auto started = shimRequest(id, "start");
-  if (!started) {
+  if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
+  if (auto started = shimRequest(id, "start"); !started) {
     (void)shimRequest(id, "kill 9");
-    shimReady_.erase(id);
-    startFailures_[id]++;
-    containers_[id].state.status = c.hasBeenStarted ? "exited" : "created";
-    containers_[id].state.error = started.error().message();
-    (void)save(containers_[id]);
-    changed_.notify_all();
-    if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
-    return std::unexpected(started.error());
+    cleanupRuntime(id);  // the shim's rootfs mount and run directory (no monitor runs to do it)
+    return failed(started.error());
   }
   Container& live = containers_[id];
   live.state.status = "running";

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "base/log.h"
 #include "base/unix_socket.h"
 #include "engine/engine.h"
 #include "runtime/shim_protocol.h"
@@ -31,29 +32,13 @@ struct LogRecord {
   int64_t ns = 0;
 };
 
-int64_t parseTimeNs(const std::string& t) {
-  struct tm tm {};
-  const char* rest = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return 0;
-  int64_t ns = static_cast<int64_t>(timegm(&tm)) * 1000000000LL;
-  if (*rest == '.') {
-    int64_t frac = 0;
-    int digits = 0;
-    for (++rest; *rest >= '0' && *rest <= '9'; ++rest)
-      if (digits < 9) frac = frac * 10 + (*rest - '0'), ++digits;
-    while (digits++ < 9) frac *= 10;
-    ns += frac;
-  }
-  return ns;
-}
-
 bool parseRecord(const std::string& line, LogRecord& r) {
   auto j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;
   r.text = j.value("log", "");
   r.stream = j.value("stream", "stdout") == "stderr" ? 2 : 1;
   r.time = j.value("time", "");
-  r.ns = parseTimeNs(r.time);
+  r.ns = log::parseRfc3339Ns(r.time).value_or(0);
   return true;
 }
 

@@ -1,6 +1,7 @@
 // /images/...: list, inspect, history, tag, delete, prune.
 #include <ctime>
 
+#include "base/log.h"
 #include "image/reference.h"
 #include "server/http.h"
 
@@ -11,9 +12,7 @@ using nlohmann::json;
 namespace {
 
 int64_t unixOf(const std::string& rfc3339) {
-  struct tm tm {};
-  if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return static_cast<int64_t>(timegm(&tm));
+  return log::parseRfc3339Ns(rfc3339).value_or(0) / 1000000000;
 }
 
 json familiarTags(const image::ImageRecord& img) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
 #include "engine/engine.h"
 #include "json_log.h"
 
@@ -34,7 +35,7 @@ struct TempDir {
 
 TEST(JsonLog, EscapesAsGoAndReplacesInvalidUtf8) {
   std::string out;
-  berth::shim::appendJsonString(out, std::string("a\"b\\c\n\t\x01<&>\xc3\xa9\xff\xe2\x82", 16));
+  berth::log::appendJsonString(out, std::string("a\"b\\c\n\t\x01<&>\xc3\xa9\xff\xe2\x82", 16));
   EXPECT_EQ(out, "a\\\"b\\\\c\\n\\t\\u0001\\u003c\\u0026\\u003e\xc3\xa9\\ufffd\\ufffd\\ufffd");
   auto parsed = nlohmann::json::parse("\"" + out + "\"");  // every record parses
   EXPECT_EQ(parsed.get<std::string>().substr(0, 5), "a\"b\\c");
