@@ -13,4 +13,4 @@ echo "== integration: berth-runtime under podman, containerd and dockerd (releas
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 echo "== integration: berthd built with ASan/UBSan (reports fail the tests)"
 BERTHD="$PWD/build-asan/cmd/berthd/berthd" ASAN_OPTIONS=detect_leaks=1 \
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_daemon.py
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_daemon*.py

@@ -18,7 +18,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <list>
+#include <map>
 #include <string>
 
 #include "base/fd.h"
@@ -111,18 +114,51 @@ bool sendLine(int fd, const std::string& s) {
   return sendAll(fd, line.data(), line.size());
 }
 
+// A process the shim is the parent of: the container's init, or one started by `exec`.
+struct Proc {
+  std::string execId;  // empty: the container's init
+  pid_t pid = -1;
+  bool tty = false;
+  bool closeStdinOnEof = false;  // a client's half-close closes the process's stdin
+  bool log = false;              // output goes to the json-file log (the init only; docker logs no exec)
+  UniqueFd out[3], in;           // out[1] is the pty master with a terminal
+  std::string inBuf;
+  bool inClosePending = false;
+  bool exited = false;
+  int code = 0;
+  int drainDeadline = 0;
+  bool drained() const { return exited && ((!out[1] && !out[2]) || drainDeadline <= 0); }
+};
+
 struct Client {
   UniqueFd fd;
   std::string in;
   enum Mode { Command, Attach, Waiting } mode = Command;
+  Proc* proc = nullptr;  // the process attached to or waited for
   bool stdinAttached = false;
   bool readClosed = false;
 };
 
+void setNonBlocking(int fd) {
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+bool validExecId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 class Shim {
  public:
   explicit Shim(Args a)
-      : a_(std::move(a)), log_(a_.logPath, a_.logMaxSize, a_.logMaxFiles), rt_(a_.runtimeRoot) {}
+      : a_(std::move(a)), log_(a_.logPath, a_.logMaxSize, a_.logMaxFiles), rt_(a_.runtimeRoot) {
+    Proc& init = procs_.emplace_back();
+    init.tty = a_.tty;
+    init.closeStdinOnEof = a_.stdinOnce;
+    init.log = true;
+  }
 
   // Creates the container (not started); its stdio are ours to hold.
   Result<pid_t> create() {
@@ -130,48 +166,17 @@ class Shim {
     runtime::CreateOptions co;
     co.id = a_.id;
     co.bundle = a_.bundle;
-    UniqueFd ours, theirs;
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    if (a_.tty) {
-      int sp[2];
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return sysFail("socketpair");
-      ours.reset(sp[0]);
-      theirs.reset(sp[1]);
-      co.consoleSocketFd = theirs.get();
-    } else {
-      if (::pipe2(pout, O_CLOEXEC) < 0 || ::pipe2(perr, O_CLOEXEC) < 0) return sysFail("pipe");
-      if (a_.stdinOpen && ::pipe2(pin, O_CLOEXEC) < 0) return sysFail("pipe");
-      // The container inherits our 0, 1 and 2.
-      if (pin[0] >= 0) ::dup2(pin[0], 0);
-      ::dup2(pout[1], 1);
-      ::dup2(perr[1], 2);
-      if (pin[0] >= 0) ::close(pin[0]);
-      ::close(pout[1]);
-      ::close(perr[1]);
-      out_[1].reset(pout[0]);
-      out_[2].reset(perr[0]);
-      if (pin[1] >= 0) stdin_.reset(pin[1]);
+    Proc& init = procs_.front();
+    auto pid = spawnWithStdio(init, a_.stdinOpen, [&](int consoleFd) {
+      co.consoleSocketFd = consoleFd;
+      return rt_.create(co);
+    });
+    if (!pid) {
+      (void)rt_.remove(a_.id, true);
+      return pid;
     }
-    auto pid = rt_.create(co);
-    // Our own stdio go back to /dev/null (errors are reported over the ready fd and the socket).
-    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    for (int i = 0; i < 3; ++i) ::dup2(null, i);
-    ::close(null);
-    if (!pid) return std::unexpected(pid.error());
-    pid_ = *pid;
-    if (a_.tty) {
-      theirs.reset();
-      auto m = sys::tty::recvFd(ours.get(), false);
-      if (!m) {
-        (void)rt_.remove(a_.id, true);
-        return std::unexpected(m.error().context("receiving the container's terminal"));
-      }
-      out_[1] = std::move(*m);
-    }
-    for (auto& o : out_)
-      if (o) ::fcntl(o.get(), F_SETFL, ::fcntl(o.get(), F_GETFL) | O_NONBLOCK);
-    if (stdin_) ::fcntl(stdin_.get(), F_SETFL, ::fcntl(stdin_.get(), F_GETFL) | O_NONBLOCK);
-    return pid_;
+    init.pid = *pid;
+    return init.pid;
   }
 
   Result<void> listen() {
@@ -185,36 +190,56 @@ class Shim {
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     reap();  // an exit before the signalfd existed
-    while (!finished()) {
-      std::vector<pollfd> p;
-      p.push_back({sfd.get(), POLLIN, 0});
-      p.push_back({listen_.get(), POLLIN, 0});
-      for (int s = 1; s <= 2; ++s) p.push_back({out_[s].get(), POLLIN, 0});
-      p.push_back({stdin_ && !stdinBuf_.empty() ? stdin_.get() : -1, POLLOUT, 0});
-      size_t first = p.size();
-      for (auto& c : clients_) {
-        bool wantIn = !c.readClosed && (c.mode != Client::Attach || stdinBuf_.size() < (1 << 16));
-        p.push_back({wantIn ? c.fd.get() : -1, static_cast<short>(wantIn ? POLLIN : 0), 0});
-      }
-      int timeout = exited_ ? 50 : -1;
-      int n = ::poll(p.data(), p.size(), timeout);
-      if (n < 0 && errno != EINTR) break;
-      if (exited_ && n == 0) drainDeadline_ -= 1;  // nothing more comes: stop waiting for EOF
-      if (p[0].revents) {
+    std::vector<pollfd> p;
+    std::vector<std::function<void()>> on;
+    while (!init().drained()) {
+      p.clear();
+      on.clear();
+      auto watch = [&](int fd, short events, std::function<void()> f) {
+        p.push_back({fd, events, 0});
+        on.push_back(std::move(f));
+      };
+      watch(sfd.get(), POLLIN, [&] {
         struct signalfd_siginfo si;
         while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
-          if (si.ssi_signo != SIGCHLD && pid_ > 0 && !exited_) ::kill(pid_, static_cast<int>(si.ssi_signo));
+          Proc& i = init();
+          if (si.ssi_signo != SIGCHLD && i.pid > 0 && !i.exited)
+            ::kill(i.pid, static_cast<int>(si.ssi_signo));
         }
         reap();
+      });
+      watch(listen_.get(), POLLIN, [&] { accept(); });
+      bool anyExited = false;
+      for (auto& pr : procs_) {
+        Proc* q = &pr;
+        for (int s = 1; s <= 2; ++s)
+          if (pr.out[s]) watch(pr.out[s].get(), POLLIN, [this, q, s] { output(*q, s); });
+        int inFd = pr.tty ? pr.out[1].get() : pr.in.get();
+        if (inFd >= 0 && !pr.inBuf.empty()) watch(inFd, POLLOUT, [this, q] { flushStdin(*q); });
+        anyExited |= pr.exited;
       }
-      if (p[1].revents & POLLIN) accept();
-      for (int s = 1; s <= 2; ++s)
-        if (p[1 + static_cast<size_t>(s)].revents) output(s);
-      if (p[4].revents) flushStdin();
-      size_t i = first;
-      for (auto it = clients_.begin(); it != clients_.end(); ++i) {
-        auto cur = it++;
-        if (i < p.size() && p[i].revents) clientInput(cur);
+      for (auto& c : clients_) {
+        Client* cl = &c;
+        bool wantIn = !c.readClosed && c.fd &&
+                      (c.mode != Client::Attach || !c.proc || c.proc->inBuf.size() < (1 << 16));
+        if (wantIn) watch(c.fd.get(), POLLIN, [this, cl] { clientInput(*cl); });
+      }
+      int n = ::poll(p.data(), p.size(), anyExited ? 50 : -1);
+      if (n < 0 && errno != EINTR) break;
+      if (n == 0)  // nothing more comes: stop waiting for the exited processes' last output
+        for (auto& pr : procs_)
+          if (pr.exited) pr.drainDeadline -= 1;
+      if (n > 0)
+        for (size_t i = 0; i < p.size(); ++i)
+          if (p[i].revents) on[i]();
+      // Finished execs: their streams end, their waiters learn the exit code.
+      for (auto it = std::next(procs_.begin()); it != procs_.end();) {
+        if (!it->drained()) {
+          ++it;
+          continue;
+        }
+        endProc(*it);
+        it = procs_.erase(it);
       }
       clients_.remove_if([](const Client& c) { return !c.fd; });
     }
@@ -223,10 +248,60 @@ class Shim {
   }
 
  private:
-  bool finished() const {
-    if (!exited_) return false;
-    bool open = out_[1] || out_[2];
-    return !open || drainDeadline_ <= 0;
+  Proc& init() { return procs_.front(); }
+
+  // Gives a new process pipes (or a pty) as stdio and runs `start`, which creates it and returns its pid;
+  // the process inherits our fds 0-2, which go back to /dev/null afterwards.
+  template <class F>
+  Result<pid_t> spawnWithStdio(Proc& pr, bool withStdin, F start) {
+    UniqueFd ours, theirs;
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    if (pr.tty) {
+      int sp[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return sysFail("socketpair");
+      ours.reset(sp[0]);
+      theirs.reset(sp[1]);
+    } else {
+      if (::pipe2(pout, O_CLOEXEC) < 0) return sysFail("pipe");
+      if (::pipe2(perr, O_CLOEXEC) < 0) {
+        ::close(pout[0]), ::close(pout[1]);
+        return sysFail("pipe");
+      }
+      if (withStdin && ::pipe2(pin, O_CLOEXEC) < 0) {
+        ::close(pout[0]), ::close(pout[1]), ::close(perr[0]), ::close(perr[1]);
+        return sysFail("pipe");
+      }
+      if (pin[0] >= 0) ::dup2(pin[0], 0);
+      ::dup2(pout[1], 1);
+      ::dup2(perr[1], 2);
+      if (pin[0] >= 0) ::close(pin[0]);
+      ::close(pout[1]);
+      ::close(perr[1]);
+      pr.out[1].reset(pout[0]);
+      pr.out[2].reset(perr[0]);
+      if (pin[1] >= 0) pr.in.reset(pin[1]);
+    }
+    Result<pid_t> pid = start(theirs ? theirs.get() : -1);
+    // Our own stdio go back to /dev/null (errors are reported over the ready fd and the socket).
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; i < 3; ++i) ::dup2(null, i);
+    ::close(null);
+    if (!pid) {
+      pr.out[1].reset(), pr.out[2].reset(), pr.in.reset();
+      return std::unexpected(pid.error());
+    }
+    if (pr.tty) {
+      theirs.reset();
+      auto m = sys::tty::recvFd(ours.get(), false);
+      if (!m) {
+        ::kill(*pid, SIGKILL);
+        return std::unexpected(m.error().context("receiving the terminal"));
+      }
+      pr.out[1] = std::move(*m);
+    }
+    for (auto& o : pr.out) setNonBlocking(o.get());
+    setNonBlocking(pr.in.get());
+    return *pid;
   }
 
   void reap() {
@@ -234,11 +309,12 @@ class Shim {
       int st;
       pid_t r = ::waitpid(-1, &st, WNOHANG);
       if (r <= 0) return;
-      if (r == pid_ && !exited_) {
-        exited_ = true;
-        code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        finishedAt_ = log::nowRfc3339();
-        drainDeadline_ = 20;  // up to ~1 s of 50 ms polls without output, for the last bytes
+      for (auto& pr : procs_) {
+        if (pr.pid != r || pr.exited) continue;
+        pr.exited = true;
+        pr.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        pr.drainDeadline = 20;  // up to ~1 s of 50 ms polls without output, for the last bytes
+        if (&pr == &init()) finishedAt_ = log::nowRfc3339();
       }
     }
   }
@@ -251,17 +327,17 @@ class Shim {
     clients_.push_back(std::move(c));
   }
 
-  void output(int stream) {
+  void output(Proc& pr, int stream) {
     char buf[32768];
     for (;;) {
-      ssize_t n = ::read(out_[stream].get(), buf, sizeof buf);
+      ssize_t n = ::read(pr.out[stream].get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;
       if (n <= 0) {  // EOF (or EIO from a pty whose last holder closed it)
-        out_[stream].reset();
+        pr.out[stream].reset();
         return;
       }
-      log_.write(stream, buf, static_cast<size_t>(n));
+      if (pr.log) log_.write(stream, buf, static_cast<size_t>(n));
       unsigned char hdr[runtime::shim::kFrameHeader] = {static_cast<unsigned char>(stream), 0, 0, 0};
       uint32_t len = static_cast<uint32_t>(n);
       hdr[4] = static_cast<unsigned char>(len >> 24);
@@ -269,89 +345,137 @@ class Shim {
       hdr[6] = static_cast<unsigned char>(len >> 8);
       hdr[7] = static_cast<unsigned char>(len);
       for (auto& c : clients_) {
-        if (c.mode != Client::Attach || !c.fd) continue;
+        if (c.mode != Client::Attach || c.proc != &pr || !c.fd) continue;
         if (!sendAll(c.fd.get(), hdr, sizeof hdr) || !sendAll(c.fd.get(), buf, static_cast<size_t>(n)))
           c.fd.reset();
       }
     }
   }
 
-  void flushStdin() {
-    while (stdin_ && !stdinBuf_.empty()) {
-      ssize_t n = ::write(stdin_.get(), stdinBuf_.data(), stdinBuf_.size());
+  void flushStdin(Proc& pr) {
+    if (pr.tty) return writeTty(pr);
+    while (pr.in && !pr.inBuf.empty()) {
+      ssize_t n = ::write(pr.in.get(), pr.inBuf.data(), pr.inBuf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;
-      if (n < 0) {  // the container closed its stdin
-        stdinBuf_.clear();
-        stdin_.reset();
+      if (n < 0) {  // the process closed its stdin
+        pr.inBuf.clear();
+        pr.in.reset();
         return;
       }
-      stdinBuf_.erase(0, static_cast<size_t>(n));
+      pr.inBuf.erase(0, static_cast<size_t>(n));
     }
-    if (stdinClosePending_ && stdinBuf_.empty()) {
-      stdin_.reset();
-      if (a_.tty) closeTtyInput();
-    }
+    if (pr.inClosePending && pr.inBuf.empty()) pr.in.reset();
   }
 
-  void closeTtyInput() {
-    // A terminal has no half-close: EOF is the terminal's end-of-file character.
-    if (out_[1]) {
-      char eot = 4;
-      (void)!::write(out_[1].get(), &eot, 1);
-    }
-  }
-
-  void closeStdin() {
-    stdinClosePending_ = true;
-    flushStdin();
-  }
-
-  void clientInput(std::list<Client>::iterator c) {
-    char buf[32768];
-    ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0) {
-      c->readClosed = true;
-      if (c->mode == Client::Attach && c->stdinAttached && a_.stdinOnce) closeStdin();
-      if (c->mode == Client::Command) c->fd.reset();
-      if (c->mode == Client::Waiting) c->fd.reset();
-      return;
-    }
-    if (c->mode == Client::Attach) {
-      if (!c->stdinAttached) return;
-      if (a_.tty) {
-        if (out_[1]) stdinBuf_.append(buf, static_cast<size_t>(n)), writeTty();
-      } else if (stdin_) {
-        stdinBuf_.append(buf, static_cast<size_t>(n));
-        flushStdin();
-      }
-      return;
-    }
-    c->in.append(buf, static_cast<size_t>(n));
-    size_t nl = c->in.find('\n');
-    if (nl == std::string::npos) {
-      if (c->in.size() > 4096) c->fd.reset();
-      return;
-    }
-    std::string line = c->in.substr(0, nl);
-    std::string rest = c->in.substr(nl + 1);
-    c->in.clear();
-    command(*c, line, rest);
-  }
-
-  void writeTty() {
-    // The pty master is both our input and output: write what it takes now, keep the rest.
-    while (!stdinBuf_.empty() && out_[1]) {
-      ssize_t n = ::write(out_[1].get(), stdinBuf_.data(), stdinBuf_.size());
+  void writeTty(Proc& pr) {
+    // The pty master is both input and output: write what it takes now, keep the rest.
+    while (!pr.inBuf.empty() && pr.out[1]) {
+      ssize_t n = ::write(pr.out[1].get(), pr.inBuf.data(), pr.inBuf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
-      stdinBuf_.erase(0, static_cast<size_t>(n));
+      pr.inBuf.erase(0, static_cast<size_t>(n));
     }
+    if (pr.inClosePending && pr.inBuf.empty() && pr.out[1]) {
+      // A terminal has no half-close: EOF is the terminal's end-of-file character.
+      char eot = 4;
+      (void)!::write(pr.out[1].get(), &eot, 1);
+      pr.inClosePending = false;
+    }
+  }
+
+  void closeStdin(Proc& pr) {
+    pr.inClosePending = true;
+    flushStdin(pr);
+  }
+
+  void input(Proc& pr, const char* data, size_t n) {
+    if (!pr.tty && !pr.in) return;
+    pr.inBuf.append(data, n);
+    flushStdin(pr);
+  }
+
+  void clientInput(Client& c) {
+    char buf[32768];
+    ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+      c.readClosed = true;
+      if (c.mode == Client::Attach && c.stdinAttached && c.proc && c.proc->closeStdinOnEof)
+        closeStdin(*c.proc);
+      if (c.mode != Client::Attach) c.fd.reset();
+      return;
+    }
+    if (c.mode == Client::Attach) {
+      if (c.stdinAttached && c.proc) input(*c.proc, buf, static_cast<size_t>(n));
+      return;
+    }
+    c.in.append(buf, static_cast<size_t>(n));
+    size_t nl = c.in.find('\n');
+    if (nl == std::string::npos) {
+      if (c.in.size() > 4096) c.fd.reset();
+      return;
+    }
+    std::string line = c.in.substr(0, nl);
+    std::string rest = c.in.substr(nl + 1);
+    c.in.clear();
+    command(c, line, rest);
   }
 
   std::string exitLine() const {
-    return std::to_string(code_) + " " + (oom_ ? "1" : "0") + " " + finishedAt_;
+    return std::to_string(procs_.front().code) + " " + (oom_ ? "1" : "0") + " " + finishedAt_;
+  }
+
+  Proc* findExec(const std::string& execId) {
+    for (auto& pr : procs_)
+      if (!pr.execId.empty() && pr.execId == execId) return &pr;
+    return nullptr;
+  }
+
+  void attachClient(Client& c, Proc& pr, bool withStdin, const std::string& rest) {
+    c.mode = Client::Attach;
+    c.proc = &pr;
+    c.stdinAttached = withStdin && (pr.in || pr.tty);
+    if (!rest.empty() && c.stdinAttached) input(pr, rest.data(), rest.size());
+  }
+
+  // exec <id> <stdin 0|1>: runs <bundle>/exec-<id>.json (an OCI process) in the container.
+  Result<pid_t> exec(const std::string& execId, bool withStdin) {
+    if (init().exited) return fail(ErrorCategory::Conflict, "the container is not running");
+    if (findExec(execId) || execDone_.count(execId)) return invalid("exec " + execId + " already ran");
+    std::string path = a_.bundle + "/exec-" + execId + ".json";
+    auto text = readFile(path);
+    ::unlink(path.c_str());
+    if (!text) return std::unexpected(text.error());
+    runtime::ExecOptions eo;
+    eo.id = a_.id;
+    TRY(eo.process, oci::parseProcess(*text));
+    Proc& pr = procs_.emplace_back();
+    pr.execId = execId;
+    pr.tty = eo.process.terminal;
+    pr.closeStdinOnEof = true;
+    auto pid = spawnWithStdio(pr, withStdin, [&](int consoleFd) {
+      eo.consoleSocketFd = consoleFd;
+      return rt_.exec(eo);
+    });
+    if (!pid) {
+      procs_.pop_back();
+      return pid;
+    }
+    pr.pid = *pid;
+    return *pid;
+  }
+
+  void endProc(Proc& pr) {
+    execDone_[pr.execId] = pr.code;
+    execOrder_.push_back(pr.execId);
+    while (execOrder_.size() > 1024) execDone_.erase(execOrder_.front()), execOrder_.pop_front();
+    for (auto& c : clients_) {
+      if (c.proc != &pr) continue;
+      if (c.mode == Client::Waiting && c.fd) sendLine(c.fd.get(), "exit " + std::to_string(pr.code));
+      c.fd.reset();
+      c.proc = nullptr;
+    }
   }
 
   void command(Client& c, const std::string& line, const std::string& rest) {
@@ -362,41 +486,65 @@ class Shim {
       c.fd.reset();
     };
     if (verb == "attach") {
-      c.mode = Client::Attach;
-      c.stdinAttached = w.size() > 1 && w[1] == "1" && (stdin_ || a_.tty);
-      if (!sendLine(c.fd.get(), "ok")) c.fd.reset();
-      if (!rest.empty() && c.stdinAttached) {
-        stdinBuf_ += rest;
-        if (a_.tty)
-          writeTty();
-        else
-          flushStdin();
-      }
+      if (!sendLine(c.fd.get(), "ok")) return c.fd.reset();
+      attachClient(c, init(), w.size() > 1 && w[1] == "1", rest);
     } else if (verb == "wait") {
       c.mode = Client::Waiting;
     } else if (verb == "state") {
-      sendLine(c.fd.get(), exited_ ? "exited " + exitLine() : "running " + std::to_string(pid_));
+      sendLine(c.fd.get(), init().exited ? "exited " + exitLine() : "running " + std::to_string(init().pid));
       c.fd.reset();
     } else if (verb == "start") {
       reply(rt_.start(a_.id));
     } else if (verb == "kill" && w.size() >= 2) {
-      if (exited_) return reply({});
+      if (init().exited) return reply({});
       reply(rt_.kill(a_.id, std::atoi(w[1].c_str()), w.size() > 2 && w[2] == "all"));
     } else if (verb == "resize" && w.size() == 3) {
-      if (!a_.tty || !out_[1]) return reply(invalid("the container has no terminal"));
-      int r = sys::tty::setSize(out_[1].get(), static_cast<unsigned>(std::atoi(w[1].c_str())),
-                                static_cast<unsigned>(std::atoi(w[2].c_str())));
-      reply(r < 0 ? sysFail("resizing the terminal") : Result<void>{});
+      reply(resize(init(), w[1], w[2]));
     } else if (verb == "pause") {
       reply(rt_.pause(a_.id));
     } else if (verb == "resume") {
       reply(rt_.resume(a_.id));
     } else if (verb == "close-stdin") {
-      closeStdin();
+      closeStdin(init());
       reply({});
+    } else if (verb == "exec" && w.size() == 3 && validExecId(w[1])) {
+      auto pid = exec(w[1], w[2] == "1");
+      if (!pid) return reply(std::unexpected(pid.error()));
+      if (!sendLine(c.fd.get(), "ok " + std::to_string(*pid))) return c.fd.reset();
+      attachClient(c, procs_.back(), w[2] == "1", rest);
+    } else if (verb == "exec-state" && w.size() == 2) {
+      if (auto it = execDone_.find(w[1]); it != execDone_.end())
+        sendLine(c.fd.get(), "exited " + std::to_string(it->second));
+      else if (Proc* pr = findExec(w[1]))
+        sendLine(c.fd.get(),
+                 pr->exited ? "exited " + std::to_string(pr->code) : "running " + std::to_string(pr->pid));
+      else
+        sendLine(c.fd.get(), "err no such exec: " + w[1]);
+      c.fd.reset();
+    } else if (verb == "exec-wait" && w.size() == 2) {
+      if (auto it = execDone_.find(w[1]); it != execDone_.end()) {
+        sendLine(c.fd.get(), "exit " + std::to_string(it->second));
+        c.fd.reset();
+      } else if (Proc* pr = findExec(w[1])) {
+        c.mode = Client::Waiting;
+        c.proc = pr;
+      } else {
+        reply(invalid("no such exec: " + w[1]));
+      }
+    } else if (verb == "exec-resize" && w.size() == 4) {
+      Proc* pr = findExec(w[1]);
+      if (!pr) return reply(invalid("no such exec: " + w[1]));
+      reply(resize(*pr, w[2], w[3]));
     } else {
       reply(invalid("unknown request: " + line));
     }
+  }
+
+  Result<void> resize(Proc& pr, const std::string& rows, const std::string& cols) {
+    if (!pr.tty || !pr.out[1]) return invalid("the process has no terminal");
+    int r = sys::tty::setSize(pr.out[1].get(), static_cast<unsigned>(std::atoi(rows.c_str())),
+                              static_cast<unsigned>(std::atoi(cols.c_str())));
+    return r < 0 ? sysFail("resizing the terminal") : Result<void>{};
   }
 
   void finish() {
@@ -408,6 +556,11 @@ class Shim {
     }
     (void)rt_.remove(a_.id, true);
     (void)writeFileAtomic(a_.exitFile, exitLine() + "\n", 0600);
+    // Execs die with the container's pid namespace: SIGKILL, as docker reports them.
+    for (auto it = std::next(procs_.begin()); it != procs_.end(); ++it) {
+      if (!it->exited) it->code = 128 + SIGKILL;
+      endProc(*it);
+    }
     for (auto& c : clients_) {
       if (!c.fd) continue;
       if (c.mode == Client::Waiting) sendLine(c.fd.get(), "exit " + exitLine());
@@ -419,14 +572,12 @@ class Shim {
   Args a_;
   JsonLog log_;
   runtime::Runtime rt_;
-  pid_t pid_ = -1;
-  UniqueFd out_[3], stdin_, listen_;
-  std::string stdinBuf_;
-  bool stdinClosePending_ = false;
+  std::list<Proc> procs_;  // the init first, then running execs
+  std::map<std::string, int> execDone_;
+  std::deque<std::string> execOrder_;
+  UniqueFd listen_;
   std::list<Client> clients_;
-  bool exited_ = false, oom_ = false;
-  int code_ = 0;
-  int drainDeadline_ = 0;
+  bool oom_ = false;
   std::string finishedAt_;
 };
 

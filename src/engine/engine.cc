@@ -1,5 +1,6 @@
 // Engine: opening, container records in SQLite, create, lookup, list, rename, prune.
 #include "engine/engine.h"
+#include "engine/internal.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,8 +93,9 @@ Container fromJson(const json& j) {
   return c;
 }
 
-// A JSON value that must be a string array (or null / absent): docker's Cmd, Entrypoint, Env, …
-Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString = false) {
+}  // namespace
+
+Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::vector<std::string>{};
   if (allowString && it->is_string()) return std::vector<std::string>{it->get<std::string>()};
@@ -105,8 +107,6 @@ Result<std::vector<std::string>> stringList(const json& body, const char* key, b
   }
   return out;
 }
-
-}  // namespace
 
 bool isNotModified(const Error& e) {
   return e.category() == ErrorCategory::NotModified;

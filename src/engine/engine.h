@@ -82,6 +82,16 @@ struct AttachStreams {
   bool stdin = false, stdout = true, stderr = true;
 };
 
+// docker exec: a process started in a running container (kept in memory, as docker does).
+struct Exec {
+  std::string id, containerId;
+  nlohmann::json config;  // docker's ExecConfig as created
+  bool started = false, running = false;
+  std::optional<int> exitCode;
+  int pid = 0;
+  unsigned rows = 0, cols = 0;  // a resize that came before the process existed
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
@@ -125,6 +135,15 @@ class Engine {
   Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
                       std::string_view earlyInput);
   Result<std::vector<std::string>> prune(int64_t* reclaimed);
+
+  // docker exec. create checks the container runs and returns the exec's id; `execBegin` checks the exec
+  // can start (before a client connection is hijacked) and marks it started; `execRun` starts the process
+  // and, with a client, relays its stdio until it ends and records its exit code (without one: detached).
+  Result<std::string> execCreate(const std::string& ref, const nlohmann::json& body);
+  Result<Exec> execBegin(const std::string& execId, std::optional<bool> tty);
+  Result<void> execRun(const std::string& execId, int clientFd, std::string_view earlyInput);
+  Result<void> execResize(const std::string& execId, int rows, int cols);
+  Result<nlohmann::json> execInspect(const std::string& execId);
   // docker events: past events from `sinceNs` (0: only new ones), until `untilNs` (0: follow until the
   // client goes); a null event passed to `sink` is a keep-alive probe.
   Result<void> events(int64_t sinceNs, int64_t untilNs,
@@ -195,7 +214,9 @@ class Engine {
   std::map<std::string, int64_t> backoffMs_;  // restart-policy delay of each container
   std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
   std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
+  std::map<std::string, Exec> execs_;
   bool stopping_ = false;
+  void recordExecExit(const std::string& execId, int code);
 };
 
 // Error categories for docker's statuses that are not errors of the operation: "already started" (304).

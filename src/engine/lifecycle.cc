@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/unix_socket.h"
 #include "engine/engine.h"
+#include "engine/shim_client.h"
 #include "image/runspec.h"
 #include "runtime/shim_protocol.h"
 #include "snapshot/snapshotter.h"
@@ -25,33 +26,10 @@ using nlohmann::json;
 
 namespace {
 
+using shimio::readLine;
+using shimio::sendAll;
 Result<UniqueFd> connectTo(const std::string& path) {
-  return connectUnixSocket(path);
-}
-
-bool sendAll(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    s.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// One line from a socket (up to '\n'); reads byte by byte so nothing after the line is consumed.
-Result<std::string> readLine(int fd) {
-  std::string line;
-  for (;;) {
-    char ch;
-    ssize_t n = ::recv(fd, &ch, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sysFail("reading from the shim");
-    if (n == 0) return fail(ErrorCategory::Unavailable, "the shim closed the connection");
-    if (ch == '\n') return line;
-    line += ch;
-    if (line.size() > 65536) return fail("the shim's answer is too long");
-  }
+  return shimio::connect(path);
 }
 
 bool pathExists(const std::string& p) {
@@ -621,6 +599,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   emitLocked("container", "destroy", id);
   (void)removeAll(opts_.dataRoot + "/containers/" + id);
   containers_.erase(id);
+  std::erase_if(execs_, [&](const auto& e) { return e.second.containerId == id; });
   removedExit_[id] = code;
   exitSeq_.erase(id);
   changed_.notify_all();

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/unix_socket.h"
 #include "engine/engine.h"
+#include "engine/shim_client.h"
 #include "runtime/shim_protocol.h"
 
 namespace berth::engine {
@@ -53,30 +54,6 @@ bool wanted(const LogRecord& r, const LogOptions& o) {
 bool emitRecord(const LogRecord& r, const LogOptions& o, const OutputSink& sink) {
   if (o.timestamps) return sink(r.stream, r.time + " " + r.text);
   return sink(r.stream, r.text);
-}
-
-Result<UniqueFd> connectShim(const std::string& path) {
-  return connectUnixSocket(path);
-}
-
-bool sendAll(int fd, const char* p, size_t n) {
-  while (n) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w, n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool recvAll(int fd, char* p, size_t n) {
-  while (n) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r, n -= static_cast<size_t>(r);
-  }
-  return true;
 }
 
 }  // namespace
@@ -205,47 +182,16 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int 
       changed_.notify_all();
       if (!shimReady_.count(id)) return fail(ErrorCategory::Conflict, "the container did not start");
     }
-    TRY(shim, connectShim(containerDir(id) + "/shim.sock"));
+    TRY(shim, shimio::connect(containerDir(id) + "/shim.sock"));
     std::string req = std::string("attach ") + (s.stdin ? "1" : "0") + "\n";
-    if (!sendAll(shim.get(), req.data(), req.size())) return sysFail("talking to the shim");
+    if (!shimio::sendAll(shim.get(), req)) return sysFail("talking to the shim");
     char ok[3];
-    if (!recvAll(shim.get(), ok, 3) || std::memcmp(ok, "ok\n", 3) != 0)
+    if (!shimio::recvAll(shim.get(), ok, 3) || std::memcmp(ok, "ok\n", 3) != 0)
       return fail("the shim refused to attach");
   }
-  if (s.stdin && !earlyInput.empty()) sendAll(shim.get(), earlyInput.data(), earlyInput.size());
-  bool clientIn = s.stdin;
-  std::vector<char> buf(65536);
-  for (;;) {
-    struct pollfd p[2] = {{shim.get(), POLLIN, 0}, {clientIn ? clientFd : -1, POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return sysFail("poll");
-    }
-    if (p[1].revents) {
-      ssize_t n = ::recv(clientFd, buf.data(), buf.size(), 0);
-      if (n <= 0) {
-        clientIn = false;
-        ::shutdown(shim.get(), SHUT_WR);  // the shim closes the container's stdin (StdinOnce)
-      } else if (!sendAll(shim.get(), buf.data(), static_cast<size_t>(n))) {
-        clientIn = false;
-      }
-    }
-    if (p[0].revents) {
-      char hdr[runtime::shim::kFrameHeader];
-      if (!recvAll(shim.get(), hdr, sizeof hdr)) return {};
-      uint32_t len = (static_cast<uint32_t>(static_cast<unsigned char>(hdr[4])) << 24) |
-                     (static_cast<uint32_t>(static_cast<unsigned char>(hdr[5])) << 16) |
-                     (static_cast<uint32_t>(static_cast<unsigned char>(hdr[6])) << 8) |
-                     static_cast<uint32_t>(static_cast<unsigned char>(hdr[7]));
-      if (len > buf.size()) buf.resize(len);
-      if (!recvAll(shim.get(), buf.data(), len)) return {};
-      int stream = hdr[0];
-      if ((stream == 1 && !s.stdout) || (stream == 2 && !s.stderr)) continue;
-      bool sent = tty ? sendAll(clientFd, buf.data(), len)
-                      : sendAll(clientFd, hdr, sizeof hdr) && sendAll(clientFd, buf.data(), len);
-      if (!sent) return {};
-    }
-  }
+  if (s.stdin && !earlyInput.empty()) shimio::sendAll(shim.get(), earlyInput);
+  shimio::relay(shim.get(), clientFd, {.tty = tty, .stdout = s.stdout, .stderr = s.stderr, .stdin = s.stdin});
+  return {};
 }
 
 }  // namespace berth::engine

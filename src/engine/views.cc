@@ -75,6 +75,12 @@ json Engine::summaryJson(const Container& c) {
 }
 
 json Engine::inspectJson(const Container& c) {
+  std::vector<std::string> execIds;  // the running ones, as docker lists them
+  {
+    std::lock_guard lock(m_);
+    for (auto& [id, e] : execs_)
+      if (e.containerId == c.id && e.running) execIds.push_back(id);
+  }
   const auto& s = c.state;
   std::string st = publicStatus(s.status);
   json hc = c.hostConfig;
@@ -159,7 +165,7 @@ json Engine::inspectJson(const Container& c) {
           {"MountLabel", ""},
           {"ProcessLabel", ""},
           {"AppArmorProfile", ""},
-          {"ExecIDs", nullptr},
+          {"ExecIDs", execIds.empty() ? json(nullptr) : json(execIds)},
           {"HostConfig", hc},
           {"GraphDriver", graph},
           {"Mounts", json::array()},

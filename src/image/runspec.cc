@@ -129,11 +129,12 @@ std::string capName(std::string c) {
 Result<std::vector<std::string>> capabilities(const RunOptions& o) {
   std::vector<std::string> all;
   for (auto& c : sys::caps::allNames()) all.push_back(c);
-  std::vector<std::string> caps = o.privileged ? all : defaultCapabilities();
+  const std::vector<std::string> held = sys::caps::boundingNames();
+  std::vector<std::string> caps = o.privileged ? held : defaultCapabilities();
   for (auto& a : o.capAdd) {
     std::string c = capName(a);
     if (c == "CAP_ALL") {
-      caps = all;
+      caps = held;
       continue;
     }
     if (std::find(all.begin(), all.end(), c) == all.end())
@@ -357,6 +358,49 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
       {"hostname", hostname},  {"mounts", mounts},   {"linux", linux}};
   if (!annotations.empty()) spec["annotations"] = annotations;
   return spec.dump();
+}
+
+Result<std::string> makeExecProcess(const std::string& containerProcessJson, const ExecProcessOptions& o,
+                                    const std::string& rootfs) {
+  json p = json::parse(containerProcessJson, nullptr, false);
+  if (!p.is_object()) return invalid("the container's process spec is not a JSON object");
+  if (o.cmd.empty()) return invalid("No exec command specified");
+  p["args"] = o.cmd;
+  p["terminal"] = o.tty;
+  std::vector<std::string> env;
+  if (p.contains("env") && p["env"].is_array())
+    for (auto& e : p["env"])
+      if (e.is_string()) env.push_back(e.get<std::string>());
+  auto setEnv = [&](const std::string& kv, bool override) {
+    std::string key = kv.substr(0, kv.find('='));
+    for (auto& e : env)
+      if (e.substr(0, e.find('=')) == key) {
+        if (override) e = kv;
+        return;
+      }
+    env.push_back(kv);
+  };
+  for (auto& e : o.env)
+    if (e.find('=') != std::string::npos) setEnv(e, true);
+  if (o.tty) setEnv("TERM=xterm", false);
+  if (!o.user.empty()) {
+    TRY(ResolvedUser user, resolveUser(o.user, rootfs));
+    p["user"] = {{"uid", user.uid}, {"gid", user.gid}};
+    if (!user.groups.empty()) p["user"]["additionalGids"] = user.groups;
+    setEnv("HOME=" + (user.home.empty() ? std::string("/") : user.home), true);
+  }
+  p["env"] = env;
+  if (!o.workdir.empty()) {
+    if (o.workdir[0] != '/') return invalid("the working directory '" + o.workdir + "' is not absolute");
+    p["cwd"] = o.workdir;
+  }
+  if (o.privileged) {
+    std::vector<std::string> all = sys::caps::boundingNames();
+    p["capabilities"] = {{"bounding", all}, {"effective", all}, {"permitted", all}};
+  }
+  if (o.tty && o.rows && o.cols) p["consoleSize"] = {{"height", o.rows}, {"width", o.cols}};
+  p.erase("apparmorProfile");
+  return p.dump();
 }
 
 }  // namespace berth::image

@@ -37,6 +37,18 @@ struct RunOptions {
 // `rootfs` is the container's mounted root (read to resolve user and group names).
 Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& o, const std::string& rootfs);
 
+// `docker exec`: a process for a running container, based on the container's own (its OCI process JSON):
+// the command, environment added to the container's, another user, working directory, terminal, all
+// capabilities with `privileged`.
+struct ExecProcessOptions {
+  std::vector<std::string> cmd, env;
+  std::string user, workdir;
+  bool tty = false, privileged = false;
+  unsigned rows = 0, cols = 0;
+};
+Result<std::string> makeExecProcess(const std::string& containerProcessJson, const ExecProcessOptions& o,
+                                    const std::string& rootfs);
+
 // docker's default capability set.
 const std::vector<std::string>& defaultCapabilities();
 

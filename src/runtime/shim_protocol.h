@@ -7,8 +7,15 @@
 //                        connection closes the container's stdin when the shim runs with --stdin-once.
 //                        The shim closes the stream after the container's last output.
 //   wait                 answers "exit <code> <oom 0|1> <finished-at RFC 3339>" once the container exited.
+//   exec <id> <stdin 0|1>
+//                        runs <bundle>/exec-<id>.json (an OCI process, written by the daemon, removed by the
+//                        shim) in the container: "ok <pid>", then the connection is the process's stream,
+//                        as with attach; the shim ends it once the process exited and its output drained.
+//   exec-wait <id>       answers "exit <code>" once exec <id> ended (at once when it already did).
 // Other requests: start, kill <signal> [all], resize <rows> <cols>, pause, resume, state (answers
-// "running <pid>" or "exited <code> <oom> <finished-at>").
+// "running <pid>" or "exited <code> <oom> <finished-at>"), exec-state <id> ("running <pid>" or
+// "exited <code>"), exec-resize <id> <rows> <cols>. Execs still running when the container's init exits die
+// with its pid namespace (reported as 137).
 //
 // When the container exits the shim records "<code> <oom> <finished-at>\n" in its exit file (atomically),
 // removes the runtime's state and cgroup, answers its waiters and exits; a daemon that was down meanwhile

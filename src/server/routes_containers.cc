@@ -1,5 +1,7 @@
 // /containers/...: create, list, inspect, start, stop, kill, restart, pause, unpause, wait, attach, logs,
-// resize, rename, delete, prune.
+// resize, rename, delete, prune; exec (create under /containers, the rest under /exec).
+#include <sys/socket.h>
+
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -228,6 +230,55 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     int fd = r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
                       &early);
     (void)e.attach(c->id, s, fd, early);
+  });
+
+  router.add("POST", id + "/exec", [&e](Request& req, Responder& r) {
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto created = e.execCreate(req.params[0], body);
+    if (!created) return r.error(created.error());
+    r.json(201, {{"Id", *created}});
+  });
+
+  router.add("POST", "/exec/([^/]+)/start", [&e](Request& req, Responder& r) {
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (!body.is_object()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto detach = body.find("Detach");
+    auto ttyIt = body.find("Tty");
+    std::optional<bool> tty;
+    if (ttyIt != body.end() && ttyIt->is_boolean()) tty = ttyIt->get<bool>();
+    auto ex = e.execBegin(req.params[0], tty);
+    if (!ex) return r.error(ex.error());
+    if (detach != body.end() && detach->is_boolean() && detach->get<bool>()) {
+      auto run = e.execRun(ex->id, -1, {});
+      if (!run) return r.error(run.error());
+      return r.text(200, "application/json", "");
+    }
+    bool isTty = ex->config.value("Tty", false);
+    std::string early;
+    int fd = r.hijack(
+        isTty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream", &early);
+    if (auto run = e.execRun(ex->id, fd, early); !run) {
+      // docker's way: the stream is ours already, so the error is written into it.
+      std::string msg = run.error().message() + "\r\n";
+      std::string out = isTty ? msg : frame(1, msg);
+      (void)!::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+  });
+
+  router.add("POST", "/exec/([^/]+)/resize", [&e](Request& req, Responder& r) {
+    auto h = intParam(req, "h"), w = intParam(req, "w");
+    if (!h || !w || *h <= 0 || *w <= 0)
+      return r.json(400, {{"message", "resize: h and w must be positive numbers"}});
+    auto s = e.execResize(req.params[0], *h, *w);
+    if (!s) return r.error(s.error());
+    r.text(200, "text/plain", "");
+  });
+
+  router.add("GET", "/exec/([^/]+)/json", [&e](Request& req, Responder& r) {
+    auto j = e.execInspect(req.params[0]);
+    if (!j) return r.error(j.error());
+    r.json(200, *j);
   });
 }
 

@@ -49,6 +49,13 @@ std::vector<std::string> allNames() {
   return out;
 }
 
+std::vector<std::string> boundingNames() {
+  std::vector<std::string> out;
+  for (int i = 0; i <= lastCap(); ++i)
+    if (::prctl(PR_CAPBSET_READ, i, 0, 0, 0) == 1) out.push_back(toName(i));
+  return out;
+}
+
 uint64_t allMask() {
   int last = lastCap();
   return last >= 63 ? ~0ULL : ((1ULL << (last + 1)) - 1);

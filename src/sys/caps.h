@@ -18,6 +18,9 @@ Result<int> fromName(std::string_view name);  // "CAP_SYS_ADMIN" or "SYS_ADMIN"
 std::string toName(int cap);                  // "CAP_SYS_ADMIN"
 int lastCap();                                // highest capability the kernel knows
 std::vector<std::string> allNames();
+// The capabilities in this process's bounding set: what a "privileged" container can really get (a host
+// or an outer container may hold fewer than the kernel knows).
+std::vector<std::string> boundingNames();
 uint64_t allMask();
 
 // Child side (no allocation). Drops from the bounding set every capability not in `bounding`.

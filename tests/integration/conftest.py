@@ -1,9 +1,13 @@
-"""Fixtures for driving berth-runtime through real container hosts (podman, containerd, dockerd).
+"""Fixtures for driving berth-runtime through real container hosts (podman, containerd, dockerd), and a
+private berthd for the daemon tests.
 
 Every host is started with private roots and sockets under a temp dir, stopped by pid, and its leftovers
 (mounts, cgroups, state) are removed, so nothing of the machine's own set-up is touched."""
+import http.client
+import json
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import tempfile
@@ -124,7 +128,7 @@ def workdir():
 
 
 @pytest.fixture
-def docker(runtime, workdir, rootfs):
+def dockerd_host(runtime, workdir, rootfs):
     need("dockerd")
     client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else need("docker")
     sock = f"{workdir}/docker.sock"
@@ -152,3 +156,95 @@ def docker(runtime, workdir, rootfs):
         proc.wait(timeout=30)
         log.close()
         unmount_under(workdir)
+
+
+# berthd: a private daemon per test module (its own data root, exec root and socket), driven by real clients.
+BERTHD = os.environ.get("BERTHD", os.path.join(ROOT, "build", "cmd", "berthd", "berthd"))
+
+
+class Daemon:
+    def __init__(self, work):
+        self.work = work
+        self.sock = f"{work}/berth.sock"
+        self.data = f"{work}/data"
+        self.run_root = f"{work}/run"
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        self.log = open(f"{self.work}/berthd.log", "a")
+        self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.run_root,
+                                      "-H", f"unix://{self.sock}"], stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        wait_for_socket(self.sock, self.proc)
+        for _ in range(100):
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("berthd does not answer /_ping")
+
+    def ping(self):
+        try:
+            return self.request("GET", "/_ping")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        if self.log:
+            self.log.close()
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("localhost", timeout=30)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.settimeout(30)
+        conn.sock.connect(self.sock)
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, data
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    need_root()
+    if not os.access(BERTHD, os.X_OK):
+        pytest.fail(f"berthd not built at {BERTHD}")
+    work = str(tmp_path_factory.mktemp("berthd"))
+    os.chmod(work, 0o755)
+    env = dict(os.environ, BERTH_DATA_ROOT=f"{work}/data")
+    r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
+    assert r.returncode == 0, r.stderr
+    d = Daemon(work)
+    d.start()
+    try:
+        yield d
+    finally:
+        if d.proc.poll() is not None:
+            d.start()
+        ids = d.request("GET", "/containers/json?all=1")[1]
+        for c in json.loads(ids):
+            d.request("DELETE", f"/containers/{c['Id']}?force=1")
+        d.stop()
+        # Shims of containers a failed test left running.
+        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
+                       capture_output=True)
+        unmount_under(work)
+        log = open(f"{work}/berthd.log").read()
+        shutil.rmtree(work, ignore_errors=True)
+        # With a sanitizer build (BERTHD=build-asan/…) every report fails the module.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in log, log[-4000:]
+
+
+@pytest.fixture
+def docker(daemon):
+    cli = need("docker")
+    return [cli, "-H", f"unix://{daemon.sock}"]
+
+
+def dk(docker, *args, **kw):
+    return run(docker + list(args), **kw)

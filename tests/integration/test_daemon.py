@@ -1,10 +1,8 @@
 """berthd driven by real clients: the docker CLI (DOCKER_HOST=unix://…), python3-docker, and raw HTTP for
 malformed input. A private daemon per module: its own data root, exec root and socket; the busybox image made
 from Debian's busybox-static, as the README's set-up does."""
-import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,98 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, BERTH, need, need_root, run, stop_pid, unmount_under, wait_for_socket
-
-BERTHD = os.environ.get("BERTHD", os.path.join(ROOT, "build", "cmd", "berthd", "berthd"))
-
-
-class Daemon:
-    def __init__(self, work):
-        self.work = work
-        self.sock = f"{work}/berth.sock"
-        self.data = f"{work}/data"
-        self.run_root = f"{work}/run"
-        self.proc = None
-        self.log = None
-
-    def start(self):
-        self.log = open(f"{self.work}/berthd.log", "a")
-        self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.run_root,
-                                      "-H", f"unix://{self.sock}"], stdout=self.log, stderr=self.log,
-                                     start_new_session=True)
-        wait_for_socket(self.sock, self.proc)
-        for _ in range(100):
-            if self.ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError("berthd does not answer /_ping")
-
-    def ping(self):
-        try:
-            return self.request("GET", "/_ping")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        if self.log:
-            self.log.close()
-
-    def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("localhost", timeout=30)
-        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.sock.settimeout(30)
-        conn.sock.connect(self.sock)
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r.status, data
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    need_root()
-    if not os.access(BERTHD, os.X_OK):
-        pytest.fail(f"berthd not built at {BERTHD}")
-    work = str(tmp_path_factory.mktemp("berthd"))
-    os.chmod(work, 0o755)
-    env = dict(os.environ, BERTH_DATA_ROOT=f"{work}/data")
-    r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
-    assert r.returncode == 0, r.stderr
-    d = Daemon(work)
-    d.start()
-    try:
-        yield d
-    finally:
-        if d.proc.poll() is not None:
-            d.start()
-        ids = d.request("GET", "/containers/json?all=1")[1]
-        for c in json.loads(ids):
-            d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        # Shims of containers a failed test left running.
-        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
-                       capture_output=True)
-        unmount_under(work)
-        log = open(f"{work}/berthd.log").read()
-        shutil.rmtree(work, ignore_errors=True)
-        # With a sanitizer build (BERTHD=build-asan/…) every report fails the module.
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            assert marker not in log, log[-4000:]
-
-
-@pytest.fixture
-def docker(daemon):
-    cli = need("docker")
-    return [cli, "-H", f"unix://{daemon.sock}"]
-
-
-def dk(docker, *args, **kw):
-    return run(docker + list(args), **kw)
-
+from conftest import BERTHD, dk, need, run
 
 def test_ping_version_info(daemon, docker):
     status, body = daemon.request("GET", "/_ping")

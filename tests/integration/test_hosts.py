@@ -96,7 +96,8 @@ def test_containerd_runc_shim(ctr, runtime, rootfs):
 
 
 # ---------------------------------------------------------------- dockerd
-def test_dockerd_add_runtime(docker):
+def test_dockerd_add_runtime(dockerd_host):
+    docker = dockerd_host
     rt = ["--runtime=berth", "--network", "none"]
     r = run(docker + ["run", "--rm", *rt, "berthbox", "/bin/echo", "hello-docker"])
     assert r.returncode == 0, r.stderr

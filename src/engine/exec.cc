@@ -1,0 +1,265 @@
+// Engine: docker exec. The process is started by the container's shim (its parent, like the container's
+// init), from an OCI process spec the daemon writes next to the bundle; its stdio are relayed like attach.
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/file.h"
+#include "base/random_id.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+#include "engine/shim_client.h"
+#include "image/runspec.h"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+Result<bool> boolField(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return false;
+  if (!it->is_boolean()) return invalid(std::string(key) + ": expected a boolean");
+  return it->get<bool>();
+}
+
+Result<std::string> stringField(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return invalid(std::string(key) + ": expected a string");
+  return it->get<std::string>();
+}
+
+// docker's exit code for an exec that could not start: 127 when the command is not found, else 126.
+int startFailureCode(const Error& e) {
+  const std::string& m = e.message();
+  return m.find("not found") != std::string::npos || m.find("No such file") != std::string::npos ? 127 : 126;
+}
+
+}  // namespace
+
+Result<std::string> Engine::execCreate(const std::string& ref, const json& body) {
+  if (!body.is_object()) return invalid("the request body must be a JSON object");
+  // Kept normalized: every field present with its type.
+  json cfg = json::object();
+  TRY(auto cmd, stringList(body, "Cmd", true));
+  if (cmd.empty()) return invalid("No exec command specified");
+  cfg["Cmd"] = cmd;
+  TRY(cfg["Env"], stringList(body, "Env"));
+  for (const char* k : {"User", "WorkingDir", "DetachKeys"}) {
+    TRY(cfg[k], stringField(body, k));
+  }
+  for (const char* k : {"AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged"}) {
+    TRY(cfg[k], boolField(body, k));
+  }
+  std::string wd = cfg["WorkingDir"];
+  if (!wd.empty() && wd[0] != '/') return invalid("the working directory '" + wd + "' is not absolute");
+  std::lock_guard lock(m_);
+  TRY(std::string cid, resolveId(ref));
+  const Container& c = containers_.at(cid);
+  if (c.state.status == "paused")
+    return fail(ErrorCategory::Conflict,
+                "Container " + cid + " is paused, unpause the container before exec");
+  if (c.state.status != "running")
+    return fail(ErrorCategory::Conflict, "Container " + cid + " is not running");
+  Exec ex;
+  ex.id = randomHexId();
+  ex.containerId = cid;
+  ex.config = cfg;
+  if (auto cs = body.find("ConsoleSize"); cs != body.end() && cs->is_array() && cs->size() == 2 &&
+                                          (*cs)[0].is_number_unsigned() && (*cs)[1].is_number_unsigned()) {
+    ex.rows = (*cs)[0].get<unsigned>();
+    ex.cols = (*cs)[1].get<unsigned>();
+  }
+  // Execs of the past of this container are forgotten when there are too many (docker keeps them until
+  // the container goes; a busy health check would make that unbounded).
+  size_t mine = 0;
+  for (auto& [id, e] : execs_) mine += e.containerId == cid;
+  if (mine >= 256)
+    for (auto it = execs_.begin(); it != execs_.end();)
+      it = it->second.containerId == cid && it->second.exitCode ? execs_.erase(it) : std::next(it);
+  execs_[ex.id] = ex;
+  emitLocked("container",
+             "exec_create: " +
+                 [&] {
+                   std::string s;
+                   for (auto& a : cmd) s += (s.empty() ? "" : " ") + a;
+                   return s;
+                 }(),
+             cid, {{"execID", ex.id}});
+  return ex.id;
+}
+
+Result<Exec> Engine::execBegin(const std::string& execId, std::optional<bool> tty) {
+  std::lock_guard lock(m_);
+  auto it = execs_.find(execId);
+  if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
+  Exec& ex = it->second;
+  if (ex.running)
+    return fail(ErrorCategory::Conflict, "Error: Exec command " + execId + " is already running");
+  if (ex.started) return fail(ErrorCategory::Conflict, "Error: Exec command " + execId + " has already run");
+  auto c = containers_.find(ex.containerId);
+  if (c == containers_.end() || c->second.state.status != "running")
+    return fail(ErrorCategory::Conflict, "Container " + ex.containerId + " is not running");
+  if (tty) ex.config["Tty"] = *tty;
+  ex.started = true;
+  return ex;
+}
+
+void Engine::recordExecExit(const std::string& execId, int code) {
+  std::lock_guard lock(m_);
+  auto it = execs_.find(execId);
+  if (it == execs_.end()) return;
+  it->second.running = false;
+  if (!it->second.exitCode) it->second.exitCode = code;
+  std::string cid = it->second.containerId;
+  emitLocked("container", "exec_die", cid, {{"execID", execId}, {"exitCode", std::to_string(code)}});
+}
+
+Result<void> Engine::execRun(const std::string& execId, int clientFd, std::string_view earlyInput) {
+  std::string cid, dir;
+  json cfg;
+  unsigned rows = 0, cols = 0;
+  {
+    std::lock_guard lock(m_);
+    auto it = execs_.find(execId);
+    if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
+    cid = it->second.containerId;
+    cfg = it->second.config;
+    rows = it->second.rows, cols = it->second.cols;
+    dir = containerDir(cid);
+  }
+  auto failed = [&](const Error& e) -> Result<void> {
+    recordExecExit(execId, startFailureCode(e));
+    return std::unexpected(e);
+  };
+  // The container's process as the runtime runs it, changed into the exec's.
+  auto spec = readFile(dir + "/config.json");
+  if (!spec) return failed(spec.error().context("reading the container's spec"));
+  json full = json::parse(*spec, nullptr, false);
+  if (!full.is_object() || !full.contains("process"))
+    return failed(Error(ErrorCategory::Internal, "the container's spec is unreadable"));
+  image::ExecProcessOptions o;
+  o.cmd = stringList(cfg, "Cmd").value_or(std::vector<std::string>{});
+  o.env = stringList(cfg, "Env").value_or(std::vector<std::string>{});
+  o.user = cfg.value("User", "");
+  o.workdir = cfg.value("WorkingDir", "");
+  o.tty = cfg.value("Tty", false);
+  o.privileged = cfg.value("Privileged", false);
+  o.rows = rows, o.cols = cols;
+  auto process = image::makeExecProcess(full["process"].dump(), o, dir + "/rootfs");
+  if (!process) return failed(process.error());
+  if (auto w = writeFileAtomic(dir + "/exec-" + execId + ".json", *process, 0600); !w)
+    return failed(w.error());
+
+  bool withStdin = clientFd >= 0 && cfg.value("AttachStdin", false);
+  auto shim = shimio::connect(dir + "/shim.sock");
+  if (!shim) return failed(shim.error().context("connecting to the container's shim"));
+  if (!shimio::sendAll(shim->get(), "exec " + execId + (withStdin ? " 1\n" : " 0\n")))
+    return failed(Error(ErrorCategory::Internal, "talking to the container's shim"));
+  auto answer = shimio::readLine(shim->get());
+  if (!answer) return failed(answer.error());
+  if (!answer->starts_with("ok ")) {
+    ::unlink((dir + "/exec-" + execId + ".json").c_str());
+    return failed(Error(ErrorCategory::Internal, answer->starts_with("err ") ? answer->substr(4) : *answer));
+  }
+  {
+    std::lock_guard lock(m_);
+    if (auto it = execs_.find(execId); it != execs_.end()) {
+      it->second.running = true;
+      it->second.pid = std::atoi(answer->c_str() + 3);
+    }
+    emitLocked("container",
+               "exec_start: " +
+                   [&] {
+                     std::string s;
+                     for (auto& a : o.cmd) s += (s.empty() ? "" : " ") + a;
+                     return s;
+                   }(),
+               cid, {{"execID", execId}});
+  }
+  // The exit code, once the process ended (the shim answers at once when it already did).
+  auto waitExit = [this, execId, dir] {
+    int code = 128 + 9;  // the shim went with the container: its execs were killed with it
+    if (auto fd = shimio::connect(dir + "/shim.sock");
+        fd && shimio::sendAll(fd->get(), "exec-wait " + execId + "\n"))
+      if (auto l = shimio::readLine(fd->get()); l && l->starts_with("exit "))
+        code = std::atoi(l->c_str() + 5);
+    recordExecExit(execId, code);
+  };
+  if (clientFd < 0) {  // detached: the shim drains its output; a thread learns its end
+    std::thread(waitExit).detach();
+    return {};
+  }
+  if (withStdin && !earlyInput.empty()) shimio::sendAll(shim->get(), earlyInput);
+  shimio::relay(shim->get(), clientFd,
+                {.tty = o.tty,
+                 .stdout = cfg.value("AttachStdout", true),
+                 .stderr = cfg.value("AttachStderr", true),
+                 .stdin = withStdin});
+  waitExit();
+  return {};
+}
+
+Result<void> Engine::execResize(const std::string& execId, int rows, int cols) {
+  if (rows <= 0 || cols <= 0) return invalid("invalid terminal size");
+  std::string dir;
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::lock_guard lock(m_);
+      auto it = execs_.find(execId);
+      if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
+      Exec& ex = it->second;
+      if (!ex.running && !ex.started) {  // not started yet: the size goes with the start
+        ex.rows = static_cast<unsigned>(rows), ex.cols = static_cast<unsigned>(cols);
+        return {};
+      }
+      if (!ex.running && ex.exitCode) return {};
+      dir = containerDir(ex.containerId);
+      if (!ex.running) {  // starting: the shim does not know it yet
+        ex.rows = static_cast<unsigned>(rows), ex.cols = static_cast<unsigned>(cols);
+        if (attempt >= 40) return {};
+      }
+    }
+    auto fd = shimio::connect(dir + "/shim.sock");
+    if (fd && shimio::sendAll(fd->get(), "exec-resize " + execId + " " + std::to_string(rows) + " " +
+                                             std::to_string(cols) + "\n")) {
+      auto l = shimio::readLine(fd->get());
+      if (l && *l == "ok") return {};
+      if (l && l->find("no such exec") == std::string::npos)
+        return fail(l->starts_with("err ") ? l->substr(4) : *l);
+    }
+    if (!fd) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
+Result<json> Engine::execInspect(const std::string& execId) {
+  std::lock_guard lock(m_);
+  auto it = execs_.find(execId);
+  if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
+  const Exec& ex = it->second;
+  const json& c = ex.config;
+  std::vector<std::string> cmd = stringList(c, "Cmd").value_or(std::vector<std::string>{});
+  json pc = {{"tty", c.value("Tty", false)},
+             {"entrypoint", cmd.empty() ? "" : cmd[0]},
+             {"arguments", cmd.empty() ? std::vector<std::string>{}
+                                       : std::vector<std::string>(cmd.begin() + 1, cmd.end())},
+             {"privileged", c.value("Privileged", false)}};
+  if (!c.value("User", "").empty()) pc["user"] = c.value("User", "");
+  return json{{"ID", ex.id},
+              {"Running", ex.running},
+              {"ExitCode", ex.exitCode ? json(*ex.exitCode) : json(nullptr)},
+              {"ProcessConfig", pc},
+              {"OpenStdin", c.value("AttachStdin", false)},
+              {"OpenStderr", c.value("AttachStderr", false)},
+              {"OpenStdout", c.value("AttachStdout", false)},
+              {"CanRemove", false},
+              {"ContainerID", ex.containerId},
+              {"DetachKeys", c.value("DetachKeys", "")},
+              {"Pid", ex.running ? ex.pid : 0}};
+}
+
+}  // namespace berth::engine
