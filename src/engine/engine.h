@@ -92,6 +92,20 @@ struct Exec {
   unsigned rows = 0, cols = 0;  // a resize that came before the process existed
 };
 
+// What docker's X-Docker-Container-Path-Stat header says of a path in a container.
+struct PathStat {
+  std::string name;
+  int64_t size = 0;
+  uint32_t mode = 0;  // Go's os.FileMode bits (type bits on top of the permissions)
+  int64_t mtimeNs = 0;
+  std::string linkTarget;
+};
+
+// A byte sink for streamed responses; false once the client is gone.
+using ByteSink = std::function<bool(const void* data, size_t len)>;
+// A request body read in pieces: sets *buf, returns the size, 0 at the end, -1 on error.
+using ByteSource = std::function<long(const void** buf)>;
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
@@ -166,6 +180,19 @@ class Engine {
   nlohmann::json inspectJson(const Container& c);
   nlohmann::json summaryJson(const Container& c);
 
+  // docker cp and export: paths resolve inside the container's root (symlinks included); a stopped
+  // container's filesystem is mounted for the time of the request. `begin` runs once the request is known
+  // to succeed (the response's headers), before the first byte goes to `sink`.
+  Result<PathStat> archiveStat(const std::string& ref, const std::string& path);
+  Result<void> archiveGet(const std::string& ref, const std::string& path,
+                          const std::function<void(const PathStat&)>& begin, const ByteSink& sink);
+  // Extracts a tar (any compression) into the directory `path` of the container.
+  Result<void> archivePut(const std::string& ref, const std::string& path, bool copyUidGid,
+                          const ByteSource& body);
+  Result<void> exportFs(const std::string& ref, const std::function<void()>& begin, const ByteSink& sink);
+  // docker diff: [{"Path", "Kind": 0 changed, 1 added, 2 deleted}] from the container's writable layer.
+  Result<nlohmann::json> changes(const std::string& ref);
+
   // Stops the monitors (the containers keep running in their shims).
   void shutdown();
 
@@ -195,6 +222,8 @@ class Engine {
                   std::map<std::string, std::string> attrs = {});
   Result<std::string> shimRequest(const std::string& id, const std::string& line);
   Result<void> signalLocked(const std::string& id, int sig);
+  class RootfsAccess;
+  Result<std::unique_ptr<RootfsAccess>> openRootfs(const std::string& ref, std::string* id);
 
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;

@@ -181,7 +181,8 @@ class Unpacker {
     std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
     TRY(int pfd, parentFd(parent, path));
 
-    if (std::string_view(name).starts_with(kWhiteoutPrefix)) return whiteout(pfd, parent, name, path);
+    if (opts_.whiteouts != Whiteouts::None && std::string_view(name).starts_with(kWhiteoutPrefix))
+      return whiteout(pfd, parent, name, path);
     added_.insert(path);
 
     const char* hardlink = archive_entry_hardlink(e);

@@ -26,6 +26,8 @@ enum class Whiteouts {
   // Applied onto a copy of the parent (vfs): ".wh.x" deletes x, ".wh..wh..opq" empties the directory of
   // everything this layer did not add.
   Apply,
+  // Not a layer (`docker cp`): ".wh." names are plain files.
+  None,
 };
 
 struct UnpackOptions {

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include "base/file.h"
@@ -55,9 +56,10 @@ class Conn final : public Responder {
   void text(int status, const std::string& contentType, const std::string& body) override {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     common(res);
+    for (auto& [k, v] : extra_) res.set(k, v);
     if (status != 204 && status != 304) {
       res.set(http::field::content_type, contentType);
-      res.body() = req_.method == "HEAD" && status == 200 ? "" : body;
+      res.body() = req_.method == "HEAD" ? "" : body;  // HEAD: headers only, errors included
     }
     res.keep_alive(keepAlive_);
     res.prepare_payload();
@@ -71,10 +73,15 @@ class Conn final : public Responder {
     if (st == 304) return text(304, "", "");
     json(st, nlohmann::json{{"message", e.message()}});
   }
+  void header(const std::string& name, const std::string& value) override {
+    extra_.emplace_back(name, value);
+  }
   void beginStream(const std::string& contentType) override {
     std::string head = std::string("HTTP/1.1 200 OK\r\nContent-Type: ") + contentType +
                        "\r\nTransfer-Encoding: chunked\r\nApi-Version: " + kApiVersion +
-                       "\r\nDocker-Experimental: false\r\nOstype: linux\r\nServer: berthd\r\n\r\n";
+                       "\r\nDocker-Experimental: false\r\nOstype: linux\r\nServer: berthd\r\n";
+    for (auto& [k, v] : extra_) head += k + ": " + v + "\r\n";
+    head += "\r\n";
     streaming_ = writeRaw(head);
     done_ = true;
   }
@@ -137,6 +144,7 @@ class Conn final : public Responder {
   const Request& req_;
   bool keepAlive_;
   bool done_ = false, streaming_ = false, hijacked_ = false;
+  std::vector<std::pair<std::string, std::string>> extra_;
 };
 
 }  // namespace
@@ -153,11 +161,11 @@ std::string Request::queryStr(const std::string& k, const std::string& dflt) con
   return it == query.end() ? dflt : it->second;
 }
 
-void Router::add(const std::string& method, const std::string& pattern, Handler h) {
-  routes_.push_back({method, std::regex("^" + pattern + "$"), std::move(h)});
+void Router::add(const std::string& method, const std::string& pattern, Handler h, bool streamBody) {
+  routes_.push_back({method, std::regex("^" + pattern + "$"), std::move(h), streamBody});
 }
 
-const Handler* Router::match(Request& req, bool* pathKnown) const {
+const Handler* Router::match(Request& req, bool* pathKnown, bool* streamBody) const {
   *pathKnown = false;
   for (auto& r : routes_) {
     std::smatch m;
@@ -166,6 +174,7 @@ const Handler* Router::match(Request& req, bool* pathKnown) const {
     if (r.method != req.method && !(r.method == "GET" && req.method == "HEAD")) continue;
     req.params.clear();
     for (size_t i = 1; i < m.size(); ++i) req.params.push_back(urlDecode(m[i].str()));
+    if (streamBody) *streamBody = r.streamBody;
     return &r.h;
   }
   return nullptr;
@@ -195,6 +204,7 @@ Server::Server(engine::Engine& engine, std::string version) : engine_(engine), v
   addSystemRoutes(router_, engine_, version_);
   addContainerRoutes(router_, engine_);
   addImageRoutes(router_, engine_);
+  addArchiveRoutes(router_, engine_);
 }
 
 Result<void> Server::listen(const std::string& path) {
@@ -238,21 +248,21 @@ void Server::serve(int fd) {
   }
   beast::flat_buffer buf;
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(kBodyLimit);
-    parser.header_limit(64 * 1024);
-    http::read(sock, buf, parser, ec);
+    // The header first: a streaming route reads its body itself, the others get it whole (16 MiB at most).
+    auto sp = std::make_unique<http::request_parser<http::buffer_body>>();
+    auto& hp = *sp;
+    hp.body_limit(std::numeric_limits<std::uint64_t>::max());  // (boost::none compares below any length)
+    hp.header_limit(64 * 1024);
+    http::read_header(sock, buf, hp, ec);
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset)
       break;
     Request req;
     if (ec) {
       Conn c(sock, buf, req, false);
-      int st = ec == http::error::body_limit ? 413 : 400;
-      c.json(st, {{"message", ec == http::error::body_limit ? "request body too large (limit 16 MiB)"
-                                                            : "malformed HTTP request: " + ec.message()}});
+      c.json(400, {{"message", "malformed HTTP request: " + ec.message()}});
       break;
     }
-    auto& msg = parser.get();
+    auto& msg = hp.get();
     req.method = std::string(msg.method_string());
     std::string target(msg.target());
     std::string path = target.substr(0, target.find('?'));
@@ -275,8 +285,47 @@ void Server::serve(int fd) {
       for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       req.headers[name] = std::string(h.value());
     }
-    req.body = std::move(msg.body());
-    Conn c(sock, buf, req, msg.keep_alive());
+    bool keepAlive = msg.keep_alive();
+    bool known = false, streamBody = false;
+    const Handler* h = router_.match(req, &known, &streamBody);
+    req.readBody = [&sock, &buf, p = sp.get()](char* out, size_t cap) -> long {
+      while (!p->is_done()) {
+        p->get().body().data = out;
+        p->get().body().size = cap;
+        beast::error_code rec;
+        http::read_some(sock, buf, *p, rec);
+        if (rec == http::error::need_buffer) rec = {};
+        if (rec) return -1;
+        size_t n = cap - p->get().body().size;
+        if (n > 0) return static_cast<long>(n);
+      }
+      return 0;
+    };
+    if (!(h && streamBody)) {
+      auto tooLarge = [&] {
+        Conn c(sock, buf, req, false);
+        c.json(413, {{"message", "request body too large (limit 16 MiB)"}});
+      };
+      if (auto len = hp.content_length(); len && *len > kBodyLimit) {
+        tooLarge();
+        break;
+      }
+      char chunk[65536];
+      long n;
+      while ((n = req.readBody(chunk, sizeof chunk)) > 0 && req.body.size() <= kBodyLimit)
+        req.body.append(chunk, static_cast<size_t>(n));
+      if (req.body.size() > kBodyLimit) {
+        tooLarge();
+        break;
+      }
+      if (n < 0) {
+        Conn c(sock, buf, req, false);
+        c.json(400, {{"message", "malformed HTTP request: the body could not be read"}});
+        break;
+      }
+      req.readBody = nullptr;
+    }
+    Conn c(sock, buf, req, keepAlive);
     log::debug("API " + req.method + " " + target);
     if (!req.apiVersion.empty()) {
       double v = std::atof(req.apiVersion.c_str());
@@ -287,12 +336,10 @@ void Server::serve(int fd) {
                      (v < 1.24 ? "too old. Minimum supported API version is " + std::string(kMinApiVersion)
                                : "too new. Maximum supported API version is " + std::string(kApiVersion)) +
                      ", please upgrade your client to a newer version"}});
-        if (!c.keepAlive()) break;
+        if (!c.keepAlive() || !sp->is_done()) break;
         continue;
       }
     }
-    bool known = false;
-    const Handler* h = router_.match(req, &known);
     if (!h) {
       if (known)
         c.json(405, {{"message", "method " + req.method + " not allowed for " + req.path}});
@@ -313,6 +360,16 @@ void Server::serve(int fd) {
       break;
     }
     if (!c.keepAlive()) break;
+    if (!sp->is_done()) {
+      // A streaming handler that answered before the end of its body (an error): read the rest (up to the
+      // JSON limit) so that the client, still sending, gets the answer; beyond that the connection goes.
+      char sink[65536];
+      size_t drained = 0;
+      long n;
+      while (drained <= kBodyLimit && (n = req.readBody(sink, sizeof sink)) > 0)
+        drained += static_cast<size_t>(n);
+      if (!sp->is_done()) break;
+    }
   }
   sock.shutdown(asio::local::stream_protocol::socket::shutdown_both, ec);
   sock.close(ec);

@@ -28,7 +28,9 @@ struct Request {
   std::string apiVersion;
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
+  std::string body;                            // the whole body (up to 16 MiB), except for streaming routes:
+  std::function<long(char* buf, size_t cap)>
+      readBody;                     // streaming routes: bytes read, 0 at the end, -1 on error
   std::vector<std::string> params;  // the route's captures
   bool queryBool(const std::string& k, bool dflt = false) const;
   std::string queryStr(const std::string& k, const std::string& dflt = "") const;
@@ -41,6 +43,8 @@ class Responder {
   virtual void json(int status, const nlohmann::json& body) = 0;
   virtual void text(int status, const std::string& contentType, const std::string& body) = 0;
   virtual void error(const Error& e) = 0;
+  // An extra header for the response that follows (json, text, beginStream).
+  virtual void header(const std::string& name, const std::string& value) = 0;
   // Chunked stream: headers now, then chunks; false once the client is gone.
   virtual void beginStream(const std::string& contentType) = 0;
   virtual bool chunk(std::string_view data) = 0;
@@ -55,15 +59,17 @@ using Handler = std::function<void(Request&, Responder&)>;
 
 class Router {
  public:
-  void add(const std::string& method, const std::string& pattern, Handler h);
-  // Finds the handler, filling req.params; null when no route matches (methodAllowed tells 405 from 404).
-  const Handler* match(Request& req, bool* pathKnown) const;
+  // A streaming route reads its request body itself (Request::readBody): archives of any size.
+  void add(const std::string& method, const std::string& pattern, Handler h, bool streamBody = false);
+  // Finds the handler, filling req.params; null when no route matches (pathKnown tells 405 from 404).
+  const Handler* match(Request& req, bool* pathKnown, bool* streamBody = nullptr) const;
 
  private:
   struct Route {
     std::string method;
     std::regex re;
     Handler h;
+    bool streamBody = false;
   };
   std::vector<Route> routes_;
 };
@@ -74,6 +80,7 @@ int statusOf(const Error& e);
 void addSystemRoutes(Router& r, engine::Engine& e, const std::string& version);
 void addContainerRoutes(Router& r, engine::Engine& e);
 void addImageRoutes(Router& r, engine::Engine& e);
+void addArchiveRoutes(Router& r, engine::Engine& e);
 // docker's filters parameter: {"key": ["v1"]} or the old {"key": {"v1": true}}.
 Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw);
 
