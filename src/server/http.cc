@@ -270,7 +270,10 @@ void Server::serve(int fd) {
       for (auto& kv : split(target.substr(target.find('?') + 1), '&')) {
         if (kv.empty()) continue;
         auto eq = kv.find('=');
-        req.query[urlDecode(kv.substr(0, eq))] = eq == std::string::npos ? "" : urlDecode(kv.substr(eq + 1));
+        std::string k = urlDecode(kv.substr(0, eq)),
+                    v = eq == std::string::npos ? "" : urlDecode(kv.substr(eq + 1));
+        req.query[k] = v;
+        req.queryAll[k].push_back(v);
       }
     }
     static const std::regex kVersioned("^/v([0-9]+\\.[0-9]+)(/.*)$");

@@ -26,9 +26,10 @@ struct Request {
   std::string method;
   std::string path;  // without the /vX.Y prefix
   std::string apiVersion;
-  std::map<std::string, std::string> query;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;                            // the whole body (up to 16 MiB), except for streaming routes:
+  std::map<std::string, std::string> query;                  // the last value of each parameter
+  std::map<std::string, std::vector<std::string>> queryAll;  // every value (names=a&names=b)
+  std::map<std::string, std::string> headers;                // lower-case names
+  std::string body;  // the whole body (up to 16 MiB), except for streaming routes:
   std::function<long(char* buf, size_t cap)>
       readBody;                     // streaming routes: bytes read, 0 at the end, -1 on error
   std::vector<std::string> params;  // the route's captures

@@ -1,6 +1,11 @@
-// /images/...: list, inspect, history, tag, delete, prune.
-#include <ctime>
+// /images/...: list, inspect, history, tag, delete, prune, load, save (get), import (create with fromSrc).
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <ctime>
+#include <vector>
+
+#include "base/file.h"
 #include "base/log.h"
 #include "image/reference.h"
 #include "server/http.h"
@@ -10,6 +15,34 @@ namespace berth::server {
 using nlohmann::json;
 
 namespace {
+
+// An unlinked file under the data root (not /tmp: archives are as large as images).
+Result<UniqueFd> tempFile(const std::string& dataRoot) {
+  std::string dir = dataRoot + "/tmp";
+  TRYV(mkdirAll(dir, 0700));
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd) return sysFail("creating a temporary file in " + dir);
+  return fd;
+}
+
+// The request body of a streaming route in a temporary file, read back from its start.
+Result<UniqueFd> spoolBody(Request& req, const std::string& dataRoot) {
+  TRY(UniqueFd fd, tempFile(dataRoot));
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    long n = req.readBody(buf.data(), buf.size());
+    if (n < 0) return fail(ErrorCategory::InvalidArgument, "reading the request body failed");
+    if (n == 0) break;
+    for (size_t off = 0; off < static_cast<size_t>(n);) {
+      ssize_t w = ::write(fd.get(), buf.data() + off, static_cast<size_t>(n) - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return sysFail("spooling the request body");
+      off += static_cast<size_t>(w);
+    }
+  }
+  if (::lseek(fd.get(), 0, SEEK_SET) < 0) return sysFail("lseek");
+  return fd;
+}
 
 int64_t unixOf(const std::string& rfc3339) {
   return log::parseRfc3339Ns(rfc3339).value_or(0) / 1000000000;
@@ -147,16 +180,78 @@ void addImageRoutes(Router& router, engine::Engine& e) {
 
   // Pulls need the registry client (a later issue): answer as docker does for an image it cannot get, so
   // clients report "not found" instead of a protocol error.
-  router.add("POST", "/images/create", [](Request& req, Responder& r) {
-    std::string from = req.queryStr("fromImage");
-    if (from.empty())
-      return r.json(
-          400, {{"message", "importing through the API (fromSrc) is not supported yet: use berth import"}});
-    r.json(404,
-           {{"message", "pull access denied for " + from +
-                            ", repository does not exist or may require 'docker login': berthd cannot pull "
-                            "yet (no registry client); load the image with docker load or berth load"}});
+  // docker import (fromSrc=-: the body is the root filesystem tarball); pulling needs a registry client.
+  router.add(
+      "POST", "/images/create",
+      [&e](Request& req, Responder& r) {
+        std::string from = req.queryStr("fromImage");
+        std::string src = req.queryStr("fromSrc");
+        if (from.empty() && src != "-")
+          return r.json(400, {{"message", src.empty() ? "fromImage or fromSrc is required"
+                                                      : "importing from a URL is not supported: give the "
+                                                        "tarball as the request body (fromSrc=-)"}});
+        if (!from.empty())
+          return r.json(404, {{"message", "pull access denied for " + from +
+                                              ", repository does not exist or may require 'docker login': "
+                                              "berthd cannot pull yet (no registry client); load the image "
+                                              "with docker load or berth load"}});
+        auto spooled = spoolBody(req, e.options().dataRoot);
+        if (!spooled) return r.error(spooled.error());
+        image::ImportOptions o;
+        std::string repo = req.queryStr("repo"), tag = req.queryStr("tag");
+        if (!repo.empty()) o.reference = tag.empty() ? repo : repo + ":" + tag;
+        if (auto it = req.queryAll.find("changes"); it != req.queryAll.end()) o.changes = it->second;
+        o.message = req.queryStr("message");
+        auto id = e.withImages([&](image::ImageService& s) { return s.import(spooled->get(), o); });
+        if (!id) return r.error(id.error());
+        e.emit("image", "import", id->str(), {{"name", o.reference.empty() ? id->str() : o.reference}});
+        r.beginStream("application/json");
+        r.chunk(json{{"status", id->str()}}.dump() + "\n");
+      },
+      /*streamBody=*/true);
+
+  // docker load: the archive is spooled to an unlinked file first, so a slow client never holds the image
+  // store's lock.
+  router.add(
+      "POST", "/images/load",
+      [&e](Request& req, Responder& r) {
+        auto spooled = spoolBody(req, e.options().dataRoot);
+        if (!spooled) return r.error(spooled.error());
+        auto lines = e.withImages([&](image::ImageService& s) { return s.load(spooled->get()); });
+        if (!lines) return r.error(lines.error());
+        r.beginStream("application/json");
+        for (auto& l : *lines) {
+          e.emit("image", "load", l.substr(l.find(':') + 2), {{"name", l.substr(l.find(':') + 2)}});
+          if (!req.queryBool("quiet")) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
+        }
+        if (req.queryBool("quiet"))
+          for (auto& l : *lines) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
+      },
+      /*streamBody=*/true);
+
+  // docker save: one image (/images/{name}/get) or several (/images/get?names=a&names=b).
+  auto save = [&e](const std::vector<std::string>& names, Responder& r) {
+    if (names.empty()) return r.json(400, {{"message", "no image names given"}});
+    auto out = tempFile(e.options().dataRoot);
+    if (!out) return r.error(out.error());
+    auto saved = e.withImages([&](image::ImageService& s) {
+      return s.save(names, out->get(), image::ImageService::SaveFormat::Docker);
+    });
+    if (!saved) return r.error(saved.error());
+    e.emit("image", "save", names[0], {{"name", names[0]}});
+    r.beginStream("application/x-tar");
+    char buf[65536];
+    for (off_t off = 0;;) {
+      ssize_t n = ::pread(out->get(), buf, sizeof buf, off);
+      if (n <= 0 || !r.chunk({buf, static_cast<size_t>(n)})) break;
+      off += n;
+    }
+  };
+  router.add("GET", "/images/get", [save](Request& req, Responder& r) {
+    auto it = req.queryAll.find("names");
+    save(it == req.queryAll.end() ? std::vector<std::string>{} : it->second, r);
   });
+  router.add("GET", "/images/(.+)/get", [save](Request& req, Responder& r) { save({req.params[0]}, r); });
 
   router.add("POST", "/images/prune", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
