@@ -133,6 +133,9 @@ class Engine {
   Result<void> restart(const std::string& ref, std::optional<int> timeoutSeconds);
   Result<void> remove(const std::string& ref, bool force);
   Result<void> rename(const std::string& ref, const std::string& newName);
+  // docker update: resources (memory, swap, cpu shares/quota/period/NanoCpus/cpuset, pids) of a running
+  // container change at once; the record keeps them for its next start; and the restart policy.
+  Result<std::vector<std::string>> update(const std::string& ref, const nlohmann::json& body);
   Result<void> pause(const std::string& ref);
   Result<void> unpause(const std::string& ref);
   Result<void> resize(const std::string& ref, int rows, int cols);

@@ -17,6 +17,8 @@
 #include "engine/engine.h"
 #include "engine/shim_client.h"
 #include "image/runspec.h"
+#include "oci/config.h"
+#include "runtime/container.h"
 #include "runtime/shim_protocol.h"
 #include "snapshot/snapshotter.h"
 
@@ -521,6 +523,74 @@ Result<void> Engine::unpause(const std::string& ref) {
   c.state.status = "running";
   emitLocked("container", "unpause", id);
   return save(c);
+}
+
+Result<std::vector<std::string>> Engine::update(const std::string& ref, const json& body) {
+  if (!body.is_object()) return invalid("the request body must be a JSON object");
+  static const char* kNumbers[] = {"Memory",   "MemorySwap", "MemoryReservation", "CpuShares",  "CpuPeriod",
+                                   "CpuQuota", "NanoCpus",   "PidsLimit",         "BlkioWeight"};
+  for (const char* k : kNumbers)
+    if (body.contains(k) && !body[k].is_null() && !body[k].is_number_integer())
+      return invalid(std::string(k) + ": expected an integer");
+  if (body.contains("CpusetCpus") && !body["CpusetCpus"].is_null() && !body["CpusetCpus"].is_string())
+    return invalid("CpusetCpus: expected a string");
+  auto num = [&](const char* k) -> int64_t {
+    return body.contains(k) && body[k].is_number_integer() ? body[k].get<int64_t>() : 0;
+  };
+  if (num("NanoCpus") && (num("CpuQuota") || num("CpuPeriod")))
+    return invalid("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set");
+  if (num("Memory") && num("Memory") < 6 * 1024 * 1024) return invalid("Minimum memory limit allowed is 6MB");
+  std::vector<std::string> warnings;
+  std::lock_guard lock(m_);
+  TRY(std::string id, resolveId(ref));
+  Container c = containers_.at(id);
+  json& hc = c.hostConfig;
+  // docker's rule: a zero (or absent) value leaves the setting as it is.
+  for (const char* k : {"Memory", "MemorySwap", "MemoryReservation", "CpuShares", "BlkioWeight"})
+    if (num(k)) hc[k] = num(k);
+  if (num("NanoCpus")) {
+    hc["NanoCpus"] = num("NanoCpus");
+    hc["CpuQuota"] = 0, hc["CpuPeriod"] = 0;
+  }
+  for (const char* k : {"CpuQuota", "CpuPeriod"})
+    if (num(k)) {
+      hc[k] = num(k);
+      hc["NanoCpus"] = 0;
+    }
+  if (body.contains("PidsLimit") && body["PidsLimit"].is_number_integer())
+    hc["PidsLimit"] = num("PidsLimit") <= 0 ? -1 : num("PidsLimit");
+  if (body.contains("CpusetCpus") && body["CpusetCpus"].is_string() &&
+      !body["CpusetCpus"].get<std::string>().empty())
+    hc["CpusetCpus"] = body["CpusetCpus"];
+  int64_t mem = hc.value("Memory", json(0)).is_number() ? hc["Memory"].get<int64_t>() : 0;
+  int64_t swap = hc.value("MemorySwap", json(0)).is_number() ? hc["MemorySwap"].get<int64_t>() : 0;
+  if (num("Memory") && !num("MemorySwap") && swap > 0 && swap < mem) hc["MemorySwap"] = swap = 2 * mem;
+  if (swap > 0 && mem > 0 && swap < mem)
+    return invalid("Minimum memoryswap limit should be larger than memory limit, see usage");
+  if (swap > 0 && mem == 0)
+    return invalid("You should always set the Memory limit when using Memoryswap limit");
+  if (body.contains("RestartPolicy") && body["RestartPolicy"].is_object() &&
+      !body["RestartPolicy"].value("Name", "").empty()) {
+    std::string name = body["RestartPolicy"].value("Name", "");
+    if (name != "no" && name != "always" && name != "unless-stopped" && name != "on-failure")
+      return invalid("invalid restart policy '" + name + "'");
+    if (name != "no" && hc.value("AutoRemove", false))
+      return invalid("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    hc["RestartPolicy"] = {{"Name", name},
+                           {"MaximumRetryCount", body["RestartPolicy"].value("MaximumRetryCount", 0)}};
+  }
+  const std::string& st = c.state.status;
+  if (st == "running" || st == "paused") {
+    TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent));
+    TRY(oci::Resources res, oci::parseResources(image::resourceLimitsJson(o)));
+    runtime::Runtime rt(opts_.runRoot + "/runtime");
+    if (auto r = rt.update(id, res); !r)
+      return std::unexpected(r.error().context("Cannot update container " + id));
+  }
+  containers_[id] = c;
+  TRYV(save(c));
+  emitLocked("container", "update", id);
+  return warnings;
 }
 
 Result<void> Engine::resize(const std::string& ref, int rows, int cols) {

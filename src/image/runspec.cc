@@ -211,6 +211,18 @@ const std::vector<std::string>& defaultCapabilities() {
   return caps;
 }
 
+std::string resourceLimitsJson(const RunOptions& o) {
+  json res = json::object();
+  if (o.memory) res["memory"]["limit"] = *o.memory;
+  if (o.memorySwap) res["memory"]["swap"] = *o.memorySwap;
+  if (o.cpuShares) res["cpu"]["shares"] = *o.cpuShares;
+  if (o.cpuQuota) res["cpu"]["quota"] = *o.cpuQuota;
+  if (o.cpuPeriod) res["cpu"]["period"] = *o.cpuPeriod;
+  if (!o.cpusetCpus.empty()) res["cpu"]["cpus"] = o.cpusetCpus;
+  if (o.pidsLimit) res["pids"]["limit"] = *o.pidsLimit;
+  return res.dump();
+}
+
 Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& o,
                                       const std::string& rootfs) {
   // Process: entrypoint + cmd as docker combines them.
@@ -341,14 +353,8 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
   } else {
     linux["resources"]["devices"] = json::array({{{"allow", true}, {"access", "rwm"}}});
   }
-  auto& res = linux["resources"];
-  if (o.memory) res["memory"]["limit"] = *o.memory;
-  if (o.memorySwap) res["memory"]["swap"] = *o.memorySwap;
-  if (o.cpuShares) res["cpu"]["shares"] = *o.cpuShares;
-  if (o.cpuQuota) res["cpu"]["quota"] = *o.cpuQuota;
-  if (o.cpuPeriod) res["cpu"]["period"] = *o.cpuPeriod;
-  if (!o.cpusetCpus.empty()) res["cpu"]["cpus"] = o.cpusetCpus;
-  if (o.pidsLimit) res["pids"]["limit"] = *o.pidsLimit;
+  json limits = json::parse(resourceLimitsJson(o));
+  for (auto& [k, v] : limits.items()) linux["resources"][k] = v;
 
   json annotations = json::object();
   for (auto& [k, v] : img.config.labels) annotations[k] = v;

@@ -37,6 +37,10 @@ struct RunOptions {
 // `rootfs` is the container's mounted root (read to resolve user and group names).
 Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& o, const std::string& rootfs);
 
+// The OCI linux.resources limits of the options (memory, cpu, pids; no device rules): the container's
+// config at creation, and `docker update` of a running container.
+std::string resourceLimitsJson(const RunOptions& o);
+
 // `docker exec`: a process for a running container, based on the container's own (its OCI process JSON):
 // the command, environment added to the container's, another user, working directory, terminal, all
 // capabilities with `privileged`.

@@ -232,6 +232,14 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     (void)e.attach(c->id, s, fd, early);
   });
 
+  router.add("POST", id + "/update", [&e](Request& req, Responder& r) {
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto w = e.update(req.params[0], body);
+    if (!w) return r.error(w.error());
+    r.json(200, {{"Warnings", *w}});
+  });
+
   router.add("POST", id + "/exec", [&e](Request& req, Responder& r) {
     auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
     if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});

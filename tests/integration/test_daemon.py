@@ -335,3 +335,25 @@ def test_system_df(docker):
         assert c["Size"].startswith("1") and "kB" in c["Size"]  # ~100 kB written
     finally:
         dk(docker, "rm", "-f", "dfc")
+
+
+def test_update_running_container(docker):
+    name = "updated"
+    cg = "/sys/fs/cgroup"
+    try:
+        assert dk(docker, "run", "-d", "--name", name, "--memory", "64m", "busybox", "sleep", "1000").returncode == 0
+        r = dk(docker, "update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50",
+               "--cpu-shares", "512", "--restart", "on-failure:3", name)
+        assert r.returncode == 0, r.stderr
+        hc = json.loads(dk(docker, "inspect", name).stdout)[0]["HostConfig"]
+        assert (hc["Memory"], hc["MemorySwap"], hc["PidsLimit"], hc["CpuShares"]) == (128 << 20, 256 << 20, 50, 512)
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        if os.path.exists(f"{cg}/memory/cgroup.procs"):  # cgroup v1 host: the container sees its limits
+            r = dk(docker, "exec", name, "cat", f"{cg}/memory/memory.limit_in_bytes", f"{cg}/pids/pids.max",
+                   f"{cg}/cpu/cpu.shares")
+            assert r.stdout.split() == [str(128 << 20), "50", "512"], r.stdout + r.stderr
+        r = dk(docker, "update", "--memory", "1m", name)
+        assert r.returncode != 0 and "Minimum memory limit" in r.stderr
+        assert dk(docker, "update", "--cpus", "0.5", "--cpu-quota", "1000", name).returncode != 0
+    finally:
+        dk(docker, "rm", "-f", name)
