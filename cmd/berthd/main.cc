@@ -28,11 +28,12 @@ std::string selfDir() {
   return p.substr(0, p.rfind('/'));
 }
 
-std::string findShim() {
+// A helper program next to berthd (installed) or in its build directory.
+std::string findHelper(const std::string& name) {
   std::string dir = selfDir();
-  for (auto& c : {dir + "/berth-shim", dir + "/../berth-shim/berth-shim"})
+  for (auto& c : {dir + "/" + name, dir + "/../" + name + "/" + name})
     if (::access(c.c_str(), X_OK) == 0) return c;
-  return "berth-shim";
+  return name;
 }
 
 int die(const std::string& msg) {
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("-p,--pidfile", pidFile, "path to use for the daemon PID file");
   app.add_option("--storage-driver,-s", opts.driver, "storage driver: overlay or vfs")->capture_default_str();
   app.add_option("--shim", opts.shimPath, "path of berth-shim");
+  app.add_option("--init-path", opts.initPath, "path of the init for containers run with --init (berth-init)");
   app.add_option("--cgroup-parent", opts.cgroupParent, "parent cgroup of containers")->capture_default_str();
   app.set_version_flag("-v,--version", std::string("berthd version ") + BERTH_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
       if (lo.contains("max-file")) opts.logMaxFiles = std::atoi(lo["max-file"].get<std::string>().c_str());
     }
   }
-  if (opts.shimPath.empty()) opts.shimPath = findShim();
+  if (opts.shimPath.empty()) opts.shimPath = findHelper("berth-shim");
+  if (opts.initPath.empty()) opts.initPath = findHelper("berth-init");
   if (!host.starts_with("unix://"))
     return die("only unix sockets are supported: -H unix:///path (got " + host + ")");
   std::string sockPath = host.substr(7);

@@ -33,6 +33,7 @@ struct EngineOptions {
   std::string runRoot = "/run/berth";  // bundles, shim sockets, exit files, the runtime's state
   std::string driver = "overlay";
   std::string shimPath;  // berth-shim binary
+  std::string initPath;  // berth-init binary (--init)
   std::string cgroupParent = "/berth";
   int64_t logMaxSize = 20 << 20;  // json-file rotation defaults (docker's local driver: 20m x 5)
   int logMaxFiles = 5;

@@ -43,7 +43,8 @@ int64_t bytesOf(const json& v) {
 }
 
 // docker's Config + HostConfig → the image service's run options.
-Result<image::RunOptions> runOptions(const Container& c, const std::string& cgroupParent) {
+Result<image::RunOptions> runOptions(const Container& c, const std::string& cgroupParent,
+                                     const std::string& initPath) {
   image::RunOptions o;
   o.id = c.id;
   const json& cfg = c.config;
@@ -108,6 +109,12 @@ Result<image::RunOptions> runOptions(const Container& c, const std::string& cgro
       o.ulimits.push_back(u.value("Name", "") + "=" + std::to_string(u.value("Soft", 0)) + ":" +
                           std::to_string(u.value("Hard", 0)));
   o.cgroupParent = hc.value("CgroupParent", "").empty() ? cgroupParent : hc.value("CgroupParent", "");
+  if (hc.value("Init", json(false)).is_boolean() && hc["Init"].get<bool>()) {
+    if (initPath.empty() || initPath[0] != '/' || ::access(initPath.c_str(), X_OK) != 0)
+      return invalid("--init: the init binary (berth-init) was not found" +
+                     (initPath.empty() ? std::string() : " at " + initPath) + "; give berthd --init-path");
+    o.initPath = initPath;
+  }
   return o;
 }
 
@@ -129,7 +136,7 @@ Result<void> Engine::spawnShim(Container& c) {
   TRYV(snapshot::mountAll(mounts, dir + "/rootfs"));
   Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
   TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
-  TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent));
+  TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
   TRYV(writeFileAtomic(dir + "/config.json", spec, 0600));
 
@@ -581,7 +588,7 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const js
   }
   const std::string& st = c.state.status;
   if (st == "running" || st == "paused") {
-    TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent));
+    TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
     TRY(oci::Resources res, oci::parseResources(image::resourceLimitsJson(o)));
     runtime::Runtime rt(opts_.runRoot + "/runtime");
     if (auto r = rt.update(id, res); !r)

@@ -236,6 +236,7 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
     args.insert(args.end(), cmd.begin(), cmd.end());
   }
   if (args.empty()) return invalid("no command specified");
+  if (!o.initPath.empty()) args.insert(args.begin(), {"/sbin/docker-init", "--"});
 
   std::string userSpec = o.user.empty() ? img.config.user : o.user;
   TRY(ResolvedUser user, resolveUser(userSpec, rootfs));
@@ -315,6 +316,11 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
        {"source", "shm"},
        {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(o.shmSize)}}},
   });
+  if (!o.initPath.empty())
+    mounts.push_back({{"destination", "/sbin/docker-init"},
+                      {"type", "bind"},
+                      {"source", o.initPath},
+                      {"options", {"bind", "ro", "nosuid", "nodev"}}});
   for (auto& t : o.tmpfs) {
     std::string dest = t.substr(0, t.find(':'));
     if (dest.empty() || dest[0] != '/')

@@ -357,3 +357,21 @@ def test_update_running_container(docker):
         assert dk(docker, "update", "--cpus", "0.5", "--cpu-quota", "1000", name).returncode != 0
     finally:
         dk(docker, "rm", "-f", name)
+
+
+def test_init_forwards_signals_and_reaps(docker):
+    r = dk(docker, "run", "--rm", "--init", "busybox", "sh", "-c", "ps -o pid,comm | grep ' 1 '; exit 3")
+    assert r.returncode == 3 and "docker-init" in r.stdout, r.stdout + r.stderr
+    # An orphan ends: the init reaps it (no zombie left).
+    r = dk(docker, "run", "--rm", "--init", "busybox", "sh", "-c",
+           "(sleep 0.1 &); sleep 0.5; ps -o stat,comm | grep -c '^ *Z' || true")
+    assert r.stdout.strip() == "0", r.stdout
+    # sh as PID 1 ignores SIGTERM (stop would wait its 10 s); under the init it gets it and ends.
+    try:
+        assert dk(docker, "run", "-d", "--name", "withinit", "--init", "busybox", "sh", "-c", "sleep 1000").returncode == 0
+        start = time.time()
+        assert dk(docker, "stop", "withinit").returncode == 0
+        assert time.time() - start < 5
+        assert json.loads(dk(docker, "inspect", "withinit").stdout)[0]["State"]["ExitCode"] == 143
+    finally:
+        dk(docker, "rm", "-f", "withinit")
