@@ -60,7 +60,8 @@ json toJson(const Container& c) {
             {"oomKilled", c.state.oomKilled},
             {"error", c.state.error},
             {"startedAt", c.state.startedAt},
-            {"finishedAt", c.state.finishedAt}}},
+            {"finishedAt", c.state.finishedAt},
+            {"health", c.state.health}}},
           {"restartCount", c.restartCount},
           {"hasBeenStarted", c.hasBeenStarted},
           {"removalRequested", c.removalRequested},
@@ -86,6 +87,7 @@ Container fromJson(const json& j) {
   c.state.error = s.value("error", "");
   c.state.startedAt = s.value("startedAt", c.state.startedAt);
   c.state.finishedAt = s.value("finishedAt", c.state.finishedAt);
+  c.state.health = s.value("health", json(nullptr));
   c.restartCount = j.value("restartCount", 0);
   c.hasBeenStarted = j.value("hasBeenStarted", false);
   c.removalRequested = j.value("removalRequested", false);
@@ -240,6 +242,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   }
   for (const char* key : {"Cmd", "Entrypoint"}) TRYV(stringList(body, key, true));
   TRYV(stringList(body, "Env"));
+  TRY(json healthcheck, validateHealthcheck(body.value("Healthcheck", json(nullptr))));
 
   std::unique_lock lock(m_);
   auto img = images_->resolve(imageRef);
@@ -303,6 +306,21 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   if (body.contains("Labels") && body["Labels"].is_object())
     for (auto& [k, v] : body["Labels"].items()) labels[k] = v;
   c.config["Labels"] = labels;
+  // The check: the request's, with the image's HEALTHCHECK filling what it leaves out (docker's merge).
+  if (const auto& ih = icfg.config.healthcheck; ih.set || healthcheck.is_object()) {
+    json h = healthcheck.is_object() ? healthcheck : json::object();
+    if (!h.contains("Test") || h["Test"].is_null() || h["Test"].empty()) h["Test"] = ih.test;
+    for (auto [k, v] :
+         {std::pair{"Interval", ih.interval}, std::pair{"Timeout", ih.timeout},
+          std::pair{"StartPeriod", ih.startPeriod}, std::pair{"StartInterval", ih.startInterval}})
+      if (!h.contains(k) || !h[k].is_number_integer() || h[k].get<int64_t>() == 0) h[k] = v;
+    if (!h.contains("Retries") || !h["Retries"].is_number_integer() || h["Retries"].get<int64_t>() == 0)
+      h["Retries"] = ih.retries;
+    if (h["Test"].empty())
+      c.config.erase("Healthcheck");
+    else
+      c.config["Healthcheck"] = h;
+  }
   if (!c.config.contains("StopSignal") && !icfg.config.stopSignal.empty())
     c.config["StopSignal"] = icfg.config.stopSignal;
   if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "none";

@@ -46,6 +46,18 @@ struct ContainerState {
   bool oomKilled = false;
   std::string error;
   std::string startedAt = "0001-01-01T00:00:00Z", finishedAt = "0001-01-01T00:00:00Z";
+  nlohmann::json health;  // docker's State.Health (Status, FailingStreak, Log), null without a check
+};
+
+struct HealthProbe {
+  std::vector<std::string> cmd;
+  int64_t intervalNs = 0, timeoutNs = 0, startPeriodNs = 0, startIntervalNs = 0;
+  int retries = 3;
+};
+
+struct HealthResult {
+  int exitCode = -1;
+  std::string output, start, end;
 };
 
 struct Container {
@@ -213,6 +225,9 @@ class Engine {
   Result<void> startLocked(std::unique_lock<std::mutex>& lock, const std::string& id);
   Result<void> spawnShim(Container& c);
   void startMonitor(const std::string& id);
+  void startHealthLocked(const std::string& id);
+  void healthLoop(std::string id, uint64_t gen, HealthProbe p);
+  HealthResult runProbe(const std::string& id, const HealthProbe& p);
   void monitor(std::string id);
   void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine);
   void cleanupRuntime(const std::string& id);
@@ -235,6 +250,7 @@ class Engine {
   std::mutex m_;
   std::condition_variable changed_;
   std::map<std::string, Container> containers_;
+  std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)
   std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
   int monitorsRunning_ = 0;
   std::set<std::string> shimReady_;  // containers whose shim answers (created or running)
@@ -248,6 +264,7 @@ class Engine {
   std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
   std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
   std::map<std::string, Exec> execs_;
+  std::map<std::string, uint64_t> healthGen_;  // a health loop runs while its generation is current
   bool stopping_ = false;
   void recordExecExit(const std::string& execId, int code);
 };

@@ -183,14 +183,33 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
   // The exit code, once the process ended (the shim answers at once when it already did).
   auto waitExit = [this, execId, dir] {
     int code = 128 + 9;  // the shim went with the container: its execs were killed with it
-    if (auto fd = shimio::connect(dir + "/shim.sock");
-        fd && shimio::sendAll(fd->get(), "exec-wait " + execId + "\n"))
+    auto fd = shimio::connect(dir + "/shim.sock");
+    if (fd) {
+      std::lock_guard lock(m_);
+      waiterFds_.insert(fd->get());  // shut down by shutdown(), so the wait ends with the daemon
+      if (stopping_) ::shutdown(fd->get(), SHUT_RDWR);
+    }
+    if (fd && shimio::sendAll(fd->get(), "exec-wait " + execId + "\n"))
       if (auto l = shimio::readLine(fd->get()); l && l->starts_with("exit "))
         code = std::atoi(l->c_str() + 5);
+    if (fd) {
+      std::lock_guard lock(m_);
+      waiterFds_.erase(fd->get());
+      if (stopping_) return;
+    }
     recordExecExit(execId, code);
   };
   if (clientFd < 0) {  // detached: the shim drains its output; a thread learns its end
-    std::thread(waitExit).detach();
+    {
+      std::lock_guard lock(m_);
+      ++monitorsRunning_;
+    }
+    std::thread([this, waitExit] {
+      waitExit();
+      std::lock_guard lock(m_);
+      --monitorsRunning_;
+      changed_.notify_all();
+    }).detach();
     return {};
   }
   if (withStdin && !earlyInput.empty()) shimio::sendAll(shim->get(), earlyInput);

@@ -2,15 +2,23 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "engine/engine.h"
 
 namespace berth::engine {
 
 // A JSON value that must be a string array (or null / absent): docker's Cmd, Entrypoint, Env, …
 Result<std::vector<std::string>> stringList(const nlohmann::json& body, const char* key,
                                             bool allowString = false);
+
+// A container's health check, with docker's defaults filled in (interval and timeout 30 s, start interval
+// 5 s, 3 retries); none for no check or Test ["NONE"].
+std::optional<HealthProbe> healthProbeOf(const nlohmann::json& config);
+// Checks a Healthcheck object of a create request (null passes).
+Result<nlohmann::json> validateHealthcheck(const nlohmann::json& h);
 
 }  // namespace berth::engine

@@ -109,7 +109,7 @@ Result<image::RunOptions> runOptions(const Container& c, const std::string& cgro
       o.ulimits.push_back(u.value("Name", "") + "=" + std::to_string(u.value("Soft", 0)) + ":" +
                           std::to_string(u.value("Hard", 0)));
   o.cgroupParent = hc.value("CgroupParent", "").empty() ? cgroupParent : hc.value("CgroupParent", "");
-  if (hc.value("Init", json(false)).is_boolean() && hc["Init"].get<bool>()) {
+  if (auto init = hc.find("Init"); init != hc.end() && init->is_boolean() && init->get<bool>()) {
     if (initPath.empty() || initPath[0] != '/' || ::access(initPath.c_str(), X_OK) != 0)
       return invalid("--init: the init binary (berth-init) was not found" +
                      (initPath.empty() ? std::string() : " at " + initPath) + "; give berthd --init-path");
@@ -289,6 +289,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
 void Engine::startMonitor(const std::string& id) {
   ++monitorsRunning_;
   std::thread([this, id] { monitor(id); }).detach();
+  startHealthLocked(id);
 }
 
 void Engine::monitor(std::string id) {
@@ -688,6 +689,7 @@ void Engine::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   for (auto& [id, fd] : monitorFds_) ::shutdown(fd, SHUT_RDWR);
+  for (int fd : waiterFds_) ::shutdown(fd, SHUT_RDWR);
   changed_.notify_all();
   changed_.wait_for(lock, std::chrono::seconds(5), [&] { return monitorsRunning_ == 0; });
 }

@@ -35,7 +35,14 @@ std::string humanDuration(int64_t secs) {
 std::string statusText(const Container& c) {
   int64_t now = static_cast<int64_t>(::time(nullptr));
   const auto& s = c.state;
-  if (s.status == "running") return "Up " + humanDuration(now - unixOf(s.startedAt));
+  if (s.status == "running") {
+    std::string up = "Up " + humanDuration(now - unixOf(s.startedAt));
+    if (s.health.is_object()) {
+      std::string h = s.health.value("Status", "");
+      up += h == "starting" ? " (health: starting)" : " (" + h + ")";
+    }
+    return up;
+  }
   if (s.status == "paused") return "Up " + humanDuration(now - unixOf(s.startedAt)) + " (Paused)";
   if (s.status == "restarting") return "Restarting (" + std::to_string(s.exitCode) + ")";
   if (s.status == "exited")
@@ -137,22 +144,23 @@ json Engine::inspectJson(const Container& c) {
     }
     graph["Data"] = data;
   }
+  json state = {{"Status", st},
+                {"Running", st == "running" || st == "paused"},
+                {"Paused", st == "paused"},
+                {"Restarting", st == "restarting"},
+                {"OOMKilled", s.oomKilled},
+                {"Dead", st == "dead"},
+                {"Pid", s.pid},
+                {"ExitCode", s.exitCode},
+                {"Error", s.error},
+                {"StartedAt", s.startedAt},
+                {"FinishedAt", s.finishedAt}};
+  if (s.health.is_object()) state["Health"] = s.health;
   return {{"Id", c.id},
           {"Created", c.created},
           {"Path", c.path},
           {"Args", c.args},
-          {"State",
-           {{"Status", st},
-            {"Running", st == "running" || st == "paused"},
-            {"Paused", st == "paused"},
-            {"Restarting", st == "restarting"},
-            {"OOMKilled", s.oomKilled},
-            {"Dead", st == "dead"},
-            {"Pid", s.pid},
-            {"ExitCode", s.exitCode},
-            {"Error", s.error},
-            {"StartedAt", s.startedAt},
-            {"FinishedAt", s.finishedAt}}},
+          {"State", state},
           {"Image", c.imageId},
           {"ResolvConfPath", ""},
           {"HostnamePath", ""},

@@ -211,6 +211,28 @@ Result<ImageConfig> parseImageConfig(const std::string& text) {
     TRYV(keySet(d, o, "ExposedPorts", "config", c.config.exposedPorts));
     TRYV(keySet(d, o, "Volumes", "config", c.config.volumes));
     TRYV(strMap(d, o, "Labels", "config", c.config.labels));
+    if (auto hc = o.find("Healthcheck"); hc != o.end() && !hc->is_null()) {
+      if (!hc->is_object()) return std::unexpected(d.err("config.Healthcheck", "must be an object").error());
+      auto& h = c.config.healthcheck;
+      h.set = true;
+      TRYV(strList(d, *hc, "Test", "config.Healthcheck", h.test));
+      for (auto [key, field] :
+           {std::pair{"Interval", &h.interval}, std::pair{"Timeout", &h.timeout},
+            std::pair{"StartPeriod", &h.startPeriod}, std::pair{"StartInterval", &h.startInterval}}) {
+        auto v = hc->find(key);
+        if (v == hc->end() || v->is_null()) continue;
+        if (!v->is_number_integer() || v->get<int64_t>() < 0)
+          return std::unexpected(
+              d.err(std::string("config.Healthcheck.") + key, "must be a duration in nanoseconds").error());
+        *field = v->get<int64_t>();
+      }
+      if (auto v = hc->find("Retries"); v != hc->end() && !v->is_null()) {
+        if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 1000000)
+          return std::unexpected(
+              d.err("config.Healthcheck.Retries", "must be a small non-negative integer").error());
+        h.retries = static_cast<int>(v->get<int64_t>());
+      }
+    }
   }
   auto rootfs = j.find("rootfs");
   if (rootfs == j.end() || !rootfs->is_object())

@@ -63,6 +63,13 @@ struct ImageConfig {
     std::vector<std::string> env, entrypoint, cmd, exposedPorts, volumes;
     bool entrypointSet = false, cmdSet = false;  // [] and absent differ for docker
     std::map<std::string, std::string> labels;
+    // HEALTHCHECK: Test ["CMD", …] | ["CMD-SHELL", "…"] | ["NONE"]; durations in nanoseconds (0: default).
+    struct {
+      bool set = false;
+      std::vector<std::string> test;
+      int64_t interval = 0, timeout = 0, startPeriod = 0, startInterval = 0;
+      int retries = 0;
+    } healthcheck;
   } config;
   std::vector<Digest> diffIds;
   std::vector<HistoryEntry> history;

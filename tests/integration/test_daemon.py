@@ -375,3 +375,57 @@ def test_init_forwards_signals_and_reaps(docker):
         assert json.loads(dk(docker, "inspect", "withinit").stdout)[0]["State"]["ExitCode"] == 143
     finally:
         dk(docker, "rm", "-f", "withinit")
+
+
+def wait_health(docker, name, status, timeout=15):
+    deadline = time.time() + timeout
+    health = None
+    while time.time() < deadline:
+        health = json.loads(dk(docker, "inspect", name).stdout)[0]["State"].get("Health")
+        if health and health["Status"] == status:
+            return health
+        time.sleep(0.1)
+    raise AssertionError(f"{name}: health {health}, wanted {status}")
+
+
+def test_health_checks(docker):
+    names = ["hc-flip", "hc-timeout", "hc-restart"]
+    try:
+        r = dk(docker, "run", "-d", "--name", "hc-flip", "--health-cmd", "test -e /tmp/ok && echo fine",
+               "--health-interval", "200ms", "--health-retries", "2", "busybox", "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        assert "(health: starting)" in dk(docker, "ps", "--filter", "name=hc-flip", "--format", "{{.Status}}").stdout
+        wait_health(docker, "hc-flip", "unhealthy")
+        assert "(unhealthy)" in dk(docker, "ps", "--filter", "name=hc-flip", "--format", "{{.Status}}").stdout
+        assert dk(docker, "exec", "hc-flip", "touch", "/tmp/ok").returncode == 0
+        h = wait_health(docker, "hc-flip", "healthy")
+        assert h["FailingStreak"] == 0 and h["Log"][-1]["Output"] == "fine\n" and len(h["Log"]) <= 5
+        time.sleep(1.1)  # --until has whole seconds: let this one end
+        ev = dk(docker, "events", "--since", "60s", "--until", "0s", "--filter", "container=hc-flip",
+                "--format", "{{.Action}}").stdout.splitlines()
+        assert "health_status: unhealthy" in ev and "health_status: healthy" in ev, ev
+        # A probe that outlives its timeout is killed and counts as a failure.
+        r = dk(docker, "run", "-d", "--name", "hc-timeout", "--health-cmd", "sleep 5", "--health-timeout", "300ms",
+               "--health-interval", "200ms", "--health-retries", "1", "busybox", "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        h = wait_health(docker, "hc-timeout", "unhealthy")
+        assert h["Log"][-1]["ExitCode"] == -1 and "exceeded timeout" in h["Log"][-1]["Output"]
+        # restart-on-unhealthy (a label, so the docker CLI can ask for it): the container is restarted.
+        r = dk(docker, "run", "-d", "--name", "hc-restart", "--label", "berth.restart-on-unhealthy=true",
+               "--stop-timeout", "1", "--health-cmd", "test -e /tmp/ok", "--health-interval", "200ms",
+               "--health-retries", "2", "busybox", "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        started = json.loads(dk(docker, "inspect", "hc-restart").stdout)[0]["State"]["StartedAt"]
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            state = json.loads(dk(docker, "inspect", "hc-restart").stdout)[0]["State"]
+            if state["StartedAt"] != started and state["Running"]:
+                break
+            time.sleep(0.2)
+        assert state["StartedAt"] != started and state["Running"], state
+        # --no-healthcheck turns an image's check off.
+        r = dk(docker, "run", "--rm", "--no-healthcheck", "busybox", "true")
+        assert r.returncode == 0, r.stderr
+    finally:
+        for n in names:
+            dk(docker, "rm", "-f", n)
