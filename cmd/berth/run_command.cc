@@ -64,6 +64,12 @@ int runContainer(Globals& g, RunFlags f) {
       o.noNewPrivileges = true;
     } else if (s.starts_with("seccomp=") || s.starts_with("seccomp:")) {
       o.seccomp = s.substr(8);
+      if (o.seccomp != "unconfined" && !o.seccomp.starts_with("{")) {  // a file, as docker's CLI reads it
+        auto text = readFile(o.seccomp);
+        if (!text)
+          return usage("opening seccomp profile (" + o.seccomp + ") failed: " + text.error().message());
+        o.seccomp = *text;
+      }
     } else {
       return usage("invalid --security-opt: " + s);
     }

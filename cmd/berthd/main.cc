@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   app.add_option("-p,--pidfile", pidFile, "path to use for the daemon PID file");
   app.add_option("--storage-driver,-s", opts.driver, "storage driver: overlay or vfs")->capture_default_str();
   app.add_option("--shim", opts.shimPath, "path of berth-shim");
-  app.add_option("--init-path", opts.initPath, "path of the init for containers run with --init (berth-init)");
+  app.add_option("--init-path", opts.initPath,
+                 "path of the init for containers run with --init (berth-init)");
   app.add_option("--cgroup-parent", opts.cgroupParent, "parent cgroup of containers")->capture_default_str();
   app.set_version_flag("-v,--version", std::string("berthd version ") + BERTH_VERSION);
   CLI11_PARSE(app, argc, argv);

@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -170,6 +171,100 @@ json seccompJson(const sys::seccomp::Profile& p) {
   json s = {{"defaultAction", p.defaultAction}, {"syscalls", rules}};
   if (p.defaultErrnoRet) s["defaultErrnoRet"] = *p.defaultErrnoRet;
   return s;
+}
+
+// The machine's architecture as docker's profiles name it in includes/excludes.arches.
+std::string goArch() {
+  struct utsname u;
+  if (::uname(&u) != 0) return "";
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  if (m == "i686" || m == "i386") return "386";
+  return m;
+}
+
+std::pair<int, int> kernelVersion() {
+  struct utsname u;
+  if (::uname(&u) != 0) return {0, 0};
+  int a = 0, b = 0;
+  std::sscanf(u.release, "%d.%d", &a, &b);
+  return {a, b};
+}
+
+// A docker-format seccomp profile (what `--security-opt seccomp=FILE` sends: the file's JSON) as OCI
+// linux.seccomp: archMap picks this machine's architectures, rules apply when their includes hold
+// (capabilities the container has, this architecture, a minimum kernel) and their excludes do not.
+Result<json> dockerSeccompProfile(const std::string& text, const std::vector<std::string>& caps) {
+  json j = json::parse(text, nullptr, false);
+  auto bad = [](const std::string& where, const std::string& what) {
+    return invalid("seccomp profile: " + where + " " + what);
+  };
+  if (!j.is_object()) return bad("", "is not a JSON object");
+  if (!j.contains("defaultAction") || !j["defaultAction"].is_string())
+    return bad("defaultAction", "is required");
+  json out = {{"defaultAction", j["defaultAction"]}, {"syscalls", json::array()}};
+  if (j.contains("defaultErrnoRet")) {
+    if (!j["defaultErrnoRet"].is_number_unsigned()) return bad("defaultErrnoRet", "must be a number");
+    out["defaultErrnoRet"] = j["defaultErrnoRet"];
+  }
+  std::string arch = goArch();
+  static const std::map<std::string, std::string> scmpArch = {
+      {"amd64", "SCMP_ARCH_X86_64"}, {"arm64", "SCMP_ARCH_AARCH64"}, {"386", "SCMP_ARCH_X86"}};
+  json arches = json::array();
+  if (j.contains("archMap") && j["archMap"].is_array()) {
+    std::string mine = scmpArch.count(arch) ? scmpArch.at(arch) : "";
+    for (auto& m : j["archMap"])
+      if (m.is_object() && m.value("architecture", "") == mine) {
+        arches.push_back(mine);
+        if (m.contains("subArchitectures") && m["subArchitectures"].is_array())
+          for (auto& sa : m["subArchitectures"]) arches.push_back(sa);
+      }
+  } else if (j.contains("architectures") && j["architectures"].is_array()) {
+    arches = j["architectures"];
+  }
+  if (!arches.empty()) out["architectures"] = arches;
+  auto kernel = kernelVersion();
+  auto has = [&](const std::string& c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); };
+  const json& rules = j.value("syscalls", json::array());
+  if (!rules.is_array()) return bad("syscalls", "must be an array");
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& r = rules[i];
+    std::string where = "syscalls[" + std::to_string(i) + "]";
+    if (!r.is_object()) return bad(where, "must be an object");
+    json names = r.contains("names") ? r["names"] : json::array();
+    if (r.contains("name") && r["name"].is_string()) names.push_back(r["name"]);
+    if (!names.is_array() || names.empty()) return bad(where + ".names", "must list syscalls");
+    for (auto& n : names)
+      if (!n.is_string()) return bad(where + ".names", "must be strings");
+    if (!r.contains("action") || !r["action"].is_string()) return bad(where + ".action", "is required");
+    bool applies = true;
+    if (auto inc = r.find("includes"); inc != r.end() && inc->is_object()) {
+      for (auto& c : inc->value("caps", json::array()))
+        if (c.is_string() && !has(c.get<std::string>())) applies = false;
+      if (auto a = inc->find("arches"); a != inc->end() && a->is_array() && !a->empty() &&
+                                        std::find(a->begin(), a->end(), json(arch)) == a->end())
+        applies = false;
+      if (auto mk = inc->find("minKernel"); mk != inc->end() && mk->is_string()) {
+        int x = 0, y = 0;
+        std::sscanf(mk->get<std::string>().c_str(), "%d.%d", &x, &y);
+        if (kernel < std::pair{x, y}) applies = false;
+      }
+    }
+    if (auto exc = r.find("excludes"); exc != r.end() && exc->is_object()) {
+      for (auto& c : exc->value("caps", json::array()))
+        if (c.is_string() && has(c.get<std::string>())) applies = false;
+      if (auto a = exc->find("arches");
+          a != exc->end() && a->is_array() && std::find(a->begin(), a->end(), json(arch)) != a->end())
+        applies = false;
+    }
+    if (!applies) continue;
+    json rule = {{"names", names}, {"action", r["action"]}};
+    if (r.contains("errnoRet") && !r["errnoRet"].is_null()) rule["errnoRet"] = r["errnoRet"];
+    if (r.contains("args") && r["args"].is_array() && !r["args"].empty()) rule["args"] = r["args"];
+    out["syscalls"].push_back(rule);
+  }
+  return out;
 }
 
 Result<json> rlimit(const std::string& spec) {
@@ -352,9 +447,11 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
     linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
     if (o.seccomp.empty()) {
       linux["seccomp"] = seccompJson(sys::seccomp::defaultProfile(caps));
+    } else if (!o.seccomp.empty() && o.seccomp[0] == '{') {
+      TRY(linux["seccomp"], dockerSeccompProfile(o.seccomp, caps));
     } else if (o.seccomp != "unconfined") {
       return invalid("--security-opt seccomp=" + o.seccomp +
-                     ": only the default profile and unconfined are supported yet");
+                     ": expected unconfined or a profile's JSON (the docker CLI sends the file's content)");
     }
   } else {
     linux["resources"]["devices"] = json::array({{{"allow", true}, {"access", "rwm"}}});

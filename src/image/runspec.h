@@ -32,7 +32,8 @@ struct RunOptions {
   std::string cpusetCpus;
   std::vector<std::string> ulimits;  // name=soft[:hard]
   std::string cgroupParent = "/berth";
-  std::string initPath;  // --init: this binary runs as PID 1 (bound at /sbin/docker-init), the command its child
+  std::string
+      initPath;  // --init: this binary runs as PID 1 (bound at /sbin/docker-init), the command its child
 };
 
 // `rootfs` is the container's mounted root (read to resolve user and group names).
