@@ -116,6 +116,24 @@ static Result<void> removeAt(int dirfd, const char* name) {
   return {};
 }
 
+Result<std::vector<std::string>> dirEntries(int dirFd, const std::string& what) {
+  int dup = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup < 0) return sysFail("opening " + what);
+  DIR* d = ::fdopendir(dup);
+  if (!d) {
+    ::close(dup);
+    return sysFail("reading " + what);
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
+  int err = errno;
+  ::closedir(d);
+  if (err) return sysFail("reading " + what, err);
+  return names;
+}
+
 Result<void> removeAll(const std::string& path) {
   return removeAt(AT_FDCWD, path.c_str());
 }

@@ -23,6 +23,9 @@ Result<void> writeFile(const std::string& path, std::string_view data);
 Result<void> mkdirAll(const std::string& path, mode_t mode = 0755);
 // Removes a tree without following symlinks; a missing path is not an error.
 Result<void> removeAll(const std::string& path);
+// The names in the directory open at `dirFd` (without "." and ".."), in directory order; `what` names it in
+// errors.
+Result<std::vector<std::string>> dirEntries(int dirFd, const std::string& what);
 bool pathExists(const std::string& path);
 
 // A temporary directory removed (recursively) on destruction.

@@ -278,17 +278,7 @@ struct DiffWalker {
 
   Result<void> walk(int dirFd, const std::string& rel, int depth) {
     if (depth > 1024) return invalid("the container's filesystem is too deep");
-    int dup = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dup < 0) return sysFail("reading " + rel);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-      ::close(dup);
-      return sysFail("reading " + rel);
-    }
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-    ::closedir(d);
+    TRY(auto names, dirEntries(dirFd, rel.empty() ? "/" : rel));
     std::sort(names.begin(), names.end());
     for (auto& n : names) {
       std::string path = rel + "/" + n;

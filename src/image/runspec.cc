@@ -173,6 +173,17 @@ json seccompJson(const sys::seccomp::Profile& p) {
   return s;
 }
 
+// KEY=VALUE into an environment: replaces KEY's entry (when `override`) or appends.
+void setEnvIn(std::vector<std::string>& env, const std::string& kv, bool override) {
+  std::string key = kv.substr(0, kv.find('='));
+  for (auto& e : env)
+    if (e.substr(0, e.find('=')) == key) {
+      if (override) e = kv;
+      return;
+    }
+  env.push_back(kv);
+}
+
 // The machine's architecture as docker's profiles name it in includes/excludes.arches.
 std::string goArch() {
   struct utsname u;
@@ -339,15 +350,7 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
 
   // Environment: image's, then ours; PATH, HOSTNAME, HOME (and TERM with a tty) as docker sets them.
   std::vector<std::string> env = img.config.env;
-  auto setEnv = [&](const std::string& kv, bool override) {
-    std::string key = kv.substr(0, kv.find('='));
-    for (auto& e : env)
-      if (e.substr(0, e.find('=')) == key) {
-        if (override) e = kv;
-        return;
-      }
-    env.push_back(kv);
-  };
+  auto setEnv = [&](const std::string& kv, bool override) { setEnvIn(env, kv, override); };
   for (auto& e : o.env) {
     if (e.find('=') != std::string::npos) {
       setEnv(e, true);
@@ -480,15 +483,7 @@ Result<std::string> makeExecProcess(const std::string& containerProcessJson, con
   if (p.contains("env") && p["env"].is_array())
     for (auto& e : p["env"])
       if (e.is_string()) env.push_back(e.get<std::string>());
-  auto setEnv = [&](const std::string& kv, bool override) {
-    std::string key = kv.substr(0, kv.find('='));
-    for (auto& e : env)
-      if (e.substr(0, e.find('=')) == key) {
-        if (override) e = kv;
-        return;
-      }
-    env.push_back(kv);
-  };
+  auto setEnv = [&](const std::string& kv, bool override) { setEnvIn(env, kv, override); };
   for (auto& e : o.env)
     if (e.find('=') != std::string::npos) setEnv(e, true);
   if (o.tty) setEnv("TERM=xterm", false);

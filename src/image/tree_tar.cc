@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "base/file.h"
 
 namespace berth::image {
 
@@ -66,17 +67,7 @@ Result<void> TreeTar::close() {
 }
 
 Result<void> TreeTar::children(int dirFd, const std::string& prefix, int depth) {
-  int dup = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0) return sysFail("reading directory " + prefix);
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    ::close(dup);
-    return sysFail("reading directory " + prefix);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-  ::closedir(d);
+  TRY(auto names, dirEntries(dirFd, "directory " + (prefix.empty() ? "." : prefix)));
   std::sort(names.begin(), names.end());
   for (auto& n : names) TRYV(addAt(dirFd, n, prefix.empty() ? n : prefix + "/" + n, depth + 1));
   return {};

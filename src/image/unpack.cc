@@ -113,27 +113,9 @@ namespace {
 Result<void> removeTreeAt(int dirfd, const char* name);
 
 Result<void> removeChildren(int fd, const std::function<bool(const char*)>& keep) {
-  int dup = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0) return sysFail("opening a directory to empty it");
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    ::close(dup);
-    return sysFail("fdopendir");
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-    if (!keep(e->d_name)) names.emplace_back(e->d_name);
-  }
-  int dfd = ::dirfd(d);
-  for (auto& n : names) {
-    auto r = removeTreeAt(dfd, n.c_str());
-    if (!r) {
-      ::closedir(d);
-      return r;
-    }
-  }
-  ::closedir(d);
+  TRY(auto names, dirEntries(fd, "a directory to empty"));
+  for (auto& n : names)
+    if (!keep(n.c_str())) TRYV(removeTreeAt(fd, n.c_str()));
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "base/file.h"
 
 namespace berth::snapshot {
 namespace {
@@ -69,18 +70,8 @@ struct Copier {
   }
 
   Result<void> dir(int sdir, int ddir, const std::string& where) {
-    int dup = ::openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dup < 0) return sysFail("opening " + where);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-      ::close(dup);
-      return sysFail("reading " + where);
-    }
-    std::vector<std::string> names;
+    TRY(auto names, dirEntries(sdir, where));
     std::shared_ptr<UniqueFd> here;  // this directory, once a hardlink source lives in it
-    while (dirent* e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-    ::closedir(d);
     for (auto& n : names) {
       std::string what = where + "/" + n;
       struct stat st;

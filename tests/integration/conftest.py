@@ -248,3 +248,33 @@ def docker(daemon):
 
 def dk(docker, *args, **kw):
     return run(docker + list(args), **kw)
+
+
+def tmux_shell(cmd, cols, rows, line, exit_line, out):
+    """Runs `cmd` (an interactive shell) in a detached tmux terminal of cols x rows, waits for its prompt,
+    types `line` and waits for "42" on the screen, types `exit_line`; returns (screen, "EXIT=<code>")."""
+    need("tmux")
+    session = f"berth-tty-{os.getpid()}-{time.monotonic_ns()}"
+    run(["tmux", "new-session", "-d", "-s", session, "-x", str(cols), "-y", str(rows),
+         f"{cmd}; echo EXIT=$? > {out}"], check=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if "#" in run(["tmux", "capture-pane", "-p", "-t", session]).stdout:
+                break
+            time.sleep(0.1)
+        run(["tmux", "send-keys", "-t", session, line, "Enter"], check=True)
+        deadline = time.time() + 20
+        screen = ""
+        while time.time() < deadline:
+            screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout
+            if "42" in screen.split():
+                break
+            time.sleep(0.1)
+        run(["tmux", "send-keys", "-t", session, exit_line, "Enter"], check=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and not os.path.exists(out):
+            time.sleep(0.1)
+        return screen, open(out).read().strip() if os.path.exists(out) else ""
+    finally:
+        run(["tmux", "kill-session", "-t", session])

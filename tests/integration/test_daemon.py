@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BERTHD, dk, need, run
+from conftest import BERTHD, dk, run, tmux_shell
 
 def test_ping_version_info(daemon, docker):
     status, body = daemon.request("GET", "/_ping")
@@ -92,34 +92,12 @@ def test_rm_and_name_rules(docker):
 
 
 def test_tty_through_tmux(docker, tmp_path):
-    need("tmux")
-    session = f"berth-tty-{os.getpid()}"
-    out = tmp_path / "out"
     cmd = " ".join(docker + ["run", "-it", "--rm", "--name", "ttytest", "busybox", "sh"])
-    run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"{cmd}; echo EXIT=$? > {out}"],
-        check=True)
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if "#" in run(["tmux", "capture-pane", "-p", "-t", session]).stdout:
-                break
-            time.sleep(0.1)
-        run(["tmux", "send-keys", "-t", session, "tty; stty size; echo $((6*7))", "Enter"], check=True)
-        deadline = time.time() + 20
-        screen = ""
-        while time.time() < deadline:
-            screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout
-            if "42" in screen.split():
-                break
-            time.sleep(0.1)
+        screen, result = tmux_shell(cmd, 100, 30, "tty; stty size; echo $((6*7))", "exit 4", str(tmp_path / "out"))
         assert "/dev/pts/0" in screen and "30 100" in screen and "42" in screen.split(), screen
-        run(["tmux", "send-keys", "-t", session, "exit 4", "Enter"], check=True)
-        deadline = time.time() + 20
-        while time.time() < deadline and not out.exists():
-            time.sleep(0.1)
-        assert out.read_text().strip() == "EXIT=4"
+        assert result == "EXIT=4"
     finally:
-        run(["tmux", "kill-session", "-t", session])
         dk(docker, "rm", "-f", "ttytest")
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import dk, need, run
+from conftest import dk, tmux_shell
 
 
 @pytest.fixture
@@ -71,34 +71,10 @@ def test_exec_needs_a_running_container(docker, sleeper):
 
 
 def test_exec_tty_through_tmux(docker, sleeper, tmp_path):
-    need("tmux")
-    session = f"berth-exec-{os.getpid()}"
-    out = tmp_path / "out"
     cmd = " ".join(docker + ["exec", "-it", sleeper, "sh"])
-    run(["tmux", "new-session", "-d", "-s", session, "-x", "90", "-y", "25", f"{cmd}; echo EXIT=$? > {out}"],
-        check=True)
-    try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if "#" in run(["tmux", "capture-pane", "-p", "-t", session]).stdout:
-                break
-            time.sleep(0.1)
-        run(["tmux", "send-keys", "-t", session, "tty; stty size; echo $((6*7))", "Enter"], check=True)
-        deadline = time.time() + 20
-        screen = ""
-        while time.time() < deadline:
-            screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout
-            if "42" in screen.split():
-                break
-            time.sleep(0.1)
-        assert "/dev/pts/" in screen and "25 90" in screen and "42" in screen.split(), screen
-        run(["tmux", "send-keys", "-t", session, "exit 6", "Enter"], check=True)
-        deadline = time.time() + 20
-        while time.time() < deadline and not out.exists():
-            time.sleep(0.1)
-        assert out.read_text().strip() == "EXIT=6"
-    finally:
-        run(["tmux", "kill-session", "-t", session])
+    screen, result = tmux_shell(cmd, 90, 25, "tty; stty size; echo $((6*7))", "exit 6", str(tmp_path / "out"))
+    assert "/dev/pts/" in screen and "25 90" in screen and "42" in screen.split(), screen
+    assert result == "EXIT=6"
 
 
 def test_exec_python_docker(daemon, sleeper):

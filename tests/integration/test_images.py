@@ -37,7 +37,8 @@ def mounted(berth, ref):
     return r.stdout.strip()
 
 
-def test_docker_save_then_berth_load(docker, berth, workdir):
+def test_docker_save_then_berth_load(dockerd_host, berth, workdir):
+    docker = dockerd_host
     # Two layers on top of the imported busybox: one adds files, one deletes (a whiteout) and makes a dir opaque.
     ctx = f"{workdir}/ctx"
     os.makedirs(ctx)
@@ -84,7 +85,8 @@ def test_docker_save_then_berth_load(docker, berth, workdir):
     run(berth + ["image", "unmount", "berthbox"])
 
 
-def test_skopeo_oci_archive_loads(docker, berth, workdir):
+def test_skopeo_oci_archive_loads(dockerd_host, berth, workdir):
+    docker = dockerd_host
     skopeo = need("skopeo")
     saved = f"{workdir}/box.tar"
     assert run(docker + ["save", "-o", saved, "berthbox:latest"]).returncode == 0
@@ -225,7 +227,8 @@ def test_import_changes_and_default_image(berth, workdir):
     assert df.returncode == 0 and "Images" in df.stdout
 
 
-def test_berth_save_then_docker_load_and_run(docker, berth, workdir):
+def test_berth_save_then_docker_load_and_run(dockerd_host, berth, workdir):
+    docker = dockerd_host
     env = dict(os.environ, BERTH_DATA_ROOT=berth[2])
     script = os.path.join(os.path.dirname(BERTH), "..", "..", "..", "scripts", "make-busybox-image.sh")
     assert run(["bash", script, BERTH, "berthsaved:1"], env=env).returncode == 0
