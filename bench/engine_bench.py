@@ -84,6 +84,11 @@ try:
     if dpids:
         shim["containerd-shim"] = (statistics.median([rss_kib(int(p)) for p in dpids]),
                                    statistics.median([rss_kib(int(p), "Pss") for p in dpids]), len(dpids))
+    # docker exec into a running container (s0 of the sleepers), alternating.
+    execs = {"berth": [], "docker": []}
+    for n in range(rounds):
+        for who in (["berth", "docker"] if n % 2 == 0 else ["docker", "berth"]):
+            execs[who].append(timed((berth if who == "berth" else docker) + ["exec", "s0", "true"]))
     for base in (berth, docker):
         ids = subprocess.run(base + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
         if ids:
@@ -94,6 +99,8 @@ try:
           f"(medians) -> berthd takes {b / d:.2f}x docker's time ({d / b:.1f}x faster)")
     print(f"50 detached sleepers in sequence: berthd {sleepers['berth']:.2f} s, dockerd {sleepers['docker']:.2f} s "
           f"-> {sleepers['berth'] / sleepers['docker']:.2f}x")
+    be, de = statistics.median(execs["berth"]), statistics.median(execs["docker"])
+    print(f"docker exec s0 true: berthd {be * 1000:.0f} ms, dockerd {de * 1000:.0f} ms (medians) -> {be / de:.2f}x")
     print(f"idle RSS: berthd {idle['berthd'] / 1024:.1f} MiB, dockerd {idle['dockerd'] / 1024:.1f} MiB")
     for k, (r, p, n) in shim.items():
         print(f"{k}: median RSS {r / 1024:.2f} MiB, PSS {p / 1024:.2f} MiB per container ({n} processes)")

@@ -210,6 +210,16 @@ void addImageRoutes(Router& router, engine::Engine& e) {
       },
       /*streamBody=*/true);
 
+  // Not built yet: say so rather than "page not found" (the build context in the body is drained).
+  router.add(
+      "POST", "/build",
+      [](Request&, Responder& r) {
+        r.json(501, {{"message",
+                      "berthd cannot build images yet (no Dockerfile builder): build with another "
+                      "engine and `docker save | docker load` the result"}});
+      },
+      /*streamBody=*/true);
+
   // docker load: the archive is spooled to an unlinked file first, so a slow client never holds the image
   // store's lock.
   router.add(
