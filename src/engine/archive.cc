@@ -227,7 +227,7 @@ Result<void> Engine::archiveGet(const std::string& ref, const std::string& path,
 }
 
 Result<void> Engine::archivePut(const std::string& ref, const std::string& path, bool copyUidGid,
-                                const ByteSource& body) {
+                                bool noOverwriteDirNonDir, const ByteSource& body) {
   std::string id;
   TRY(auto fs, openRootfs(ref, &id));
   if (fs->readOnly) return fail(ErrorCategory::PermissionDenied, "container rootfs is marked read-only");
@@ -244,6 +244,7 @@ Result<void> Engine::archivePut(const std::string& ref, const std::string& path,
   image::UnpackOptions o;
   o.whiteouts = image::Whiteouts::None;
   o.chown = copyUidGid;
+  o.noOverwriteDirNonDir = noOverwriteDirNonDir;
   o.hash = false;
   auto r = image::unpackLayerFrom(body, "/proc/self/fd/" + std::to_string(dest.get()), o);
   if (!r) return std::unexpected(r.error().context("extracting into " + p.clean));

@@ -204,7 +204,7 @@ class Engine {
                           const std::function<void(const PathStat&)>& begin, const ByteSink& sink);
   // Extracts a tar (any compression) into the directory `path` of the container.
   Result<void> archivePut(const std::string& ref, const std::string& path, bool copyUidGid,
-                          const ByteSource& body);
+                          bool noOverwriteDirNonDir, const ByteSource& body);
   Result<void> exportFs(const std::string& ref, const std::function<void()>& begin, const ByteSink& sink);
   // docker diff: [{"Path", "Kind": 0 changed, 1 added, 2 deleted}] from the container's writable layer.
   Result<nlohmann::json> changes(const std::string& ref);

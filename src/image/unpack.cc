@@ -261,6 +261,10 @@ class Unpacker {
       return sysFail("layer entry " + path);
     }
     if (wantDir && S_ISDIR(st.st_mode)) return {};
+    if (opts_.noOverwriteDirNonDir && S_ISDIR(st.st_mode) != wantDir)
+      return invalid(S_ISDIR(st.st_mode)
+                         ? "cannot overwrite directory \"" + path + "\" with a non-directory"
+                         : "cannot overwrite non-directory \"" + path + "\" with a directory");
     // The cached parent may be this directory or below it: forget its path (the fd stays open, pfd may be
     // it).
     if (S_ISDIR(st.st_mode)) cachedPath_.clear();

@@ -37,6 +37,8 @@ struct UnpackOptions {
   uint64_t maxEntries = 10'000'000;
   // Set ownership from the tar (needs root; off for rootless unpacks).
   bool chown = true;
+  // docker cp's noOverwriteDirNonDir: an entry may not replace a directory by a non-directory or back.
+  bool noOverwriteDirNonDir = false;
   // Compute the DiffID (off when the caller knows it already: an uncompressed blob of known digest).
   bool hash = true;
 };

@@ -88,7 +88,8 @@ void addArchiveRoutes(Router& router, engine::Engine& e) {
           *out = buf.data();
           return req.readBody(buf.data(), buf.size());
         };
-        auto put = e.archivePut(req.params[0], path, req.queryBool("copyUIDGID"), body);
+        auto put = e.archivePut(req.params[0], path, req.queryBool("copyUIDGID"),
+                                req.queryBool("noOverwriteDirNonDir"), body);
         if (!put) return r.error(put.error());
         r.text(200, "application/json", "");
       },

@@ -146,6 +146,11 @@ def test_hostile_paths_stay_inside(daemon, docker, box, tmp_path):
     status, data = daemon.request("PUT", f"/containers/{box}/archive?path=/data/f", hostile_tar([("x", "file", b"")]),
                                   {"Content-Type": "application/x-tar"})
     assert status == 400 and b"not a directory" in data
+    # noOverwriteDirNonDir (the docker CLI always sends it): a file may not replace a directory, nor back.
+    status, data = daemon.request("PUT", f"/containers/{box}/archive?path=/data&noOverwriteDirNonDir=true",
+                                  hostile_tar([("sub", "file", b"x")]), {"Content-Type": "application/x-tar"})
+    assert status == 400 and b"cannot overwrite directory" in data, data
+    assert dk(docker, "exec", box, "cat", "/data/sub/g").stdout == "deep\n"
     status, _ = daemon.request("PUT", f"/containers/{box}/archive?path=/data", b"not a tar at all" * 100,
                                {"Content-Type": "application/x-tar"})
     assert status in (400, 500)
