@@ -5,9 +5,7 @@
 // image::TreeTar (never following a symlink) and written by the layer unpacker (entries never go through a
 // symlink).
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "base/openat2.h"
 #include "base/random_id.h"
 #include "engine/engine.h"
 #include "image/tree_tar.h"
@@ -28,28 +27,6 @@ namespace berth::engine {
 using nlohmann::json;
 
 namespace {
-
-int openInRoot(int root, const std::string& path, uint64_t flags) {
-  struct open_how how {};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd;
-  do {
-    fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
-  } while (fd < 0 && errno == EAGAIN);
-  return fd;
-}
-
-int openBeneathNoSymlinks(int root, const std::string& path, uint64_t flags) {
-  struct open_how how {};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  int fd;
-  do {
-    fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
-  } while (fd < 0 && errno == EAGAIN);
-  return fd;
-}
 
 // A container path as docker reads it: relative means from "/"; a trailing "/" follows a final symlink and
 // asserts a directory; a trailing "/." means the directory's contents.
@@ -127,10 +104,10 @@ Result<Located> locate(int root, const ContainerPath& p, const std::string& cont
     return fail(ErrorCategory::NotFound, "Could not find the file " + p.clean + " in container " + container);
   };
   if (p.follow) {
-    l.dir.reset(openInRoot(root, p.clean, O_PATH));
+    l.dir.reset(openInRoot(root, p.clean.c_str(), O_PATH));
     l.name = ".";
   } else {
-    l.dir.reset(openInRoot(root, p.dir, O_PATH | O_DIRECTORY));
+    l.dir.reset(openInRoot(root, p.dir.c_str(), O_PATH | O_DIRECTORY));
     l.name = p.base;
   }
   if (!l.dir) {
@@ -232,7 +209,7 @@ Result<void> Engine::archivePut(const std::string& ref, const std::string& path,
   TRY(auto fs, openRootfs(ref, &id));
   if (fs->readOnly) return fail(ErrorCategory::PermissionDenied, "container rootfs is marked read-only");
   ContainerPath p = parsePath(path);
-  UniqueFd dest(openInRoot(fs->root.get(), p.clean, O_PATH));
+  UniqueFd dest(openInRoot(fs->root.get(), p.clean.c_str(), O_PATH));
   if (!dest) {
     if (errno == ENOENT)
       return fail(ErrorCategory::NotFound, "Could not find the file " + p.clean + " in container " + ref);
@@ -271,7 +248,7 @@ struct DiffWalker {
   bool inLower(const std::string& rel) {
     for (auto& l : lowers) {
       struct stat st;
-      UniqueFd fd(openBeneathNoSymlinks(l.get(), rel, O_PATH | O_NOFOLLOW));
+      UniqueFd fd(openBeneathNoSymlinks(l.get(), rel.c_str(), O_PATH | O_NOFOLLOW));
       if (fd && ::fstat(fd.get(), &st) == 0) return true;
     }
     return false;

@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,15 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   e->db_.emplace(std::move(db));
   TRYV(e->db_->migrate("containers", {kSchemaV1}));
   TRYV(mkdirAll(opts.runRoot + "/containers", 0711));
+  // Filesystems that cp/export requests of a killed daemon mounted for stopped containers.
+  if (UniqueFd tmp(::open((opts.runRoot + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); tmp)
+    if (auto names = dirEntries(tmp.get(), opts.runRoot + "/tmp"))
+      for (auto& n : *names)
+        if (n.starts_with("fs-")) {
+          std::string path = opts.runRoot + "/tmp/" + n;
+          (void)snapshot::unmountAll(path);
+          ::rmdir(path.c_str());
+        }
   TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
   TRYV(e->loadAll());
   return e;

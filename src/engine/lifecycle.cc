@@ -678,6 +678,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   (void)removeAll(opts_.dataRoot + "/containers/" + id);
   containers_.erase(id);
   std::erase_if(execs_, [&](const auto& e) { return e.second.containerId == id; });
+  healthGen_.erase(id);  // its health loop, if any, sees the container gone and ends
   removedExit_[id] = code;
   exitSeq_.erase(id);
   changed_.notify_all();

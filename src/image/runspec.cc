@@ -12,6 +12,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/openat2.h"
 #include "sys/caps.h"
 #include "sys/seccomp.h"
 
@@ -26,10 +27,7 @@ constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/s
 std::string readInRoot(const std::string& rootfs, const char* path) {
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return {};
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), path, &how, sizeof how)));
+  UniqueFd fd(openInRoot(root.get(), path, O_RDONLY));
   if (!fd) return {};
   std::string out;
   char buf[8192];

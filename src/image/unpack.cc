@@ -24,6 +24,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/openat2.h"
 
 namespace berth::image {
 namespace {
@@ -68,15 +69,7 @@ la_ssize_t readDecompressed(archive*, void* client, const void** buf) {
 }
 
 int openBeneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mode = 0) {
-  struct open_how how {};
-  how.flags = flags | O_CLOEXEC;
-  how.mode = mode;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  int fd;
-  do {
-    fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
-  } while (fd < 0 && errno == EAGAIN);
-  return fd;
+  return openBeneathNoSymlinks(dirfd, path.c_str(), flags, mode);
 }
 
 }  // namespace

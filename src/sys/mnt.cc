@@ -1,16 +1,16 @@
 #include "sys/mnt.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
+
+#include "base/openat2.h"
 
 namespace berth::sys::mnt {
 
@@ -49,14 +49,10 @@ void fdPath(int fd, char* buf, size_t len) {
 }
 
 int openInRoot(int rootFd, const char* path, int flags) {
-  open_how how{};
-  how.flags = static_cast<uint64_t>(O_PATH | O_CLOEXEC | flags);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   while (*path == '/') ++path;
   if (!*path) path = ".";
-  long fd = ::syscall(SYS_openat2, rootFd, path, &how, sizeof how);
-  if (fd < 0) return -errno;
-  return static_cast<int>(fd);
+  int fd = berth::openInRoot(rootFd, path, static_cast<uint64_t>(O_PATH | flags));
+  return fd < 0 ? -errno : fd;
 }
 
 int ensureInRoot(int rootFd, const char* path, bool dir, mode_t mode) {

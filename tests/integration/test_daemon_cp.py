@@ -5,6 +5,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import subprocess
 import tarfile
 import time
 
@@ -157,3 +159,15 @@ def test_hostile_paths_stay_inside(daemon, docker, box, tmp_path):
     assert daemon.request("GET", f"/containers/{box}/archive")[0] == 400
     assert daemon.ping()
     assert json.loads(dk(docker, "inspect", box).stdout)[0]["State"]["Running"]
+
+
+def test_restart_removes_mounts_of_interrupted_copies(daemon):
+    # A daemon killed during `docker cp` of a stopped container leaves that container's filesystem mounted
+    # under <exec-root>/tmp; the next start unmounts and removes it.
+    leftover = f"{daemon.run_root}/tmp/fs-leftover"
+    daemon.stop(signal.SIGKILL)
+    os.makedirs(leftover, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", leftover], check=True)
+    daemon.start()
+    assert not os.path.exists(leftover)
+    assert leftover not in open("/proc/self/mountinfo").read()
