@@ -142,6 +142,21 @@ def stop_dockerd():
     drop_fs(f"{work}/docker")
 
 
+def start_berthd(b):
+    subprocess.run(b + ["version"], check=True, capture_output=True)
+
+def stop_berthd(d):
+    try:
+        pid = int(open(f"{d}/run/berthd.pid").read())
+    except (OSError, ValueError):
+        return
+    os.kill(pid, 15)
+    for _ in range(300):
+        if not os.path.exists(f"/proc/{pid}"):
+            return
+        time.sleep(0.05)
+
+
 try:
     start_dockerd()
     subprocess.run(docker + ["import", rootfs, "bench:src"], check=True, capture_output=True)
@@ -159,13 +174,17 @@ try:
                 d = f"{work}/berth"
                 fresh_fs(d)
                 b = [berth_bin, "--data-root", d]
+                start_berthd(b)  # started outside the timing, as dockerd is
                 res["berth load"].append(timed(b + ["load", "-i", saved]))
                 res["berth save"].append(timed(b + ["save", "-o", f"{work}/out.tar", "bench:src"]))
                 os.unlink(f"{work}/out.tar")
+                stop_berthd(d)
                 drop_fs(d)
                 fresh_fs(d)
+                start_berthd(b)
                 subprocess.run(["sync"])
                 res["berth import"].append(timed(b + ["import", rootfs, "bench:imported"]))
+                stop_berthd(d)
                 drop_fs(d)
             else:
                 start_dockerd()
@@ -191,6 +210,7 @@ finally:
     if dockerd and dockerd.poll() is None:
         stop_dockerd()
     log.close()
+    stop_berthd(f"{work}/berth")
     for m in ("berth", "docker"):
         drop_fs(f"{work}/{m}")
     for d in kept:

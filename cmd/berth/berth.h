@@ -1,47 +1,143 @@
-// berth: docker's command line. Image commands call image::ImageService directly for now; with berthd they
-// will go through the Engine API client instead (same service underneath).
+// berth: docker's command line over the Engine API of berthd (src/client). Each command file registers its
+// commands; main.cc registers only the group named on the command line (CLI11 set-up is start-up time).
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <cstring>
+#include <cstdio>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/error.h"
-#include "base/file.h"
-#include "image/service.h"
+#include "client/api.h"
 
 namespace berth::cli {
 
-struct Globals {
-  std::string dataRoot = "/var/lib/berth";
-  std::string driver = "overlay";
-  std::unique_ptr<image::ImageService> service;
+using nlohmann::json;
 
-  Result<image::ImageService*> images() {
-    if (!service) {
-      auto s = image::ImageService::open({dataRoot, driver});
-      if (!s) return std::unexpected(s.error().context("opening the image store at " + dataRoot));
-      service = std::move(*s);
-    }
-    return service.get();
-  }
+struct Globals {
+  std::string host;      // -H/--host, BERTH_HOST
+  std::string dataRoot;  // --data-root, BERTH_DATA_ROOT: for a daemon that berth starts
+  std::string driver;    // -s/--storage-driver, BERTH_STORAGE_DRIVER: likewise
+  std::unique_ptr<client::Api> api_;
+
+  // The daemon's API; starts berthd in the background (and says so, once) when nothing answers.
+  Result<client::Api*> api();
+  std::string socketPath() const;
 };
 
-// docker's wording and exit status: "Error response from daemon: …", 1.
-inline int fail(const Error& e) {
-  std::fprintf(stderr, "Error response from daemon: %s\n", e.message().c_str());
-  return 1;
+using Runner = std::function<int()>;
+// Configures one (sub)command: its flags, and a callback that stores what to run in `run`.
+using AddFn = void (*)(CLI::App* c, Globals& g, Runner& run);
+struct CommandDef {
+  const char* name;
+  const char* help;
+  AddFn add;
+  const char* alias = nullptr;
+  const char* alias2 = nullptr;
+};
+
+// run_command.cc
+void addRun(CLI::App*, Globals&, Runner&);
+void addCreate(CLI::App*, Globals&, Runner&);
+// container_commands.cc
+void addPs(CLI::App*, Globals&, Runner&);
+void addStart(CLI::App*, Globals&, Runner&);
+void addStop(CLI::App*, Globals&, Runner&);
+void addKill(CLI::App*, Globals&, Runner&);
+void addRestart(CLI::App*, Globals&, Runner&);
+void addRm(CLI::App*, Globals&, Runner&);
+void addPause(CLI::App*, Globals&, Runner&);
+void addUnpause(CLI::App*, Globals&, Runner&);
+void addWait(CLI::App*, Globals&, Runner&);
+void addRename(CLI::App*, Globals&, Runner&);
+void addUpdate(CLI::App*, Globals&, Runner&);
+void addInspect(CLI::App*, Globals&, Runner&);
+void addContainerInspect(CLI::App*, Globals&, Runner&);
+void addTop(CLI::App*, Globals&, Runner&);
+void addContainerPrune(CLI::App*, Globals&, Runner&);
+// observe_commands.cc
+void addLogs(CLI::App*, Globals&, Runner&);
+void addStats(CLI::App*, Globals&, Runner&);
+void addEvents(CLI::App*, Globals&, Runner&);
+void addAttach(CLI::App*, Globals&, Runner&);
+void addExec(CLI::App*, Globals&, Runner&);
+void addCp(CLI::App*, Globals&, Runner&);
+void addDiff(CLI::App*, Globals&, Runner&);
+void addExport(CLI::App*, Globals&, Runner&);
+// image_commands.cc
+void addImages(CLI::App*, Globals&, Runner&);
+void addImageInspect(CLI::App*, Globals&, Runner&);
+void addLoad(CLI::App*, Globals&, Runner&);
+void addSave(CLI::App*, Globals&, Runner&);
+void addImport(CLI::App*, Globals&, Runner&);
+void addTag(CLI::App*, Globals&, Runner&);
+void addRmi(CLI::App*, Globals&, Runner&);
+void addHistory(CLI::App*, Globals&, Runner&);
+void addImagePrune(CLI::App*, Globals&, Runner&);
+void addImageMount(CLI::App*, Globals&, Runner&);
+void addImageUnmount(CLI::App*, Globals&, Runner&);
+void addPull(CLI::App*, Globals&, Runner&);
+// system_commands.cc
+void addInfo(CLI::App*, Globals&, Runner&);
+void addVersion(CLI::App*, Globals&, Runner&);
+void addSystemDf(CLI::App*, Globals&, Runner&);
+void addSystemPrune(CLI::App*, Globals&, Runner&);
+void addCompletion(CLI::App*, Globals&, Runner&);
+
+// The command tables (main.cc): top level, and the `container`, `image` and `system` groups.
+const std::vector<CommandDef>& topCommands();
+const std::vector<CommandDef>& groupCommands(const std::string& group);
+
+// docker's wording and exit status for a daemon's error: "Error response from daemon: …", 1.
+inline int fail(const Error& e, int code = 1) {
+  if (e.message().starts_with("Cannot connect") || e.message().starts_with("permission denied while trying"))
+    std::fprintf(stderr, "%s\n", e.message().c_str());
+  else
+    std::fprintf(stderr, "Error response from daemon: %s\n", e.message().c_str());
+  return code;
 }
-// Bad flags or arguments: 125, as docker.
-inline int usage(const std::string& msg) {
+// A client-side error (bad file, bad value): "berth: …", 1.
+inline int failLocal(const std::string& msg, int code = 1) {
+  std::fprintf(stderr, "berth: %s\n", msg.c_str());
+  return code;
+}
+// Bad flags or arguments: 125 for run/create, as docker; the caller passes 1 for the others.
+inline int usage(const std::string& msg, int code = 125) {
   std::fprintf(stderr, "berth: %s\nSee 'berth --help'.\n", msg.c_str());
-  return 125;
+  return code;
 }
 
-void registerImageCommands(CLI::App& app, Globals& g, std::function<int()>& run);
-int cmdSystemDf(Globals& g, bool verbose);
-void registerRunCommand(CLI::App& app, Globals& g, std::function<int()>& run);
+// A command's option state lives as long as the App; `state<T>()` makes one.
+template <typename T>
+std::shared_ptr<T> state() {
+  return std::make_shared<T>();
+}
+
+// docker's KEY=VALUE list → {"KEY": "VALUE"} ("KEY" alone → "").
+json labelMap(const std::vector<std::string>& kv);
+// "a=b" filters → docker's filters JSON, URL-encoded for a query.
+std::string filtersQuery(const std::vector<std::string>& filters);
+// docker's RAMInBytes: 512, 64m, 1.5g; nullopt when malformed.
+std::optional<int64_t> parseBytes(std::string s);
+// "10s", "1m30s", "500ms" (Go durations) → nanoseconds.
+std::optional<int64_t> parseDuration(const std::string& s);
+// A yes/no question on the terminal (prune without -f); false when stdin is not a terminal.
+bool confirm(const std::string& question);
+// Prints a formatted result or the template's error; returns the exit status.
+int printOut(const Result<std::string>& s);
+
+// Attach/exec streams: relays stdin to the connection and its output to stdout/stderr (demultiplexed
+// without a TTY; the terminal in raw mode with one). Returns when the output ends.
+struct StreamOptions {
+  bool tty = false;
+  bool stdinOpen = false;                          // forward our stdin
+  std::function<void(int rows, int cols)> resize;  // called at start and on SIGWINCH (tty only)
+  std::function<void(int sig)> proxySignal;        // set: SIGINT, SIGTERM, … are passed on, not acted on
+};
+Result<void> relayStreams(client::Connection& c, const StreamOptions& o);
+// A sink for a logs stream: raw to stdout with a TTY, demultiplexed to stdout/stderr without.
+std::function<bool(std::string_view)> outputSink(bool tty);
 
 }  // namespace berth::cli

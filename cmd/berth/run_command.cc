@@ -1,248 +1,490 @@
-// berth run: a container from an image, in the foreground (until berthd exists, `berth` is the container's
-// parent and removes it when it exits, as with --rm).
-#include <fcntl.h>
-#include <sys/socket.h>
+// berth run / berth create: docker's flags → a ContainerCreate body; run then attaches, waits and starts as
+// the docker CLI does (create, attach, wait, start), and exits with the container's status.
 #include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
-#include <random>
+#include <csignal>
+#include <cstring>
 
-#include "base/fd.h"
 #include "base/file.h"
-#include "base/random_id.h"
 #include "berth.h"
-#include "image/reference.h"
-#include "image/runspec.h"
-#include "runtime/container.h"
-#include "runtime/foreground.h"
-#include "snapshot/snapshotter.h"
-#include "sys/tty.h"
+#include "client/http_client.h"
 
 namespace berth::cli {
 namespace {
 
-constexpr const char* kRunRoot = "/run/berth";
-
-// docker's RAMInBytes: 512, 64m, 1.5g, 10k.
-std::optional<int64_t> parseBytes(std::string s) {
-  if (s.empty()) return std::nullopt;
-  int64_t mult = 1;
-  char last = static_cast<char>(tolower(s.back()));
-  if (last == 'b') s.pop_back(), last = s.empty() ? 0 : static_cast<char>(tolower(s.back()));
-  if (last == 'k' || last == 'm' || last == 'g' || last == 't') {
-    mult = last == 'k' ? 1LL << 10 : last == 'm' ? 1LL << 20 : last == 'g' ? 1LL << 30 : 1LL << 40;
-    s.pop_back();
-  }
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || !end || *end || v < 0) return std::nullopt;
-  return static_cast<int64_t>(v * static_cast<double>(mult));
-}
-
 struct RunFlags {
-  image::RunOptions o;
-  bool rm = false, detach = false, interactive = false, init = false;
-  std::string name, entrypoint, memory, memorySwap, shmSize, cpus, envFile, stopSignal;
-  bool entrypointSet = false;
-  std::vector<std::string> securityOpts, labels, rest;
-  int stopTimeout = -1;
+  bool rm = false, detach = false, interactive = false, tty = false, init = false, readOnly = false,
+       privileged = false, noHealthcheck = false, restartOnUnhealthy = false, sigProxy = true, quiet = false;
+  std::string name, entrypoint, memory, memorySwap, memoryReservation, shmSize, cpus, cpusetCpus, workdir,
+      user, hostname, network = "default", stopSignal, restart = "no", logDriver, cgroupParent, healthCmd,
+                      healthInterval, healthTimeout, healthStartPeriod, pull = "missing", platform;
+  bool entrypointSet = false, stopTimeoutSet = false, healthRetriesSet = false;
+  int64_t cpuShares = 0, cpuPeriod = 0, cpuQuota = 0, pidsLimit = 0;
+  int stopTimeout = 0, healthRetries = 0;
+  std::vector<std::string> env, envFiles, labels, labelFiles, tmpfs, ulimits, capAdd, capDrop, securityOpts,
+      logOpts, attach, volumes, publish, dns, dnsSearch, addHost, mounts, devices, groupAdd, networkAlias,
+      exposes, rest;
+  bool publishAll = false;
 };
 
-int runContainer(Globals& g, RunFlags f) {
-  if (f.rest.empty())
-    return usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...]");
-  if (f.detach)
-    return usage("run --detach needs the berth daemon (berthd), which is not part of this build yet");
-  if (f.init) return usage("--init needs the berth daemon (berthd), which is not part of this build yet");
-  std::string imageRef = f.rest[0];
-  image::RunOptions o = f.o;
-  o.cmd.assign(f.rest.begin() + 1, f.rest.end());
-  if (f.entrypointSet) o.entrypoint = f.entrypoint;
-  for (auto& s : f.securityOpts) {
-    if (s == "no-new-privileges" || s == "no-new-privileges=true" || s == "no-new-privileges:true") {
-      o.noNewPrivileges = true;
-    } else if (s.starts_with("seccomp=") || s.starts_with("seccomp:")) {
-      o.seccomp = s.substr(8);
-      if (o.seccomp != "unconfined" && !o.seccomp.starts_with("{")) {  // a file, as docker's CLI reads it
-        auto text = readFile(o.seccomp);
-        if (!text)
-          return usage("opening seccomp profile (" + o.seccomp + ") failed: " + text.error().message());
-        o.seccomp = *text;
-      }
-    } else {
-      return usage("invalid --security-opt: " + s);
-    }
+void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
+  c->prefix_command();                        // the image's command and its arguments are not ours
+  c->set_help_flag("--help", "print usage");  // -h is --hostname, as in docker
+  if (isRun) {
+    c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
+    c->add_flag("-d,--detach", f->detach, "run the container in the background and print its ID");
+    c->add_flag("--sig-proxy{true}", f->sigProxy, "proxy received signals to the process (default true)");
+  } else {
+    c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
   }
-  for (auto& l : f.labels)
-    o.labels[l.substr(0, l.find('='))] = l.find('=') == std::string::npos ? "" : l.substr(l.find('=') + 1);
-  if (!f.envFile.empty()) {
-    auto text = readFile(f.envFile);
-    if (!text) return usage("open " + f.envFile + ": no such file or directory");
-    std::vector<std::string> fromFile;
-    for (auto& line : split(*text, '\n')) {
-      std::string t = trim(line);
-      if (!t.empty() && t[0] != '#') fromFile.push_back(t);
-    }
-    fromFile.insert(fromFile.end(), o.env.begin(), o.env.end());
-    o.env = fromFile;
+  c->add_flag("-i,--interactive", f->interactive, "keep STDIN open even if not attached");
+  c->add_flag("-t,--tty", f->tty, "allocate a pseudo-TTY");
+  c->add_option("-a,--attach", f->attach, "attach to STDIN, STDOUT or STDERR")->allow_extra_args(false);
+  c->add_flag("--init", f->init,
+              "run an init inside the container that forwards signals and reaps processes");
+  c->add_option("--name", f->name, "assign a name to the container");
+  c->add_option("-e,--env", f->env, "set environment variables")->allow_extra_args(false);
+  c->add_option("--env-file", f->envFiles, "read in a file of environment variables")
+      ->allow_extra_args(false);
+  c->add_option("-w,--workdir", f->workdir, "working directory inside the container");
+  c->add_option("-u,--user", f->user, "username or UID (format: <name|uid>[:<group|gid>])");
+  c->add_option("--group-add", f->groupAdd, "add additional groups to join")->allow_extra_args(false);
+  c->add_option("-h,--hostname", f->hostname, "container host name");
+  c->add_option("-l,--label", f->labels, "set metadata on a container")->allow_extra_args(false);
+  c->add_option("--label-file", f->labelFiles, "read in a line delimited file of labels")
+      ->allow_extra_args(false);
+  c->add_option("--entrypoint", f->entrypoint, "overwrite the default ENTRYPOINT of the image")
+      ->each([f](const std::string&) { f->entrypointSet = true; });
+  c->add_flag("--read-only", f->readOnly, "mount the container's root filesystem as read only");
+  c->add_option("--tmpfs", f->tmpfs, "mount a tmpfs directory (/path[:options])")->allow_extra_args(false);
+  c->add_option("-m,--memory", f->memory, "memory limit");
+  c->add_option("--memory-swap", f->memorySwap, "swap limit equal to memory plus swap: -1 for unlimited");
+  c->add_option("--memory-reservation", f->memoryReservation, "memory soft limit");
+  c->add_option("--cpus", f->cpus, "number of CPUs");
+  c->add_option("-c,--cpu-shares", f->cpuShares, "CPU shares (relative weight)");
+  c->add_option("--cpu-period", f->cpuPeriod, "limit CPU CFS (Completely Fair Scheduler) period");
+  c->add_option("--cpu-quota", f->cpuQuota, "limit CPU CFS (Completely Fair Scheduler) quota");
+  c->add_option("--cpuset-cpus", f->cpusetCpus, "CPUs in which to allow execution (0-3, 0,1)");
+  c->add_option("--pids-limit", f->pidsLimit, "tune container pids limit (-1 for unlimited)");
+  c->add_option("--ulimit", f->ulimits, "ulimit options (name=soft[:hard])")->allow_extra_args(false);
+  c->add_option("--shm-size", f->shmSize, "size of /dev/shm");
+  c->add_option("--cap-add", f->capAdd, "add Linux capabilities")->allow_extra_args(false);
+  c->add_option("--cap-drop", f->capDrop, "drop Linux capabilities")->allow_extra_args(false);
+  c->add_flag("--privileged", f->privileged, "give extended privileges to this container");
+  c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
+  c->add_option("--network,--net", f->network, "connect a container to a network (none, host)");
+  c->add_option("--network-alias", f->networkAlias, "add network-scoped alias for the container")
+      ->allow_extra_args(false);
+  c->add_option("-p,--publish", f->publish, "publish a container's port(s) to the host")
+      ->allow_extra_args(false);
+  c->add_flag("-P,--publish-all", f->publishAll, "publish all exposed ports to random ports");
+  c->add_option("--expose", f->exposes, "expose a port or a range of ports")->allow_extra_args(false);
+  c->add_option("-v,--volume", f->volumes, "bind mount a volume")->allow_extra_args(false);
+  c->add_option("--mount", f->mounts, "attach a filesystem mount to the container")->allow_extra_args(false);
+  c->add_option("--device", f->devices, "add a host device to the container")->allow_extra_args(false);
+  c->add_option("--dns", f->dns, "set custom DNS servers")->allow_extra_args(false);
+  c->add_option("--dns-search", f->dnsSearch, "set custom DNS search domains")->allow_extra_args(false);
+  c->add_option("--add-host", f->addHost, "add a custom host-to-IP mapping (host:ip)")
+      ->allow_extra_args(false);
+  c->add_option("--stop-signal", f->stopSignal, "signal to stop the container");
+  c->add_option("--stop-timeout", f->stopTimeout, "timeout (in seconds) to stop a container")
+      ->each([f](const std::string&) { f->stopTimeoutSet = true; });
+  c->add_option("--restart", f->restart,
+                "restart policy: no, on-failure[:max-retries], always, unless-stopped");
+  c->add_flag("--restart-on-unhealthy", f->restartOnUnhealthy,
+              "restart the container when its health check reports unhealthy (berth)");
+  c->add_option("--log-driver", f->logDriver, "logging driver for the container (json-file)");
+  c->add_option("--log-opt", f->logOpts, "log driver options (max-size, max-file)")->allow_extra_args(false);
+  c->add_option("--cgroup-parent", f->cgroupParent, "optional parent cgroup for the container");
+  c->add_option("--health-cmd", f->healthCmd, "command to run to check health");
+  c->add_option("--health-interval", f->healthInterval, "time between running the check (ms|s|m|h)");
+  c->add_option("--health-timeout", f->healthTimeout, "maximum time to allow one check to run (ms|s|m|h)");
+  c->add_option("--health-start-period", f->healthStartPeriod,
+                "start period for the container to initialize before starting health-retries countdown");
+  c->add_option("--health-retries", f->healthRetries, "consecutive failures needed to report unhealthy")
+      ->each([f](const std::string&) { f->healthRetriesSet = true; });
+  c->add_flag("--no-healthcheck", f->noHealthcheck, "disable any container-specified HEALTHCHECK");
+  c->add_option("--pull", f->pull, "pull image before running (always, missing, never)");
+  c->add_option("--platform", f->platform, "set platform if server is multi-platform capable");
+  c->add_flag("-q,--quiet", f->quiet, "suppress the pull output");
+}
+
+// "K=V" as given; "K" alone takes K from our environment (or is dropped), as docker.
+void appendEnv(json& env, const std::string& kv) {
+  if (kv.find('=') != std::string::npos) {
+    env.push_back(kv);
+  } else if (const char* v = std::getenv(kv.c_str())) {
+    env.push_back(kv + "=" + v);
   }
-  auto bytes = [&](const std::string& v, const char* flag, std::optional<int64_t>& out) -> bool {
-    if (v.empty()) return true;
-    if (v == "-1") return out = -1, true;
-    out = parseBytes(v);
-    if (!out) usage(std::string("invalid ") + flag + " value: " + v);
-    return out.has_value();
+}
+
+Result<std::vector<std::string>> readLinesFile(const std::string& path, const char* what) {
+  auto text = readFile(path);
+  if (!text) return invalid(std::string("open ") + path + ": no such file or directory (" + what + ")");
+  std::vector<std::string> out;
+  for (auto& line : split(*text, '\n')) {
+    std::string t = trim(line);
+    if (!t.empty() && t[0] != '#') out.push_back(t);
+  }
+  return out;
+}
+
+// The ContainerCreate body from the flags; InvalidArgument for what docker's CLI rejects itself.
+Result<json> createBody(RunFlags& f) {
+  if (f.rest.empty()) return invalid("requires at least 1 argument");
+  json cfg = json::object();
+  json hc = json::object();
+  cfg["Image"] = f.rest[0];
+  if (f.rest.size() > 1) cfg["Cmd"] = std::vector<std::string>(f.rest.begin() + 1, f.rest.end());
+  if (f.entrypointSet)
+    cfg["Entrypoint"] = f.entrypoint.empty() ? json::array({""}) : json::array({f.entrypoint});
+  json env = json::array();
+  for (auto& file : f.envFiles) {
+    TRY(auto lines, readLinesFile(file, "--env-file"));
+    for (auto& l : lines) appendEnv(env, l);
+  }
+  for (auto& e : f.env) appendEnv(env, e);
+  cfg["Env"] = env;
+  std::vector<std::string> labels;
+  for (auto& file : f.labelFiles) {
+    TRY(auto lines, readLinesFile(file, "--label-file"));
+    labels.insert(labels.end(), lines.begin(), lines.end());
+  }
+  labels.insert(labels.end(), f.labels.begin(), f.labels.end());
+  cfg["Labels"] = labelMap(labels);
+  cfg["WorkingDir"] = f.workdir;
+  cfg["User"] = f.user;
+  cfg["Hostname"] = f.hostname;
+  cfg["Tty"] = f.tty;
+  cfg["OpenStdin"] = f.interactive;
+  cfg["StdinOnce"] = f.interactive && !f.detach;
+  bool attachAll = f.attach.empty() && !f.detach;
+  auto attached = [&](const char* s) {
+    for (auto& a : f.attach)
+      if (strcasecmp(a.c_str(), s) == 0) return true;
+    return false;
   };
-  if (!bytes(f.memory, "--memory", o.memory) || !bytes(f.memorySwap, "--memory-swap", o.memorySwap))
-    return 125;
-  if (!f.shmSize.empty()) {
-    auto v = parseBytes(f.shmSize);
-    if (!v || *v <= 0) return usage("invalid --shm-size: " + f.shmSize);
-    o.shmSize = *v;
+  for (auto& a : f.attach)
+    if (strcasecmp(a.c_str(), "stdin") && strcasecmp(a.c_str(), "stdout") && strcasecmp(a.c_str(), "stderr"))
+      return invalid("invalid argument \"" + a +
+                     "\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
+  if (f.detach && !f.attach.empty()) return invalid("Conflicting options: -a and -d");
+  cfg["AttachStdin"] = !f.detach && f.interactive && (attachAll || attached("stdin"));
+  cfg["AttachStdout"] = attachAll || attached("stdout");
+  cfg["AttachStderr"] = attachAll || attached("stderr");
+  if (!f.stopSignal.empty()) cfg["StopSignal"] = f.stopSignal;
+  if (f.stopTimeoutSet) cfg["StopTimeout"] = f.stopTimeout;
+  if (!f.exposes.empty()) {
+    json ex = json::object();
+    for (auto& p : f.exposes) ex[p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+    cfg["ExposedPorts"] = ex;
   }
+  // Health check: the flags override the image's; --no-healthcheck disables it.
+  bool anyHealth = !f.healthCmd.empty() || !f.healthInterval.empty() || !f.healthTimeout.empty() ||
+                   !f.healthStartPeriod.empty() || f.healthRetriesSet;
+  if (f.noHealthcheck && anyHealth) return invalid("--no-healthcheck conflicts with --health-* options");
+  if (f.noHealthcheck) cfg["Healthcheck"] = {{"Test", {"NONE"}}};
+  if (anyHealth) {
+    json h = json::object();
+    if (!f.healthCmd.empty()) h["Test"] = {"CMD-SHELL", f.healthCmd};
+    auto dur = [&](const std::string& v, const char* flag, const char* key) -> Result<void> {
+      if (v.empty()) return {};
+      auto d = parseDuration(v);
+      if (!d || *d < 0)
+        return invalid(std::string("invalid argument \"") + v + "\" for \"" + flag +
+                       "\" flag: time: invalid duration");
+      h[key] = *d;
+      return {};
+    };
+    TRYV(dur(f.healthInterval, "--health-interval", "Interval"));
+    TRYV(dur(f.healthTimeout, "--health-timeout", "Timeout"));
+    TRYV(dur(f.healthStartPeriod, "--health-start-period", "StartPeriod"));
+    if (f.healthRetriesSet) {
+      if (f.healthRetries < 0) return invalid("--health-retries cannot be negative");
+      h["Retries"] = f.healthRetries;
+    }
+    cfg["Healthcheck"] = h;
+  }
+
+  auto bytes = [&](const std::string& v, const char* flag, const char* key) -> Result<void> {
+    if (v.empty()) return {};
+    if (v == "-1") {
+      hc[key] = -1;
+      return {};
+    }
+    auto b = parseBytes(v);
+    if (!b)
+      return invalid(std::string("invalid argument \"") + v + "\" for \"" + flag +
+                     "\" flag: invalid size: '" + v + "'");
+    hc[key] = *b;
+    return {};
+  };
+  TRYV(bytes(f.memory, "-m, --memory", "Memory"));
+  TRYV(bytes(f.memorySwap, "--memory-swap", "MemorySwap"));
+  TRYV(bytes(f.memoryReservation, "--memory-reservation", "MemoryReservation"));
+  TRYV(bytes(f.shmSize, "--shm-size", "ShmSize"));
   if (!f.cpus.empty()) {
     char* end = nullptr;
     double c = std::strtod(f.cpus.c_str(), &end);
-    if (!end || *end || c <= 0) return usage("invalid --cpus: " + f.cpus);
-    o.cpuPeriod = 100000;
-    o.cpuQuota = static_cast<int64_t>(c * 100000);
+    if (!end || *end || c < 0)
+      return invalid("invalid argument \"" + f.cpus + "\" for \"--cpus\" flag: failed to parse " + f.cpus +
+                     " as a rational number");
+    hc["NanoCpus"] = static_cast<int64_t>(c * 1e9);
   }
-  if (o.network != "none" && o.network != "host" && o.network != "bridge" && o.network != "default")
-    return usage("network " + o.network +
-                 " not found (none and host are supported until bridge networking lands)");
-  if (o.network != "host") o.network = "none";
-
-  auto svc = g.images();
-  if (!svc) return fail(svc.error());
-  auto img = (*svc)->resolve(imageRef);
-  if (!img) {
-    auto r = image::parseReference(imageRef);
-    std::fprintf(stderr, "Unable to find image '%s' locally\n", r ? r->familiar().c_str() : imageRef.c_str());
-    std::fprintf(stderr,
-                 "berth: pulling is not supported yet: load the image with `berth load` or `berth import`\n");
-    return 125;
+  if (f.cpuShares) hc["CpuShares"] = f.cpuShares;
+  if (f.cpuPeriod) hc["CpuPeriod"] = f.cpuPeriod;
+  if (f.cpuQuota) hc["CpuQuota"] = f.cpuQuota;
+  if (!f.cpusetCpus.empty()) hc["CpusetCpus"] = f.cpusetCpus;
+  if (f.pidsLimit) hc["PidsLimit"] = f.pidsLimit;
+  json ulimits = json::array();
+  for (auto& u : f.ulimits) {
+    auto eq = u.find('=');
+    if (eq == std::string::npos)
+      return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit argument: " + u);
+    std::string name = u.substr(0, eq), val = u.substr(eq + 1);
+    auto colon = val.find(':');
+    char* e1 = nullptr;
+    char* e2 = nullptr;
+    std::string softS = val.substr(0, colon),
+                hardS = colon == std::string::npos ? softS : val.substr(colon + 1);
+    long long soft = std::strtoll(softS.c_str(), &e1, 10), hard = std::strtoll(hardS.c_str(), &e2, 10);
+    if (softS.empty() || hardS.empty() || *e1 || *e2)
+      return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit value");
+    if (soft > hard)
+      return invalid(
+          "invalid argument \"" + u +
+          "\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: " +
+          std::to_string(soft) + " > " + std::to_string(hard));
+    ulimits.push_back({{"Name", name}, {"Soft", soft}, {"Hard", hard}});
   }
-  auto cfg = (*svc)->config(img->id);
-  if (!cfg) return fail(cfg.error());
-
-  o.id = randomHexId();
-  std::string dir = std::string(kRunRoot) + "/containers/" + o.id;
-  std::string rootfs = dir + "/rootfs";
-  if (auto r = mkdirAll(rootfs, 0711); !r) return fail(r.error());
-  auto& snap = (*svc)->snapshotter();
-  std::string key = "container-" + o.id;
-  std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
-  bool mounted = false;
-  Defer cleanup([&] {
-    if (mounted) (void)snapshot::unmountAll(rootfs);
-    (void)snap.remove(key);
-    (void)removeAll(dir);
-  });
-  auto mounts = snap.prepare(key, parent, {{"berth.container", o.id}});
-  if (!mounts) return fail(mounts.error());
-  if (auto r = snapshot::mountAll(*mounts, rootfs); !r) return fail(r.error());
-  mounted = true;
-  auto spec = image::makeRuntimeConfig(*cfg, o, rootfs);
-  if (!spec) {
-    std::fprintf(stderr, "berth: %s\n", spec.error().message().c_str());
-    return 125;
-  }
-  if (auto r = writeFileAtomic(dir + "/config.json", *spec, 0600); !r) return fail(r.error());
-
-  runtime::Runtime rt(std::string(kRunRoot) + "/runtime");
-  runtime::CreateOptions co;
-  co.id = o.id;
-  co.bundle = dir;
-  UniqueFd ours, theirs;
-  if (o.tty) {
-    int sp[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-      return fail(Error(ErrorCategory::Internal, "socketpair"));
-    ours.reset(sp[0]);
-    theirs.reset(sp[1]);
-    co.consoleSocketFd = theirs.get();
-  }
-  if (!f.interactive && !o.tty) {
-    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0) ::dup3(null, 0, 0), ::close(null);
-  }
-  runtime::blockForwardedSignals();
-  auto pid = rt.create(co);
-  if (!pid) {
-    auto& e = pid.error();
-    std::fprintf(stderr, "berth: Error response from daemon: failed to create the container: %s\n",
-                 e.message().c_str());
-    int code = e.category() == ErrorCategory::NotFound           ? 127
-               : e.category() == ErrorCategory::PermissionDenied ? 126
-                                                                 : 125;
-    return code;
-  }
-  UniqueFd master;
-  if (o.tty) {
-    theirs.reset();
-    auto m = sys::tty::recvFd(ours.get(), true);
-    if (!m) {
-      (void)rt.remove(o.id, true);
-      return fail(m.error());
+  if (!ulimits.empty()) hc["Ulimits"] = ulimits;
+  if (!f.tmpfs.empty()) {
+    json t = json::object();
+    for (auto& m : f.tmpfs) {
+      auto colon = m.find(':');
+      t[m.substr(0, colon)] = colon == std::string::npos ? "" : m.substr(colon + 1);
     }
-    master = std::move(*m);
+    hc["Tmpfs"] = t;
   }
-  if (auto r = rt.start(o.id); !r) {
-    (void)rt.remove(o.id, true);
-    return fail(r.error());
+  if (!f.capAdd.empty()) hc["CapAdd"] = f.capAdd;
+  if (!f.capDrop.empty()) hc["CapDrop"] = f.capDrop;
+  hc["Privileged"] = f.privileged;
+  hc["ReadonlyRootfs"] = f.readOnly;
+  json secopts = json::array();
+  for (auto& s : f.securityOpts) {
+    // The docker CLI reads a seccomp profile file and sends its JSON; so do we.
+    std::string sep = s.starts_with("seccomp=") ? "=" : s.starts_with("seccomp:") ? ":" : "";
+    if (!sep.empty()) {
+      std::string v = s.substr(8);
+      if (v != "unconfined" && !v.starts_with("{")) {
+        auto text = readFile(v);
+        if (!text) return invalid("opening seccomp profile (" + v + ") failed: " + text.error().message());
+        auto j = json::parse(*text, nullptr, false);
+        if (j.is_discarded()) return invalid("decoding seccomp profile (" + v + ") failed: invalid JSON");
+        secopts.push_back("seccomp=" + j.dump());
+        continue;
+      }
+    }
+    secopts.push_back(s);
   }
-  auto status = runtime::waitForeground(*pid, master.get());
-  (void)rt.remove(o.id, true);
-  if (!status) return fail(status.error());
-  return *status;
+  if (!secopts.empty()) hc["SecurityOpt"] = secopts;
+  hc["NetworkMode"] = f.network;
+  if (!f.volumes.empty()) hc["Binds"] = f.volumes;
+  if (!f.mounts.empty())
+    return invalid(
+        "--mount is not supported yet (volumes and mounts come with the networking and volumes work)");
+  if (!f.devices.empty()) {
+    json d = json::array();
+    for (auto& dev : f.devices) {
+      auto parts = split(dev, ':');
+      d.push_back({{"PathOnHost", parts[0]},
+                   {"PathInContainer", parts.size() > 1 ? parts[1] : parts[0]},
+                   {"CgroupPermissions", parts.size() > 2 ? parts[2] : "rwm"}});
+    }
+    hc["Devices"] = d;
+  }
+  if (!f.publish.empty()) {
+    json pb = json::object();
+    for (auto& p : f.publish) {
+      // [ip:]host:container[/proto] or container[/proto]
+      auto parts = split(p, ':');
+      std::string cport = parts.back(), hport = parts.size() >= 2 ? parts[parts.size() - 2] : "",
+                  ip = parts.size() >= 3 ? parts[0] : "";
+      if (cport.find('/') == std::string::npos) cport += "/tcp";
+      pb[cport].push_back({{"HostIp", ip}, {"HostPort", hport}});
+    }
+    hc["PortBindings"] = pb;
+  }
+  hc["PublishAllPorts"] = f.publishAll;
+  if (!f.dns.empty()) hc["Dns"] = f.dns;
+  if (!f.dnsSearch.empty()) hc["DnsSearch"] = f.dnsSearch;
+  if (!f.addHost.empty()) hc["ExtraHosts"] = f.addHost;
+  if (!f.groupAdd.empty()) hc["GroupAdd"] = f.groupAdd;
+  hc["AutoRemove"] = f.rm;
+  if (f.init) hc["Init"] = true;
+  // --restart NAME[:N]
+  {
+    std::string name = f.restart;
+    int64_t count = 0;
+    if (auto colon = name.find(':'); colon != std::string::npos) {
+      char* end = nullptr;
+      count = std::strtoll(name.c_str() + colon + 1, &end, 10);
+      if (*end || count < 0)
+        return invalid("invalid restart policy format: maximum retry count must be an integer");
+      name = name.substr(0, colon);
+      if (name != "on-failure")
+        return invalid(
+            "invalid restart policy format: maximum retry count can only be used with 'on-failure'");
+    }
+    if (name != "no" && name != "always" && name != "on-failure" && name != "unless-stopped" && !name.empty())
+      return invalid("invalid restart policy format: unknown policy '" + name +
+                     "'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
+    if (f.rm && name != "no" && !name.empty()) return invalid("Conflicting options: --restart and --rm");
+    hc["RestartPolicy"] = {{"Name", name.empty() ? "no" : name}, {"MaximumRetryCount", count}};
+  }
+  if (f.restartOnUnhealthy) hc["RestartOnUnhealthy"] = true;
+  if (!f.logDriver.empty() || !f.logOpts.empty()) {
+    json lc = {{"Type", f.logDriver.empty() ? "json-file" : f.logDriver}, {"Config", labelMap(f.logOpts)}};
+    hc["LogConfig"] = lc;
+  }
+  if (!f.cgroupParent.empty()) hc["CgroupParent"] = f.cgroupParent;
+  cfg["HostConfig"] = hc;
+  if (!f.networkAlias.empty() && f.network != "default" && f.network != "bridge")
+    cfg["NetworkingConfig"] = {{"EndpointsConfig", {{f.network, {{"Aliases", f.networkAlias}}}}}};
+  return cfg;
+}
+
+std::string familiar(const std::string& ref) {
+  auto slash = ref.rfind('/');
+  std::string last = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  if (last.find(':') == std::string::npos && ref.find('@') == std::string::npos) return ref + ":latest";
+  return ref;
+}
+
+// POST /containers/create; prints warnings. A missing image is reported as docker does before its pull.
+Result<std::string> createContainer(client::Api& api, RunFlags& f, const json& body) {
+  std::string target = "/containers/create";
+  if (!f.name.empty()) target += "?name=" + client::urlEncode(f.name);
+  auto r = api.callJson("POST", target, body.dump());
+  if (!r) {
+    if (r.error().category() == ErrorCategory::NotFound &&
+        r.error().message().find("No such image") != std::string::npos) {
+      std::fprintf(stderr, "Unable to find image '%s' locally\n", familiar(f.rest[0]).c_str());
+      return berth::fail(ErrorCategory::NotFound,
+                         "pull access denied for " + f.rest[0] +
+                             ": berth cannot pull from registries yet; load the image with `berth load` or "
+                             "`berth import`");
+    }
+    return std::unexpected(r.error());
+  }
+  if (r->contains("Warnings") && (*r)["Warnings"].is_array())
+    for (auto& w : (*r)["Warnings"])
+      if (w.is_string()) std::fprintf(stderr, "WARNING: %s\n", w.get<std::string>().c_str());
+  return r->value("Id", "");
+}
+
+// docker's exit status for a failed start: 127 command not found, 126 not executable, 125 otherwise.
+int startFailureCode(const Error& e) {
+  const std::string& m = e.message();
+  if (m.find("executable file not found") != std::string::npos ||
+      m.find("no such file or directory") != std::string::npos)
+    return 127;
+  if (m.find("permission denied") != std::string::npos) return 126;
+  return 125;
+}
+
+int runContainer(Globals& g, RunFlags& f) {
+  if (f.rest.empty())
+    return usage(
+        "\"berth run\" requires at least 1 argument.\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]");
+  auto body = createBody(f);
+  if (!body) return usage(body.error().message());
+  auto api = g.api();
+  if (!api) return fail(api.error(), 125);
+  client::Api& a = **api;
+  auto id = createContainer(a, f, *body);
+  if (!id) {
+    std::fprintf(stderr, "berth: ");
+    return fail(id.error(), 125);
+  }
+  std::string cid = *id;
+  if (f.detach) {
+    if (auto r = a.call("POST", "/containers/" + cid + "/start"); !r) {
+      std::fprintf(stderr, "berth: ");
+      return fail(r.error(), startFailureCode(r.error()));
+    }
+    std::printf("%s\n", cid.c_str());
+    return 0;
+  }
+  bool attachStdin =
+      f.interactive && (f.attach.empty() || std::any_of(f.attach.begin(), f.attach.end(), [](auto& s) {
+                          return strcasecmp(s.c_str(), "stdin") == 0;
+                        }));
+  std::string q = std::string("/containers/") + cid + "/attach?stream=1&stdin=" + (attachStdin ? "1" : "0") +
+                  "&stdout=1&stderr=1";
+  auto conn = a.hijack("POST", q);
+  if (!conn) return fail(conn.error(), 125);
+  auto waiter = a.begin("POST", "/containers/" + cid + "/wait?condition=" + (f.rm ? "removed" : "next-exit"));
+  if (!waiter) return fail(waiter.error(), 125);
+  if (auto r = a.call("POST", "/containers/" + cid + "/start"); !r) {
+    std::fprintf(stderr, "berth: ");
+    return fail(r.error(), startFailureCode(r.error()));
+  }
+  StreamOptions so;
+  so.tty = f.tty;
+  so.stdinOpen = attachStdin;
+  so.resize = [&](int rows, int cols) {
+    (void)a.call("POST",
+                 "/containers/" + cid + "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols));
+  };
+  if (f.sigProxy && !f.tty)
+    so.proxySignal = [&](int sig) {
+      (void)a.call("POST", "/containers/" + cid + "/kill?signal=" + std::to_string(sig));
+    };
+  if (auto r = relayStreams(*conn, so); !r) return fail(r.error(), 125);
+  auto w = waiter->readAll();
+  if (!w) return fail(w.error(), 125);
+  if (w->status >= 400) return fail(client::Api::errorOf(*w), 125);
+  auto j = json::parse(w->body, nullptr, false);
+  if (!j.is_object()) return failLocal("the daemon answered wait with invalid JSON", 125);
+  if (j.contains("Error") && j["Error"].is_object() && !j["Error"].value("Message", "").empty())
+    return failLocal(j["Error"].value("Message", ""), 125);
+  return j.value("StatusCode", 125);
+}
+
+int createOnly(Globals& g, RunFlags& f) {
+  if (f.rest.empty())
+    return usage(
+        "\"berth create\" requires at least 1 argument.\nUsage:  berth create [OPTIONS] IMAGE [COMMAND] "
+        "[ARG...]");
+  f.detach = true;  // nothing attaches at create: StdinOnce stays false as in docker create
+  auto body = createBody(f);
+  if (!body) return usage(body.error().message());
+  auto api = g.api();
+  if (!api) return fail(api.error(), 125);
+  auto id = createContainer(**api, f, *body);
+  if (!id) return fail(id.error(), 125);
+  std::printf("%s\n", id->c_str());
+  return 0;
 }
 
 }  // namespace
 
-void registerRunCommand(CLI::App& app, Globals& g, std::function<int()>& run) {
-  auto* c = app.add_subcommand("run", "Create and run a new container from an image");
-  c->prefix_command();
-  c->set_help_flag("--help", "print usage");  // -h is --hostname, as in docker
-  auto f = std::make_shared<RunFlags>();
-  f->o.network = "default";
-  c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
-  c->add_flag("-d,--detach", f->detach, "run the container in the background");
-  c->add_flag("-i,--interactive", f->interactive, "keep STDIN open");
-  c->add_flag("-t,--tty", f->o.tty, "allocate a pseudo-TTY");
-  c->add_flag("--init", f->init, "run an init inside the container");
-  c->add_option("--name", f->name, "assign a name to the container");
-  c->add_option("-e,--env", f->o.env, "set environment variables")
-      ->take_all()
-      ->expected(1)
-      ->allow_extra_args(false);
-  c->add_option("--env-file", f->envFile, "read in a file of environment variables");
-  c->add_option("-w,--workdir", f->o.workdir, "working directory inside the container");
-  c->add_option("-u,--user", f->o.user, "username or UID (format: <name|uid>[:<group|gid>])");
-  c->add_option("-h,--hostname", f->o.hostname, "container host name");
-  c->add_option("-l,--label", f->labels, "set metadata on a container")->allow_extra_args(false);
-  c->add_option("--entrypoint", f->entrypoint, "overwrite the default ENTRYPOINT of the image")
-      ->each([f](const std::string&) { f->entrypointSet = true; });
-  c->add_flag("--read-only", f->o.readOnly, "mount the container's root filesystem as read only");
-  c->add_option("--tmpfs", f->o.tmpfs, "mount a tmpfs directory")->allow_extra_args(false);
-  c->add_option("-m,--memory", f->memory, "memory limit");
-  c->add_option("--memory-swap", f->memorySwap, "swap limit equal to memory plus swap: -1 for unlimited");
-  c->add_option("--cpus", f->cpus, "number of CPUs");
-  c->add_option("-c,--cpu-shares", f->o.cpuShares, "CPU shares (relative weight)");
-  c->add_option("--cpuset-cpus", f->o.cpusetCpus, "CPUs in which to allow execution (0-3, 0,1)");
-  c->add_option("--pids-limit", f->o.pidsLimit, "tune container pids limit (-1 for unlimited)");
-  c->add_option("--ulimit", f->o.ulimits, "ulimit options")->allow_extra_args(false);
-  c->add_option("--shm-size", f->shmSize, "size of /dev/shm");
-  c->add_option("--cap-add", f->o.capAdd, "add Linux capabilities")->allow_extra_args(false);
-  c->add_option("--cap-drop", f->o.capDrop, "drop Linux capabilities")->allow_extra_args(false);
-  c->add_flag("--privileged", f->o.privileged, "give extended privileges to this container");
-  c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
-  c->add_option("--network,--net", f->o.network, "connect a container to a network (none, host)");
-  c->add_option("--stop-signal", f->stopSignal, "signal to stop the container");
-  c->add_option("--stop-timeout", f->stopTimeout, "timeout (in seconds) to stop a container");
+void addRun(CLI::App* c, Globals& g, Runner& run) {
+  auto f = state<RunFlags>();
+  addRunFlags(c, f, true);
   c->callback([f, c, &g, &run] {
     f->rest = c->remaining();
     run = [f, &g] { return runContainer(g, *f); };
+  });
+}
+
+void addCreate(CLI::App* c, Globals& g, Runner& run) {
+  auto f = state<RunFlags>();
+  addRunFlags(c, f, false);
+  c->callback([f, c, &g, &run] {
+    f->rest = c->remaining();
+    run = [f, &g] { return createOnly(g, *f); };
   });
 }
 

@@ -570,8 +570,9 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const js
   if (body.contains("CpusetCpus") && body["CpusetCpus"].is_string() &&
       !body["CpusetCpus"].get<std::string>().empty())
     hc["CpusetCpus"] = body["CpusetCpus"];
-  int64_t mem = hc.value("Memory", json(0)).is_number() ? hc["Memory"].get<int64_t>() : 0;
-  int64_t swap = hc.value("MemorySwap", json(0)).is_number() ? hc["MemorySwap"].get<int64_t>() : 0;
+  // (value() with a default: a container created without a swap limit has no MemorySwap key at all)
+  int64_t mem = bytesOf(hc.value("Memory", json(0)));
+  int64_t swap = bytesOf(hc.value("MemorySwap", json(0)));
   if (num("Memory") && !num("MemorySwap") && swap > 0 && swap < mem) hc["MemorySwap"] = swap = 2 * mem;
   if (swap > 0 && mem > 0 && swap < mem)
     return invalid("Minimum memoryswap limit should be larger than memory limit, see usage");

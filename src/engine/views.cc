@@ -62,7 +62,8 @@ std::string publicStatus(const std::string& s) {
 
 json Engine::summaryJson(const Container& c) {
   std::string command = c.path;
-  for (auto& a : c.args) command += " " + a;
+  // docker quotes arguments with spaces in the list's Command ("sh -c 'while true; …'")
+  for (auto& a : c.args) command += " " + (a.find(' ') != std::string::npos ? "'" + a + "'" : a);
   std::string image = c.image;
   json labels = c.config.value("Labels", json::object());
   std::string net = c.hostConfig.value("NetworkMode", "none");

@@ -50,45 +50,11 @@ std::string layerKey(const Digest& chain) {
   return chain.str();
 }
 
-int64_t parseTime(const std::string& s) {
-  struct tm tm {};
-  if (s.size() < 19 || !strptime(s.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
 }  // namespace
 
 Digest chainId(const Digest& parentChain, const Digest& diffId) {
   if (parentChain.empty()) return diffId;
   return Sha256::of(parentChain.str() + " " + diffId.str());
-}
-
-std::string humanSize(int64_t bytes) {
-  static const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 5) v /= 1000, ++u;
-  char buf[32];
-  // docker's HumanSizeWithPrecision(size, 3): three significant digits, then the unit
-  snprintf(buf, sizeof buf, "%.3g%s", v, units[u]);
-  return buf;
-}
-
-std::string humanAgo(const std::string& rfc3339) {
-  int64_t t = parseTime(rfc3339);
-  if (t == 0) return "N/A";
-  int64_t d = static_cast<int64_t>(::time(nullptr)) - t;
-  auto plural = [](int64_t n, const char* unit) {
-    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago";
-  };
-  if (d < 1) return "Less than a second ago";
-  if (d < 60) return plural(d, "second");
-  if (d < 3600) return d / 60 == 1 ? "About a minute ago" : plural(d / 60, "minute");
-  if (d < 86400 * 2) return d / 3600 == 1 ? "About an hour ago" : plural(d / 3600, "hour");
-  if (d < 86400 * 7 * 2) return plural(d / 86400, "day");
-  if (d < 86400 * 30 * 2) return plural(d / (86400 * 7), "week");
-  if (d < 86400 * 365 * 2) return plural(d / (86400 * 30), "month");
-  return plural(d / (86400 * 365), "year");
 }
 
 Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& opts) {

@@ -160,9 +160,5 @@ class ImageService {
 
 // ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
 Digest chainId(const Digest& parentChain, const Digest& diffId);
-// docker's "4.26MB" (decimal units, three significant digits).
-std::string humanSize(int64_t bytes);
-// docker's "2 weeks ago" for an RFC 3339 time.
-std::string humanAgo(const std::string& rfc3339);
 
 }  // namespace berth::image

@@ -57,6 +57,23 @@ json familiarTags(const image::ImageRecord& img) {
 
 }  // namespace
 
+namespace {
+// Go's path.Match for the reference filter: '*' (not across '/'), '?', literal characters.
+bool globMatch(const std::string& pat, const std::string& s, size_t p = 0, size_t i = 0) {
+  for (; p < pat.size(); ++p, ++i) {
+    if (pat[p] == '*') {
+      for (size_t k = i; k <= s.size(); ++k) {
+        if (globMatch(pat, s, p + 1, k)) return true;
+        if (k < s.size() && s[k] == '/') break;
+      }
+      return false;
+    }
+    if (i >= s.size() || (pat[p] != '?' && pat[p] != s[i]) || (pat[p] == '?' && s[i] == '/')) return false;
+  }
+  return i == s.size();
+}
+}  // namespace
+
 void addImageRoutes(Router& router, engine::Engine& e) {
   router.add("GET", "/images/json", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
@@ -70,21 +87,29 @@ void addImageRoutes(Router& router, engine::Engine& e) {
         bool want = (*f)["dangling"].empty() || (*f)["dangling"][0] == "true" || (*f)["dangling"][0] == "1";
         if (want != dangling) continue;
       }
+      json tags = familiarTags(img);
       if (f->count("reference")) {
-        bool any = false;
-        for (auto& pat : (*f)["reference"])
-          for (auto& t : familiarTags(img)) {
-            std::string tag = t.get<std::string>();
-            any |= tag == pat || tag.substr(0, tag.rfind(':')) == pat;
-          }
-        if (!any) continue;
+        // docker: the image matches when one of its references does (path.Match globs on "repo" or
+        // "repo:tag"), and only the matching tags are listed.
+        json kept = json::array();
+        for (auto& t : tags) {
+          std::string tag = t.get<std::string>();
+          std::string repo = tag.substr(0, tag.rfind(':'));
+          for (auto& pat : (*f)["reference"])
+            if (globMatch(pat, tag) || globMatch(pat, repo)) {
+              kept.push_back(t);
+              break;
+            }
+        }
+        if (kept.empty()) continue;
+        tags = kept;
       }
       json labels = json::object();
       if (auto cfg = e.withImages([&](image::ImageService& s) { return s.config(img.id); }))
         for (auto& [k, v] : cfg->config.labels) labels[k] = v;
       out.push_back({{"Id", img.id.str()},
                      {"ParentId", ""},
-                     {"RepoTags", familiarTags(img)},
+                     {"RepoTags", tags},
                      {"RepoDigests", json::array()},
                      {"Created", unixOf(img.created)},
                      {"Size", img.size},
@@ -106,11 +131,16 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     json layers = json::array();
     for (auto& l : img->layers) layers.push_back(l.diffId.str());
     json graph = {{"Name", e.options().driver}, {"Data", nullptr}};
+    // docker's Comment: the last history entry's (docker import -m)
+    std::string comment;
+    if (cfg.contains("history") && cfg["history"].is_array() && !cfg["history"].empty() &&
+        cfg["history"].back().is_object())
+      comment = cfg["history"].back().value("comment", "");
     r.json(200, {{"Id", img->id.str()},
                  {"RepoTags", familiarTags(*img)},
                  {"RepoDigests", json::array()},
                  {"Parent", ""},
-                 {"Comment", ""},
+                 {"Comment", comment},
                  {"Created", cfg.value("created", img->created)},
                  {"DockerVersion", cfg.value("docker_version", "")},
                  {"Author", cfg.value("author", "")},
@@ -240,12 +270,14 @@ void addImageRoutes(Router& router, engine::Engine& e) {
       /*streamBody=*/true);
 
   // docker save: one image (/images/{name}/get) or several (/images/get?names=a&names=b).
-  auto save = [&e](const std::vector<std::string>& names, Responder& r) {
+  // ?format=oci (a berth extension, used by `berth save --format oci`) writes an OCI image layout instead.
+  auto save = [&e](const std::vector<std::string>& names, Responder& r, bool oci) {
     if (names.empty()) return r.json(400, {{"message", "no image names given"}});
     auto out = tempFile(e.options().dataRoot);
     if (!out) return r.error(out.error());
     auto saved = e.withImages([&](image::ImageService& s) {
-      return s.save(names, out->get(), image::ImageService::SaveFormat::Docker);
+      return s.save(names, out->get(),
+                    oci ? image::ImageService::SaveFormat::Oci : image::ImageService::SaveFormat::Docker);
     });
     if (!saved) return r.error(saved.error());
     e.emit("image", "save", names[0], {{"name", names[0]}});
@@ -259,9 +291,24 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   };
   router.add("GET", "/images/get", [save](Request& req, Responder& r) {
     auto it = req.queryAll.find("names");
-    save(it == req.queryAll.end() ? std::vector<std::string>{} : it->second, r);
+    save(it == req.queryAll.end() ? std::vector<std::string>{} : it->second, r,
+         req.queryStr("format") == "oci");
   });
-  router.add("GET", "/images/(.+)/get", [save](Request& req, Responder& r) { save({req.params[0]}, r); });
+  router.add("GET", "/images/(.+)/get", [save](Request& req, Responder& r) {
+    save({req.params[0]}, r, req.queryStr("format") == "oci");
+  });
+
+  // podman's `image mount` as a berth extension: the image's root filesystem, read-only, on the host.
+  router.add("POST", "/images/(.+)/mount", [&e](Request& req, Responder& r) {
+    auto path = e.withImages([&](image::ImageService& s) { return s.mount(req.params[0]); });
+    if (!path) return r.error(path.error());
+    r.json(200, {{"Path", *path}});
+  });
+  router.add("POST", "/images/(.+)/unmount", [&e](Request& req, Responder& r) {
+    auto done = e.withImages([&](image::ImageService& s) { return s.unmount(req.params[0]); });
+    if (!done) return r.error(done.error());
+    r.text(204, "", "");
+  });
 
   router.add("POST", "/images/prune", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));

@@ -47,6 +47,22 @@ def unmount_under(path):
         subprocess.run(["umount", "-l", p], capture_output=True)
 
 
+def stop_autostarted(root):
+    """Removes the containers of, and stops, the berthd that `berth --data-root root` started (its pid file
+    is <root>/run/berthd.pid); then unmounts what is left below root."""
+    base = [BERTH, "--data-root", root]
+    pidfile = f"{root}/run/berthd.pid"
+    if os.path.exists(pidfile):
+        ids = run(base + ["ps", "-aq"]).stdout.split()
+        if ids:
+            run(base + ["rm", "-f", *ids])
+        try:
+            stop_pid(int(open(pidfile).read()))
+        except (OSError, ValueError):
+            pass
+    unmount_under(root)
+
+
 def stop_pid(pid, timeout=20):
     try:
         os.kill(pid, signal.SIGTERM)
@@ -215,12 +231,12 @@ def daemon(tmp_path_factory):
         pytest.fail(f"berthd not built at {BERTHD}")
     work = str(tmp_path_factory.mktemp("berthd"))
     os.chmod(work, 0o755)
-    env = dict(os.environ, BERTH_DATA_ROOT=f"{work}/data")
-    r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
-    assert r.returncode == 0, r.stderr
     d = Daemon(work)
     d.start()
     try:
+        env = dict(os.environ, BERTH_HOST=f"unix://{d.sock}")
+        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
+        assert r.returncode == 0, r.stderr
         yield d
     finally:
         if d.proc.poll() is not None:

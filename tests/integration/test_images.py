@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BERTH, need, need_root, run, unmount_under
+from conftest import BERTH, need, need_root, run, stop_autostarted
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def berth(workdir):
     root = f"{workdir}/berth-data"
     base = [BERTH, "--data-root", root]
     yield base
-    unmount_under(root)
+    stop_autostarted(root)
 
 
 def images(berth):
@@ -255,4 +255,4 @@ def test_berth_save_then_docker_load_and_run(dockerd_host, berth, workdir):
         assert run(other + ["load", "-i", f"{workdir}/saved-docker.tar"]).returncode == 0
         assert run(other + ["image", "inspect", "-f", "{{.Id}}", "berthsaved:1"]).stdout.strip() == my_id
     finally:
-        unmount_under(f"{workdir}/other-store")
+        stop_autostarted(f"{workdir}/other-store")

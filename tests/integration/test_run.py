@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import BERTH, ROOT, need_root, run, unmount_under
+from conftest import BERTH, ROOT, need_root, run, stop_autostarted
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def berth(tmp_path_factory):
     r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
     assert r.returncode == 0, r.stderr
     yield [BERTH, "--data-root", root]
-    unmount_under(root)
+    stop_autostarted(root)
 
 
 def sh(berth, script, *opts):
