@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/engine.sh [ROUNDS]: the docker CLI against berthd vs against dockerd (20.10, overlay2), same busybox
-# image, alternating, in one run: `docker run --rm --network none busybox true`, 50 detached sleepers started
-# in sequence, idle daemon RSS, per-container shim RSS/PSS. Private daemons with their own roots and sockets.
+# bench/engine.sh [ROUNDS]: berth's CLI against berthd, the docker CLI against berthd and the docker CLI against
+# dockerd (20.10, overlay2), same busybox image, rotating who goes first, in one run: `run --rm busybox true`,
+# 50 detached sleepers started in sequence, `exec`, idle daemon RSS, per-container shim RSS/PSS. Private daemons
+# with their own roots and sockets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }

@@ -52,7 +52,8 @@ Result<void> writeFile(const std::string& path, std::string_view data) {
   return {};
 }
 
-Result<void> writeFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+namespace {
+Result<void> writeAndRename(const std::string& path, std::string_view data, mode_t mode, bool sync) {
   auto slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
   std::string tmp = path + ".tmp-XXXXXX";
@@ -61,12 +62,22 @@ Result<void> writeFileAtomic(const std::string& path, std::string_view data, mod
   Defer cleanup([&] { ::unlink(tmp.c_str()); });
   TRYV(writeAll(fd.get(), data, tmp));
   if (::fchmod(fd.get(), mode) < 0) return sysFail("chmod " + tmp);
-  if (::fsync(fd.get()) < 0) return sysFail("fsync " + tmp);
+  if (sync && ::fsync(fd.get()) < 0) return sysFail("fsync " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) < 0) return sysFail("rename " + tmp + " to " + path);
   cleanup.dismiss();
+  if (!sync) return {};
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd) ::fsync(dfd.get());
   return {};
+}
+}  // namespace
+
+Result<void> writeFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+  return writeAndRename(path, data, mode, true);
+}
+
+Result<void> replaceFile(const std::string& path, std::string_view data, mode_t mode) {
+  return writeAndRename(path, data, mode, false);
 }
 
 Result<void> mkdirAll(const std::string& path, mode_t mode) {

@@ -18,6 +18,10 @@ Result<std::string> readFile(const std::string& path);
 Result<std::string> readFileAt(int dirfd, const std::string& path);
 // Writes via a temp file in the same directory, fsync, rename, fsync of the directory.
 Result<void> writeFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// The same rename without the fsyncs, for files made anew before every use (a container's config.json):
+// a killed process leaves the old or the new file; after a power loss the file may be empty, and its next
+// use writes it again.
+Result<void> replaceFile(const std::string& path, std::string_view data, mode_t mode = 0644);
 // Plain write (for /proc and cgroup files: no temp file, one write call).
 Result<void> writeFile(const std::string& path, std::string_view data);
 Result<void> mkdirAll(const std::string& path, mode_t mode = 0755);

@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/random_id.h"
+#include "base/self_exe.h"
 #include "image/reference.h"
 #include "snapshot/snapshotter.h"
 
@@ -118,6 +119,8 @@ bool isNotModified(const Error& e) {
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   std::unique_ptr<Engine> e(new Engine());
   e->opts_ = opts;
+  // One read-only copy of the shim for all containers: each shim starts protected and needs no re-exec.
+  e->shimExe_.reset(readOnlyExecutable(opts.shimPath.c_str()));
   TRY(auto images, image::ImageService::open({opts.dataRoot, opts.driver}));
   e->images_ = std::move(images);
   TRY(auto db, db::Database::open(opts.dataRoot + "/metadata.db"));

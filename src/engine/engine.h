@@ -248,6 +248,7 @@ class Engine {
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
   std::mutex m_;
+  UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;
   std::map<std::string, Container> containers_;
   std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)

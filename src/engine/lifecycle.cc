@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -138,7 +139,7 @@ Result<void> Engine::spawnShim(Container& c) {
   TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
-  TRYV(writeFileAtomic(dir + "/config.json", spec, 0600));
+  TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
 
   const json& cfg = c.config;
   json logCfg = c.hostConfig.value("LogConfig", json::object());
@@ -194,19 +195,25 @@ Result<void> Engine::spawnShim(Container& c) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) return sysFail("starting the shim");
-  if (pid == 0) {
-    ::dup2(writeEnd.get(), 3);  // dup2 clears O_CLOEXEC on the copy
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  // posix_spawn (a vfork, not a copy of the daemon's page tables), from the read-only shim when there is one.
+  std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, writeEnd.get(), 3);  // the copy loses O_CLOEXEC
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&fa, 0, 1);
+  posix_spawn_file_actions_adddup2(&fa, 0, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return sysFail("starting the shim " + opts_.shimPath, rc);
   writeEnd.reset();
   int st;
   ::waitpid(pid, &st, 0);  // the shim forks and its first process exits at once

@@ -33,7 +33,7 @@ Result<void> planProcess(InitPlan& plan, const oci::Config& cfg, const oci::Proc
   plan.config = &cfg;
   plan.process = &proc;
   if (cfg.linux.seccomp) {
-    auto prog = sys::seccomp::compile(*cfg.linux.seccomp);
+    auto prog = sys::seccomp::compileCached(*cfg.linux.seccomp, plan.seccompCacheDir);
     if (!prog) return std::unexpected(prog.error().context("config.json: linux.seccomp"));
     plan.seccomp = std::move(*prog);
     plan.hasSeccomp = true;

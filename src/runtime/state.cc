@@ -36,7 +36,8 @@ const char* statusName(Status s) {
 Result<void> validateId(const std::string& id) {
   if (id.empty()) return invalid("container id must not be empty");
   if (id.size() > 1024) return invalid("container id is too long");
-  if (id == "." || id == "..") return invalid("invalid container id \"" + id + "\"");
+  // (names starting with '.' are the store's own: .seccomp-cache)
+  if (id[0] == '.') return invalid("invalid container id \"" + id + "\": must not start with '.'");
   for (char c : id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+'))
       return invalid("invalid container id \"" + id + "\": only letters, digits and _ - . + are allowed");

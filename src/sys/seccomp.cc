@@ -3,8 +3,11 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <fcntl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -140,6 +143,100 @@ std::vector<std::string> knownArchitectures() {
 }
 std::vector<std::string> knownFlags() {
   return {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"};
+}
+
+namespace {
+
+// Every field of the profile, unambiguously (lengths before strings).
+std::string cacheKey(const Profile& p) {
+  std::string k;
+  auto str = [&](const std::string& v) {
+    k += std::to_string(v.size());
+    k += ':';
+    k += v;
+  };
+  auto num = [&](uint64_t v) {
+    k += std::to_string(v);
+    k += ',';
+  };
+  str(p.defaultAction);
+  num(p.defaultErrnoRet ? *p.defaultErrnoRet + 1ULL : 0);
+  num(p.architectures.size());
+  for (auto& a : p.architectures) str(a);
+  num(p.flags.size());
+  for (auto& f : p.flags) str(f);
+  str(p.listenerPath);
+  num(p.syscalls.size());
+  for (auto& r : p.syscalls) {
+    num(r.names.size());
+    for (auto& n : r.names) str(n);
+    str(r.action);
+    num(r.errnoRet ? *r.errnoRet + 1ULL : 0);
+    num(r.args.size());
+    for (auto& a : r.args) {
+      num(a.index), num(a.value), num(a.valueTwo);
+      str(a.op);
+    }
+  }
+  return k;
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+constexpr char kMagic[8] = {'B', 'S', 'E', 'C', 'C', 'M', 'P', '1'};
+
+}  // namespace
+
+Result<Program> compileCached(const Profile& profile, const std::string& dir) {
+  if (dir.empty()) return compile(profile);
+  std::string key = cacheKey(profile);
+  char name[32];
+  std::snprintf(name, sizeof name, "/%016llx.bpf", static_cast<unsigned long long>(fnv1a(key)));
+  std::string path = dir + name;
+  // File: magic, key length (u64), key, flags (u32), instruction count (u32), instructions.
+  if (auto text = readFile(path); text && text->size() > sizeof kMagic + 8) {
+    const std::string& t = *text;
+    uint64_t klen = 0;
+    std::memcpy(&klen, t.data() + sizeof kMagic, 8);
+    size_t off = sizeof kMagic + 8;
+    if (std::memcmp(t.data(), kMagic, sizeof kMagic) == 0 && klen == key.size() &&
+        t.size() >= off + klen + 8 && t.compare(off, klen, key) == 0) {
+      off += klen;
+      uint32_t flags = 0, n = 0;
+      std::memcpy(&flags, t.data() + off, 4);
+      std::memcpy(&n, t.data() + off + 4, 4);
+      off += 8;
+      if (t.size() == off + size_t(n) * sizeof(sock_filter)) {
+        Program p;
+        p.flags = flags;
+        p.filter.resize(n);
+        std::memcpy(p.filter.data(), t.data() + off, size_t(n) * sizeof(sock_filter));
+        return p;
+      }
+    }
+  }
+  TRY(Program p, compile(profile));
+  // Best effort: a cache that cannot be written is only slower.
+  std::string data(kMagic, sizeof kMagic);
+  uint64_t klen = key.size();
+  data.append(reinterpret_cast<const char*>(&klen), 8);
+  data += key;
+  uint32_t flags = p.flags, n = static_cast<uint32_t>(p.filter.size());
+  data.append(reinterpret_cast<const char*>(&flags), 4);
+  data.append(reinterpret_cast<const char*>(&n), 4);
+  data.append(reinterpret_cast<const char*>(p.filter.data()), p.filter.size() * sizeof(sock_filter));
+  ::mkdir(dir.c_str(), 0700);
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  if (UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)); fd) {
+    bool ok = ::write(fd.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    fd.reset();
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) < 0) ::unlink(tmp.c_str());
+  }
+  return p;
 }
 
 }  // namespace berth::sys::seccomp

@@ -1,6 +1,10 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstring>
+
+#include "base/fd.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "runtime/state.h"
@@ -95,6 +99,43 @@ TEST(Seccomp, CompilesToBpf) {
   p.syscalls[0].args.push_back({0, 1, 0, "SCMP_CMP_BOGUS"});
   p.syscalls[0].action = "SCMP_ACT_ERRNO";
   EXPECT_FALSE(sys::seccomp::compile(p));
+}
+
+TEST(Seccomp, CacheReturnsTheSameProgramAndSurvivesCorruption) {
+  char tmpl[] = "/tmp/berth-seccache-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(tmpl));
+  std::string dir = std::string(tmpl) + "/cache";
+  sys::seccomp::Profile p;
+  p.defaultAction = "SCMP_ACT_ERRNO";
+  p.syscalls.push_back({{"read", "write"}, "SCMP_ACT_ALLOW", {}, {}});
+  auto fresh = sys::seccomp::compile(p);
+  auto first = sys::seccomp::compileCached(p, dir);
+  auto second = sys::seccomp::compileCached(p, dir);  // from the file
+  ASSERT_TRUE(fresh && first && second);
+  auto listDir = [](const std::string& d) {
+    UniqueFd fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return dirEntries(fd.get(), d);
+  };
+  auto same = [](const sys::seccomp::Program& a, const sys::seccomp::Program& b) {
+    return a.flags == b.flags && a.filter.size() == b.filter.size() &&
+           std::memcmp(a.filter.data(), b.filter.data(), a.filter.size() * sizeof(sock_filter)) == 0;
+  };
+  EXPECT_TRUE(same(*fresh, *second));
+  auto files = listDir(dir);
+  ASSERT_TRUE(files);
+  ASSERT_EQ(files->size(), 1u);
+  // Another profile gets its own entry; a damaged entry is recompiled, not used.
+  p.syscalls[0].names.push_back("close");
+  auto other = sys::seccomp::compileCached(p, dir);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(same(*other, *fresh));
+  EXPECT_EQ(listDir(dir)->size(), 2u);
+  p.syscalls[0].names.pop_back();
+  (void)writeFileAtomic(dir + "/" + files->front(), "BSECCMP1garbage");
+  auto again = sys::seccomp::compileCached(p, dir);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(same(*fresh, *again));
+  (void)removeAll(tmpl);
 }
 
 TEST(DevicesBpf, ProgramShape) {
