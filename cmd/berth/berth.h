@@ -137,6 +137,12 @@ struct StreamOptions {
   std::function<void(int sig)> proxySignal;        // set: SIGINT, SIGTERM, … are passed on, not acted on
 };
 Result<void> relayStreams(client::Connection& c, const StreamOptions& o);
+// The options for a container's (`/containers/<id>`) or an exec's (`/exec/<id>`) stream: resize requests
+// to `<object>/resize`; with `killPath` set (a container without a TTY, --sig-proxy), signals sent on.
+StreamOptions streamOptions(client::Api& a, const std::string& object, bool tty, bool stdinOpen,
+                            const std::string& killPath = "");
+// A streamed answer written to a file (<file>.berth-tmp, fsync'ed and renamed when complete) or to stdout.
+int streamTo(client::Api& a, const std::string& target, const std::string& output);
 // A sink for a logs stream: raw to stdout with a TTY, demultiplexed to stdout/stderr without.
 std::function<bool(std::string_view)> outputSink(bool tty);
 

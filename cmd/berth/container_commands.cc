@@ -15,16 +15,6 @@ std::string path(const std::string& idOrName, const std::string& rest = "") {
   return "/containers/" + urlEncode(idOrName) + rest;
 }
 
-// Go's time.Time.String() of a Unix time, in local time: "2024-01-01 10:00:00 +0000 UTC".
-std::string goTime(int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  localtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
-  return buf;
-}
-
 // One row of `ps` as docker's formatter sees it (fields for --format, "__Label" for {{.Label "k"}}).
 json psRow(const json& c, bool trunc) {
   std::string id = c.value("Id", "");
@@ -77,7 +67,7 @@ json psRow(const json& c, bool trunc) {
   return json{{"ID", trunc ? id.substr(0, 12) : id},
               {"Image", image},
               {"Command", json(command).dump()},
-              {"CreatedAt", goTime(created)},
+              {"CreatedAt", client::goTime(created)},
               {"RunningFor", client::humanDuration(ago) + " ago"},
               {"Ports", ports},
               {"State", c.value("State", "")},
@@ -183,14 +173,7 @@ int startAttached(Globals& g, const std::string& name, bool interactive) {
   auto waiter = a.begin("POST", path(id, "/wait?condition=next-exit"));
   if (!waiter) return fail(waiter.error());
   if (auto r = a.call("POST", path(id, "/start")); !r) return fail(r.error());
-  StreamOptions so;
-  so.tty = tty;
-  so.stdinOpen = interactive && openStdin;
-  so.resize = [&](int rows, int cols) {
-    (void)a.call("POST", path(id, "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols)));
-  };
-  if (!tty)
-    so.proxySignal = [&](int sig) { (void)a.call("POST", path(id, "/kill?signal=" + std::to_string(sig))); };
+  StreamOptions so = streamOptions(a, path(id), tty, interactive && openStdin, path(id, "/kill"));
   if (auto r = relayStreams(*conn, so); !r) return fail(r.error());
   auto w = waiter->readAll();
   if (!w) return fail(w.error());
@@ -289,7 +272,9 @@ void addStart(CLI::App* c, Globals& g, Runner& run) {
   });
 }
 
-void addStop(CLI::App* c, Globals& g, Runner& run) {
+namespace {
+// stop and restart: -t/--time (-timeout), -s/--signal, then POST <name>/<action>.
+void addStopLike(CLI::App* c, Globals& g, Runner& run, const std::string& action) {
   auto names = state<std::vector<std::string>>();
   auto time = state<int>();
   auto sig = state<std::string>();
@@ -301,28 +286,19 @@ void addStop(CLI::App* c, Globals& g, Runner& run) {
   c->callback([=, &g, &run] {
     run = [=, &g] {
       return forEach(g, *names, [=](client::Api& a, const std::string& n) {
-        return post(a, path(n, "/stop" + timeQuery(*sig, *time, *timeSet)));
+        return post(a, path(n, "/" + action + timeQuery(*sig, *time, *timeSet)));
       });
     };
   });
 }
+}  // namespace
+
+void addStop(CLI::App* c, Globals& g, Runner& run) {
+  addStopLike(c, g, run, "stop");
+}
 
 void addRestart(CLI::App* c, Globals& g, Runner& run) {
-  auto names = state<std::vector<std::string>>();
-  auto time = state<int>();
-  auto sig = state<std::string>();
-  auto timeSet = state<bool>();
-  c->add_option("-t,--time,--timeout", *time, "seconds to wait before killing the container")
-      ->each([timeSet](const std::string&) { *timeSet = true; });
-  c->add_option("-s,--signal", *sig, "signal to send to the container");
-  namesArg(c, *names);
-  c->callback([=, &g, &run] {
-    run = [=, &g] {
-      return forEach(g, *names, [=](client::Api& a, const std::string& n) {
-        return post(a, path(n, "/restart" + timeQuery(*sig, *time, *timeSet)));
-      });
-    };
-  });
+  addStopLike(c, g, run, "restart");
 }
 
 void addKill(CLI::App* c, Globals& g, Runner& run) {

@@ -213,6 +213,34 @@ bool confirm(const std::string& question) {
   return std::fgets(ans, sizeof ans, stdin) && (ans[0] == 'y' || ans[0] == 'Y');
 }
 
+int streamTo(client::Api& a, const std::string& target, const std::string& output) {
+  if (output.empty() && ::isatty(1))
+    return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
+  std::string tmp = output.empty() ? "" : output + ".berth-tmp";
+  UniqueFd fd(output.empty() ? ::dup(1)
+                             : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return failLocal("open " + (tmp.empty() ? "stdout" : tmp) + ": " + std::strerror(errno));
+  bool ok = true;
+  auto r = a.stream("GET", target, "", [&](std::string_view s) {
+    for (size_t off = 0; off < s.size();) {
+      ssize_t w = ::write(fd.get(), s.data() + off, s.size() - off);
+      if (w <= 0) return ok = false;
+      off += static_cast<size_t>(w);
+    }
+    return true;
+  });
+  if (!r || !ok) {
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    return r ? failLocal("writing " + (output.empty() ? "stdout" : output) + ": " + std::strerror(errno))
+             : fail(r.error());
+  }
+  if (!tmp.empty() && (::fsync(fd.get()) < 0 || ::rename(tmp.c_str(), output.c_str()) < 0)) {
+    ::unlink(tmp.c_str());
+    return failLocal("rename " + tmp + ": " + std::strerror(errno));
+  }
+  return 0;
+}
+
 int printOut(const Result<std::string>& s) {
   if (!s) {
     std::fprintf(stderr, "berth: %s\n", s.error().message().c_str());

@@ -20,15 +20,6 @@ std::string shortId(const std::string& id) {
   return h.substr(0, 12);
 }
 
-std::string goTime(int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  localtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
-  return buf;
-}
-
 // "repo:tag" → {repo, tag}; a port in the registry host is not a tag.
 std::pair<std::string, std::string> splitRepoTag(const std::string& rt) {
   auto colon = rt.rfind(':');
@@ -97,7 +88,7 @@ int cmdImages(Globals& g, const ImagesFlags& f) {
                       {"ID", shown},
                       {"CreatedSince",
                        client::humanDuration(static_cast<int64_t>(client::nowSeconds()) - created) + " ago"},
-                      {"CreatedAt", goTime(created)},
+                      {"CreatedAt", client::goTime(created)},
                       {"Size", client::humanSize(size)},
                       {"VirtualSize", client::humanSize(size)},
                       {"SharedSize", "N/A"},
@@ -110,35 +101,6 @@ int cmdImages(Globals& g, const ImagesFlags& f) {
       f.digests ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
                 : "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
   return printOut(client::formatRows(f.format, def, rows, imageHeaders()));
-}
-
-// Writes a streamed answer to a file (atomically: <file>.berth-tmp renamed when complete) or stdout.
-int streamTo(client::Api& a, const std::string& target, const std::string& output) {
-  if (output.empty() && ::isatty(1))
-    return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
-  std::string tmp = output.empty() ? "" : output + ".berth-tmp";
-  UniqueFd fd(output.empty() ? ::dup(1)
-                             : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return failLocal("open " + (tmp.empty() ? "stdout" : tmp) + ": " + std::strerror(errno));
-  bool ok = true;
-  auto r = a.stream("GET", target, "", [&](std::string_view s) {
-    for (size_t off = 0; off < s.size();) {
-      ssize_t w = ::write(fd.get(), s.data() + off, s.size() - off);
-      if (w <= 0) return ok = false;
-      off += static_cast<size_t>(w);
-    }
-    return true;
-  });
-  if (!r || !ok) {
-    if (!tmp.empty()) ::unlink(tmp.c_str());
-    return r ? failLocal("writing " + (output.empty() ? "stdout" : output) + ": " + std::strerror(errno))
-             : fail(r.error());
-  }
-  if (!tmp.empty() && (::fsync(fd.get()) < 0 || ::rename(tmp.c_str(), output.c_str()) < 0)) {
-    ::unlink(tmp.c_str());
-    return failLocal("rename " + tmp + ": " + std::strerror(errno));
-  }
-  return 0;
 }
 
 // The JSON-lines progress of load/import/pull: "stream" and "status" lines printed, "error" fails.
@@ -368,8 +330,8 @@ void addHistory(CLI::App* c, Globals& g, Runner& run) {
             {{"ID", id},
              {"CreatedSince",
               f->human ? client::humanDuration(static_cast<int64_t>(client::nowSeconds()) - created) + " ago"
-                       : goTime(created)},
-             {"CreatedAt", goTime(created)},
+                       : client::goTime(created)},
+             {"CreatedAt", client::goTime(created)},
              {"CreatedBy", by},
              {"Size", f->human ? client::humanSize(static_cast<double>(size)) : std::to_string(size)},
              {"Comment", e.value("Comment", "")}});

@@ -354,16 +354,7 @@ void addAttach(CLI::App* c, Globals& g, Runner& run) {
       auto conn = a.hijack(
           "POST", cpath(id, std::string("/attach?stream=1&stdout=1&stderr=1&stdin=") + (in ? "1" : "0")));
       if (!conn) return fail(conn.error());
-      StreamOptions so;
-      so.tty = tty;
-      so.stdinOpen = in;
-      so.resize = [&](int rows, int cols) {
-        (void)a.call("POST", cpath(id, "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols)));
-      };
-      if (f->sigProxy && !tty)
-        so.proxySignal = [&](int sig) {
-          (void)a.call("POST", cpath(id, "/kill?signal=" + std::to_string(sig)));
-        };
+      StreamOptions so = streamOptions(a, cpath(id), tty, in, f->sigProxy ? cpath(id, "/kill") : "");
       if (auto r = relayStreams(*conn, so); !r) return fail(r.error());
       // The stream ends when the container does: its exit code is ours, as docker attach.
       auto w = a.callJson("POST", cpath(id, "/wait"));
@@ -428,13 +419,7 @@ void addExec(CLI::App* c, Globals& g, Runner& run) {
       }
       auto conn = a.hijack("POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", f->tty}}.dump());
       if (!conn) return fail(conn.error());
-      StreamOptions so;
-      so.tty = f->tty;
-      so.stdinOpen = f->interactive;
-      so.resize = [&](int rows, int cols) {
-        (void)a.call("POST",
-                     "/exec/" + id + "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols));
-      };
+      StreamOptions so = streamOptions(a, "/exec/" + id, f->tty, f->interactive);
       if (auto r = relayStreams(*conn, so); !r) return fail(r.error());
       auto info = a.callJson("GET", "/exec/" + id + "/json");
       if (!info) return fail(info.error());
@@ -480,26 +465,7 @@ void addExport(CLI::App* c, Globals& g, Runner& run) {
         return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1);
       auto api = g.api();
       if (!api) return fail(api.error());
-      std::string tmp = output->empty() ? "" : *output + ".berth-tmp";
-      UniqueFd fd(output->empty() ? ::dup(1)
-                                  : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (!fd) return failLocal("open " + (tmp.empty() ? "stdout" : tmp) + ": " + std::strerror(errno));
-      bool ok = true;
-      auto r = (*api)->stream("GET", cpath(*name, "/export"), "", [&](std::string_view s) {
-        for (size_t off = 0; off < s.size();) {
-          ssize_t w = ::write(fd.get(), s.data() + off, s.size() - off);
-          if (w <= 0) return ok = false;
-          off += static_cast<size_t>(w);
-        }
-        return true;
-      });
-      if (!r || !ok) {
-        if (!tmp.empty()) ::unlink(tmp.c_str());
-        return r ? failLocal("writing the archive: " + std::string(std::strerror(errno))) : fail(r.error());
-      }
-      if (!tmp.empty() && ::rename(tmp.c_str(), output->c_str()) < 0)
-        return failLocal("rename " + tmp + ": " + std::strerror(errno));
-      return 0;
+      return streamTo(**api, cpath(*name, "/export"), *output);
     };
   });
 }

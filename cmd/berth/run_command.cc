@@ -430,17 +430,8 @@ int runContainer(Globals& g, RunFlags& f) {
     std::fprintf(stderr, "berth: ");
     return fail(r.error(), startFailureCode(r.error()));
   }
-  StreamOptions so;
-  so.tty = f.tty;
-  so.stdinOpen = attachStdin;
-  so.resize = [&](int rows, int cols) {
-    (void)a.call("POST",
-                 "/containers/" + cid + "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols));
-  };
-  if (f.sigProxy && !f.tty)
-    so.proxySignal = [&](int sig) {
-      (void)a.call("POST", "/containers/" + cid + "/kill?signal=" + std::to_string(sig));
-    };
+  StreamOptions so = streamOptions(a, "/containers/" + cid, f.tty, attachStdin,
+                                   f.sigProxy ? "/containers/" + cid + "/kill" : "");
   if (auto r = relayStreams(*conn, so); !r) return fail(r.error(), 125);
   auto w = waiter->readAll();
   if (!w) return fail(w.error(), 125);

@@ -87,6 +87,21 @@ std::function<bool(std::string_view)> outputSink(bool tty) {
   return [d](std::string_view s) { return d->feed(s.data(), s.size()); };
 }
 
+StreamOptions streamOptions(client::Api& a, const std::string& object, bool tty, bool stdinOpen,
+                            const std::string& killPath) {
+  StreamOptions so;
+  so.tty = tty;
+  so.stdinOpen = stdinOpen;
+  so.resize = [&a, object](int rows, int cols) {
+    (void)a.call("POST", object + "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols));
+  };
+  if (!tty && !killPath.empty())
+    so.proxySignal = [&a, killPath](int sig) {
+      (void)a.call("POST", killPath + "?signal=" + std::to_string(sig));
+    };
+  return so;
+}
+
 Result<void> relayStreams(client::Connection& c, const StreamOptions& o) {
   int sock = c.fd();
   Demux demux;

@@ -133,6 +133,15 @@ double nowSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+std::string goTime(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+  return buf;
+}
+
 std::string goDuration(double s) {
   if (s < 1e-3) return std::to_string(static_cast<int64_t>(s * 1e6)) + "µs";
   if (s < 1) {

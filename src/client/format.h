@@ -24,6 +24,8 @@ std::string bytesSize(double bytes);
 // RFC 3339 (with or without fraction and zone) → seconds since the epoch; 0 when unparsable.
 double parseTime(const std::string& rfc3339);
 double nowSeconds();
+// Go's time.Time.String() of a Unix time, local: "2024-01-01 10:00:00 +0000 UTC".
+std::string goTime(int64_t unixSeconds);
 // Go's Duration string for seconds (1h2m3s, 1.5s, 300ms).
 std::string goDuration(double seconds);
 
