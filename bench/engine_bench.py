@@ -12,6 +12,21 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 work = tempfile.mkdtemp(prefix="berth-enginebench-", dir="/tmp")
 cli = shutil.which("docker")
 procs = {}
+# The daemons' roots on a fresh ext4 (a loop file, direct I/O): ext4 avoids reusing recently deleted inodes
+# for minutes, and on a filesystem that has just lost many files every mkdir scans for a free inode (perf
+# showed 67% of berthd's CPU there after a day of tests). BENCH_FS=host keeps them on /tmp's filesystem.
+fs = f"{work}/fs"
+loop = None
+if os.environ.get("BENCH_FS") != "host":
+    img = f"{work}/fs.img"
+    subprocess.run(["truncate", "-s", "8G", img], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+    os.makedirs(fs)
+    loop = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", img], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    subprocess.run(["mount", loop, fs], check=True)
+else:
+    os.makedirs(fs)
 
 
 def sh(args, **kw):
@@ -45,8 +60,8 @@ try:
     sh(["bash", "-c", f"bash {root}/scripts/busybox-rootfs.sh {work}/rootfs >/dev/null && tar -C {work}/rootfs -cf {rootfs} ."])
     # berthd
     bsock = f"{work}/berth.sock"
-    procs["berthd"] = subprocess.Popen([f"{root}/build/cmd/berthd/berthd", "--data-root", f"{work}/berth",
-                                        "--exec-root", f"{work}/berth-run", "-H", f"unix://{bsock}"],
+    procs["berthd"] = subprocess.Popen([f"{root}/build/cmd/berthd/berthd", "--data-root", f"{fs}/berth",
+                                        "--exec-root", f"{fs}/berth-run", "-H", f"unix://{bsock}"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     berth = [cli, "-H", f"unix://{bsock}"]  # the docker CLI against berthd
     wait_ready(berth)
@@ -54,7 +69,7 @@ try:
     sh(bcli + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
     # dockerd
     dsock = f"{work}/docker.sock"
-    procs["dockerd"] = subprocess.Popen(["dockerd", "--data-root", f"{work}/docker", "--exec-root", f"{work}/dexec",
+    procs["dockerd"] = subprocess.Popen(["dockerd", "--data-root", f"{fs}/docker", "--exec-root", f"{fs}/dexec",
                                          "--pidfile", f"{work}/docker.pid", "-H", f"unix://{dsock}", "--bridge=none",
                                          "--iptables=false", "--ip-masq=false"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -63,7 +78,7 @@ try:
     sh(docker + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
     time.sleep(2)
     idle = {"berthd": rss_kib(procs["berthd"].pid), "dockerd": rss_kib(procs["dockerd"].pid)}
-    containerd = subprocess.run(["pgrep", "-f", f"containerd --config {work}/dexec"], capture_output=True, text=True)
+    containerd = subprocess.run(["pgrep", "-f", f"containerd --config {fs}/dexec"], capture_output=True, text=True)
     clients = {"berth": bcli, "docker>berthd": berth, "docker": docker}
     res = {k: [] for k in clients}
     for n in range(rounds):
@@ -82,7 +97,7 @@ try:
             sh(base + ["run", "-d", "--network", "none", "--name", f"s{i}", "busybox", "sleep", "600"])
         sleepers[who] = time.perf_counter() - t0
         if who == "berth":  # the docker CLI's round reuses the names
-            pids = sh(["pgrep", "-f", f"berth-shim --id .* --runtime-root {work}/berth-run/runtime"]).stdout.split()
+            pids = sh(["pgrep", "-f", f"berth-shim --id .* --runtime-root {fs}/berth-run/runtime"]).stdout.split()
             rss = [rss_kib(int(p)) for p in pids]
             pss = [rss_kib(int(p), "Pss") for p in pids]
             shim["berth-shim"] = (statistics.median(rss), statistics.median(pss), len(pids))
@@ -104,7 +119,8 @@ try:
             subprocess.run(base + ["rm", "-f"] + ids, capture_output=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     d = med["docker"]
-    print(f"engine benchmark: {rounds} rotating rounds, docker CLI {sh([cli, '--version']).stdout.strip()}")
+    print(f"engine benchmark: {rounds} rotating rounds, docker CLI {sh([cli, '--version']).stdout.strip()}, "
+          + ("daemons' roots on /tmp's filesystem" if loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)"))
     print(f"run --rm busybox true (medians): berth CLI -> berthd {med['berth'] * 1000:.1f} ms, docker CLI -> berthd "
           f"{med['docker>berthd'] * 1000:.1f} ms, docker CLI -> dockerd {d * 1000:.1f} ms")
     print(f"  berth ÷ docker {med['berth'] / d:.3f}x ({d / med['berth']:.1f}x faster; target ≤ 0.04x); "
@@ -125,8 +141,11 @@ finally:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
-    subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {work}/berth-run/runtime"],
+    subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {fs}/berth-run/runtime"],
                    capture_output=True)
     subprocess.run(["bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
                    capture_output=True)
+    if loop:
+        subprocess.run(["umount", "-l", fs], capture_output=True)
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
     shutil.rmtree(work, ignore_errors=True)
