@@ -28,7 +28,7 @@ struct HookPlan {
 struct InitPlan {
   const oci::Config* config = nullptr;
   const oci::Process* process = nullptr;
-  bool exec = false;  // joining an existing container (no rootfs setup, no start fifo)
+  bool exec = false;            // joining an existing container (no rootfs setup, no start fifo)
   std::string seccompCacheDir;  // compiled seccomp programs (parent side only)
   int syncFd = -1;
   int parentSyncFd = -1;   // the parent's end: closed first thing in the child
