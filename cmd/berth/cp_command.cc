@@ -127,7 +127,7 @@ std::string dirName(std::string p) {
 // The stat the daemon sends in X-Docker-Container-Path-Stat (base64 JSON): name, size, mode (Go bits).
 struct PathStat {
   bool exists = false, isDir = false;
-  std::string name;
+  std::string name, linkTarget;
 };
 
 std::string base64Decode(const std::string& in) {
@@ -158,6 +158,7 @@ Result<PathStat> containerStat(client::Api& a, const std::string& c, const std::
   s.exists = true;
   if (j.is_object()) {
     s.name = j.value("name", "");
+    s.linkTarget = j.value("linkTarget", "");
     uint32_t mode = j.value("mode", uint32_t(0));
     s.isDir = mode & (1u << 31);
   }
@@ -178,7 +179,17 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
   if (!st->exists)
     return fail(Error(ErrorCategory::NotFound,
                       "Could not find the file " + src.path + " in container " + src.container));
-  (void)followLink;
+  // -L: copy what the link points to (resolved inside the container by the daemon), named as the link.
+  std::string fetchPath = src.path, linkName;
+  if (followLink && !st->linkTarget.empty()) {
+    fetchPath = st->linkTarget.starts_with("/") ? st->linkTarget : dirName(src.path) + "/" + st->linkTarget;
+    linkName = st->name;
+    st = containerStat(a, src.container, fetchPath);
+    if (!st) return fail(st.error());
+    if (!st->exists)
+      return fail(Error(ErrorCategory::NotFound,
+                        "Could not find the file " + fetchPath + " in container " + src.container));
+  }
   bool contents = src.path.ends_with("/.") || src.path == ".";
   struct stat ds;
   bool dstExists = ::stat(dst.c_str(), &ds) == 0;
@@ -186,6 +197,7 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
   std::string srcBase = contents ? "." : st->name;
   if (dstExists && S_ISDIR(ds.st_mode)) {
     extractDir = dst;
+    if (!linkName.empty() && !contents) rename = linkName;
   } else if (dstExists) {
     if (st->isDir) return failLocal("cannot copy a directory to a file: " + dst);
     extractDir = dirName(dst);
@@ -212,7 +224,7 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
   Result<void> fetched;
   std::thread fetch([&] {
     fetched =
-        a.stream("GET", "/containers/" + urlEncode(src.container) + "/archive?path=" + urlEncode(src.path),
+        a.stream("GET", "/containers/" + urlEncode(src.container) + "/archive?path=" + urlEncode(fetchPath),
                  "", [&](std::string_view s) {
                    for (size_t off = 0; off < s.size();) {
                      ssize_t w = ::write(wr.get(), s.data() + off, s.size() - off);

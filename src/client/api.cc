@@ -61,6 +61,7 @@ Result<Connection*> Api::shared() {
     auto c = Connection::open(socket_);
     if (!c) return std::unexpected(c.error());
     conn_.emplace(std::move(*c));
+    connUsed_ = false;
   }
   return &*conn_;
 }
@@ -77,11 +78,14 @@ Result<Response> Api::call(const std::string& method, const std::string& target,
     auto sent = c->send(req);
     auto r = sent ? c->readAll() : Result<Response>(std::unexpected(sent.error()));
     if (!r) {
+      bool reused = connUsed_;
       conn_.reset();
-      // A keep-alive connection the daemon closed meanwhile: one retry on a fresh one.
-      if (attempt == 0 && r.error().category() == ErrorCategory::Unavailable) continue;
+      // A kept-alive connection the daemon closed while idle: one retry on a fresh one. Never after a fresh
+      // connection failed: the daemon may have acted on the request (a create) before it went away.
+      if (attempt == 0 && reused && r.error().category() == ErrorCategory::Unavailable) continue;
       return std::unexpected(r.error());
     }
+    connUsed_ = true;
     if (lowerEquals(r->header("connection"), "close")) conn_.reset();
     if (r->status >= 400) return std::unexpected(errorOf(*r));
     return r;

@@ -45,6 +45,7 @@ class Api {
   Result<Connection*> shared();
   std::string socket_;
   std::optional<Connection> conn_;
+  bool connUsed_ = false;  // conn_ has answered a request before (the daemon may have closed it since)
 };
 
 }  // namespace berth::client

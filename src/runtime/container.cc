@@ -145,7 +145,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   plan.preserveFds = opts.preserveFds;
   plan.noPivot = opts.noPivot;
   plan.newKeyring = !opts.noNewKeyring;
-  plan.seccompCacheDir = store_.root() + "/.seccomp-cache";
+  plan.seccompCacheDir = store_.seccompCacheDir();
   UniqueFd console;
   TRYV(planProcess(plan, cfg, *cfg.process, opts.consoleSocket, opts.consoleSocketFd, console));
 

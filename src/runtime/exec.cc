@@ -36,7 +36,7 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
 
   InitPlan plan;
   plan.exec = true;
-  plan.seccompCacheDir = store_.root() + "/.seccomp-cache";
+  plan.seccompCacheDir = store_.seccompCacheDir();
   plan.preserveFds = opts.preserveFds;
   UniqueFd console;
   TRYV(planProcess(plan, cfg, opts.process, opts.consoleSocket, opts.consoleSocketFd, console));

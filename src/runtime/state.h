@@ -41,6 +41,8 @@ class StateStore {
  public:
   explicit StateStore(std::string root) : root_(std::move(root)) {}
   const std::string& root() const { return root_; }
+  // Compiled seccomp programs (sys::seccomp::compileCached); ids never start with '.'.
+  std::string seccompCacheDir() const { return root_ + "/.seccomp-cache"; }
   std::string dir(const std::string& id) const { return root_ + "/" + id; }
   std::string fifo(const std::string& id) const { return dir(id) + "/exec.fifo"; }
 

@@ -58,19 +58,24 @@ json familiarTags(const image::ImageRecord& img) {
 }  // namespace
 
 namespace {
-// Go's path.Match for the reference filter: '*' (not across '/'), '?', literal characters.
-bool globMatch(const std::string& pat, const std::string& s, size_t p = 0, size_t i = 0) {
-  for (; p < pat.size(); ++p, ++i) {
-    if (pat[p] == '*') {
-      for (size_t k = i; k <= s.size(); ++k) {
-        if (globMatch(pat, s, p + 1, k)) return true;
-        if (k < s.size() && s[k] == '/') break;
-      }
-      return false;
+// Go's path.Match for the reference filter: '*' (not across '/'), '?', literal characters. The pattern comes
+// from the client: matched by dynamic programming (O(pattern x name)), never by backtracking, which a
+// pattern of many stars would make exponential.
+bool globMatch(const std::string& pat, const std::string& s) {
+  // row[j]: pat[i:] matches s[j:], computed from the pattern's end backwards.
+  std::vector<char> row(s.size() + 1, 0), next(s.size() + 1, 0);
+  next[s.size()] = 1;
+  for (size_t i = pat.size(); i-- > 0;) {
+    row.assign(s.size() + 1, 0);
+    for (size_t j = s.size() + 1; j-- > 0;) {
+      if (pat[i] == '*')
+        row[j] = next[j] || (j < s.size() && s[j] != '/' && row[j + 1]);
+      else
+        row[j] = j < s.size() && (pat[i] == '?' ? s[j] != '/' : pat[i] == s[j]) && next[j + 1];
     }
-    if (i >= s.size() || (pat[p] != '?' && pat[p] != s[i]) || (pat[p] == '?' && s[i] == '/')) return false;
+    std::swap(row, next);
   }
-  return i == s.size();
+  return next[0];
 }
 }  // namespace
 
