@@ -552,21 +552,28 @@ class Shim {
     // OOM kills are counted by the cgroup, which goes with the runtime's state.
     if (auto st = rt_.store().load(a_.id)) {
       if (auto cg = runtime::cgroupOf(*st); cg && *cg)
-        if (auto stats = (*cg)->stats(); stats && stats->oomKills > 0) oom_ = true;
+        if (auto n = (*cg)->oomKills(); n && *n > 0) oom_ = true;
     }
-    (void)rt_.remove(a_.id, true);
-    (void)writeFileAtomic(a_.exitFile, exitLine() + "\n", 0600);
+    // The exec root is /run: the rename is atomic against a kill; the status means nothing after a reboot.
+    (void)replaceFile(a_.exitFile, exitLine() + "\n", 0600);
     // Execs die with the container's pid namespace: SIGKILL, as docker reports them.
     for (auto it = std::next(procs_.begin()); it != procs_.end(); ++it) {
       if (!it->exited) it->code = 128 + SIGKILL;
       endProc(*it);
     }
+    // The status goes out before the clean-up (cgroups, runtime state), which no one waiting for the
+    // exit needs; a waiter's connection stays open until it is done, so that the daemon starts no new
+    // shim for this container before this one is gone.
     for (auto& c : clients_) {
       if (!c.fd) continue;
-      if (c.mode == Client::Waiting) sendLine(c.fd.get(), "exit " + exitLine());
-      c.fd.reset();
+      if (c.mode == Client::Waiting)
+        sendLine(c.fd.get(), "exit " + exitLine());
+      else
+        c.fd.reset();
     }
+    (void)rt_.remove(a_.id, true);
     ::unlink(a_.socket.c_str());
+    clients_.clear();
   }
 
   Args a_;

@@ -170,15 +170,14 @@ int startAttached(Globals& g, const std::string& name, bool interactive) {
   auto conn = a.hijack("POST", path(id, std::string("/attach?stream=1&stdout=1&stderr=1&stdin=") +
                                             (interactive && openStdin ? "1" : "0")));
   if (!conn) return fail(conn.error());
-  auto waiter = a.begin("POST", path(id, "/wait?condition=next-exit"));
+  auto waiter = a.beginWait(path(id), "next-exit");
   if (!waiter) return fail(waiter.error());
   if (auto r = a.call("POST", path(id, "/start")); !r) return fail(r.error());
   StreamOptions so = streamOptions(a, path(id), tty, interactive && openStdin, path(id, "/kill"));
   if (auto r = relayStreams(*conn, so); !r) return fail(r.error());
-  auto w = waiter->readAll();
-  if (!w) return fail(w.error());
-  auto j = json::parse(w->body, nullptr, false);
-  return j.is_object() ? j.value("StatusCode", 1) : 1;
+  auto status = waiter->finish();
+  if (!status) return fail(status.error());
+  return *status;
 }
 
 std::string timeQuery(const std::string& sig, int time, bool timeSet) {

@@ -424,7 +424,7 @@ int runContainer(Globals& g, RunFlags& f) {
                   "&stdout=1&stderr=1";
   auto conn = a.hijack("POST", q);
   if (!conn) return fail(conn.error(), 125);
-  auto waiter = a.begin("POST", "/containers/" + cid + "/wait?condition=" + (f.rm ? "removed" : "next-exit"));
+  auto waiter = a.beginWait("/containers/" + cid, f.rm ? "removed" : "next-exit");
   if (!waiter) return fail(waiter.error(), 125);
   if (auto r = a.call("POST", "/containers/" + cid + "/start"); !r) {
     std::fprintf(stderr, "berth: ");
@@ -433,14 +433,9 @@ int runContainer(Globals& g, RunFlags& f) {
   StreamOptions so = streamOptions(a, "/containers/" + cid, f.tty, attachStdin,
                                    f.sigProxy ? "/containers/" + cid + "/kill" : "");
   if (auto r = relayStreams(*conn, so); !r) return fail(r.error(), 125);
-  auto w = waiter->readAll();
-  if (!w) return fail(w.error(), 125);
-  if (w->status >= 400) return fail(client::Api::errorOf(*w), 125);
-  auto j = json::parse(w->body, nullptr, false);
-  if (!j.is_object()) return failLocal("the daemon answered wait with invalid JSON", 125);
-  if (j.contains("Error") && j["Error"].is_object() && !j["Error"].value("Message", "").empty())
-    return failLocal(j["Error"].value("Message", ""), 125);
-  return j.value("StatusCode", 125);
+  auto status = waiter->finish();
+  if (!status) return fail(status.error(), 125);
+  return *status;
 }
 
 int createOnly(Globals& g, RunFlags& f) {

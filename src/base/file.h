@@ -16,9 +16,11 @@ namespace berth {
 
 Result<std::string> readFile(const std::string& path);
 Result<std::string> readFileAt(int dirfd, const std::string& path);
-// Writes via a temp file in the same directory, fsync, rename, fsync of the directory.
+// Writes via a temp file in the same directory, fsync, rename, fsync of the directory: for what must
+// survive a power cut (the data root).
 Result<void> writeFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
-// The same rename without the fsyncs, for files made anew before every use (a container's config.json):
+// The same rename without the fsyncs, for files made anew before every use (a container's config.json)
+// and for state under /run (runtime state, pid files, exit statuses), which a reboot ends anyway:
 // a killed process leaves the old or the new file; after a power loss the file may be empty, and its next
 // use writes it again.
 Result<void> replaceFile(const std::string& path, std::string_view data, mode_t mode = 0644);

@@ -107,6 +107,34 @@ Result<Connection> Api::begin(const std::string& method, const std::string& targ
   return c;
 }
 
+Result<Api::Wait> Api::beginWait(const std::string& containerPath, const std::string& condition) {
+  TRY(Connection c, begin("POST", containerPath + "/wait?condition=" + condition));
+  TRY(Response head, c.readHead());
+  if (head.status >= 400) {
+    TRYV(c.readBody(head, [&](std::string_view s) {
+      head.body.append(s);
+      return head.body.size() < (1 << 20);
+    }));
+    return std::unexpected(errorOf(head));
+  }
+  return Wait(std::move(c), std::move(head));
+}
+
+Result<int> Api::Wait::finish() {
+  std::string body;
+  TRYV(conn_.readBody(head_, [&](std::string_view s) {
+    body.append(s);
+    return body.size() < (1 << 20);
+  }));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return fail("the daemon answered wait with invalid JSON");
+  if (j.contains("Error") && j["Error"].is_object() && !j["Error"].value("Message", "").empty())
+    return fail(j["Error"].value("Message", ""));
+  if (!j.contains("StatusCode") || !j["StatusCode"].is_number_integer())
+    return fail("the daemon's wait answer has no StatusCode");
+  return j["StatusCode"].get<int>();
+}
+
 Result<void> Api::stream(const std::string& method, const std::string& target, const std::string& body,
                          const std::function<bool(std::string_view)>& sink) {
   TRY(Connection c, begin(method, target, body));

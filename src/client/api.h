@@ -39,6 +39,21 @@ class Api {
   Result<Connection> begin(const std::string& method, const std::string& target,
                            const std::string& body = "");
 
+  // POST /containers/{id}/wait, begun before a start: returns once the daemon has answered the head,
+  // i.e. registered the wait, so an exit (and an --rm removal) right after the start is not missed.
+  class Wait {
+   public:
+    // The exit status (the daemon's StatusCode), or its error.
+    Result<int> finish();
+
+   private:
+    friend class Api;
+    Wait(Connection c, Response h) : conn_(std::move(c)), head_(std::move(h)) {}
+    Connection conn_;
+    Response head_;
+  };
+  Result<Wait> beginWait(const std::string& containerPath, const std::string& condition);
+
   static Error errorOf(const Response& r);
 
  private:

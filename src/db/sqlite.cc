@@ -123,22 +123,29 @@ bool Statement::isNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
-Result<Transaction> Transaction::begin(Database& db) {
-  TRYV_CTX(db.exec("BEGIN IMMEDIATE"), "starting a transaction");
-  return Transaction(&db);
+Result<Transaction> Transaction::begin(Database& db, Sync sync) {
+  if (sync == Sync::Relaxed) TRYV_CTX(db.exec("PRAGMA synchronous=NORMAL"), "starting a transaction");
+  if (auto r = db.exec("BEGIN IMMEDIATE"); !r) {
+    if (sync == Sync::Relaxed) (void)db.exec("PRAGMA synchronous=FULL");
+    return std::unexpected(std::move(r).error().context("starting a transaction"));
+  }
+  return Transaction(&db, sync);
 }
 
 Transaction::~Transaction() {
-  if (db_) (void)db_->exec("ROLLBACK");
+  if (db_) {
+    (void)db_->exec("ROLLBACK");
+    if (sync_ == Sync::Relaxed) (void)db_->exec("PRAGMA synchronous=FULL");
+  }
 }
 
 Result<void> Transaction::commit() {
   Database* db = db_;
   db_ = nullptr;
-  if (auto r = db->exec("COMMIT"); !r) {
-    (void)db->exec("ROLLBACK");
-    return std::unexpected(std::move(r).error().context("committing a transaction"));
-  }
+  auto r = db->exec("COMMIT");
+  if (!r) (void)db->exec("ROLLBACK");
+  if (sync_ == Sync::Relaxed) (void)db->exec("PRAGMA synchronous=FULL");
+  if (!r) return std::unexpected(std::move(r).error().context("committing a transaction"));
   return {};
 }
 

@@ -74,17 +74,24 @@ class Database {
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolled back when destroyed without commit().
+// How a transaction's commit reaches the disk. Full: synced before COMMIT returns (survives a power cut).
+// Relaxed: in the WAL when COMMIT returns, synced by the next Full commit or checkpoint; a killed process
+// loses nothing, a power cut may lose the newest relaxed commits (never half of one). For facts a reboot
+// makes moot anyway, such as whether a container is running.
+enum class Sync { Full, Relaxed };
+
 class Transaction {
  public:
-  static Result<Transaction> begin(Database& db);
-  Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  static Result<Transaction> begin(Database& db, Sync sync = Sync::Full);
+  Transaction(Transaction&& o) noexcept : db_(o.db_), sync_(o.sync_) { o.db_ = nullptr; }
   Transaction& operator=(Transaction&&) = delete;
   ~Transaction();
   Result<void> commit();
 
  private:
-  explicit Transaction(Database* db) : db_(db) {}
+  Transaction(Database* db, Sync sync) : db_(db), sync_(sync) {}
   Database* db_;
+  Sync sync_;
 };
 
 }  // namespace berth::db

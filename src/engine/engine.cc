@@ -137,6 +137,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
           ::rmdir(path.c_str());
         }
   TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
+  TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
   TRYV(e->loadAll());
   return e;
 }
@@ -161,6 +162,14 @@ Result<void> Engine::loadAll() {
   }
   std::lock_guard lock(m_);
   for (auto& c : all) containers_[c.id] = c;
+  // Writable layers whose container is gone: a crash between a removal's two commits, or a creation's.
+  if (auto snaps = images_->snapshotter().list()) {
+    for (auto& sn : *snaps) {
+      if (!sn.key.starts_with("container-") || containers_.count(sn.key.substr(10))) continue;
+      if (auto r = images_->snapshotter().remove(sn.key); !r)
+        log::warn("removing the orphaned writable layer " + sn.key + ": " + r.error().message());
+    }
+  }
   std::vector<std::string> ids;
   for (auto& [id, c] : containers_) ids.push_back(id);
   for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile
@@ -176,8 +185,8 @@ Result<void> Engine::loadAll() {
   return {};
 }
 
-Result<void> Engine::save(const Container& c) {
-  TRY(auto tx, db::Transaction::begin(*db_));
+Result<void> Engine::save(const Container& c, db::Sync sync) {
+  TRY(auto tx, db::Transaction::begin(*db_, sync));
   TRY(auto st, db_->prepare("INSERT OR REPLACE INTO containers (id, name, data) VALUES (?, ?, ?)"));
   TRYV(st.bind(1, c.id).bind(2, c.name).bind(3, toJson(c).dump()).run());
   return tx.commit();
@@ -341,7 +350,10 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
 
   // The container's writable layer on the image's top layer.
   std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
-  auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}});
+  // Relaxed: the record's synced commit below carries it to the disk; a crash between the two leaves a
+  // layer without a container, which loadAll() removes.
+  auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}},
+                                               db::Sync::Relaxed);
   if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
   if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0710); !r) {
     (void)images_->snapshotter().remove("container-" + c.id);

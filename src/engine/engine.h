@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/trash.h"
 #include "db/sqlite.h"
 #include "image/service.h"
 #include "sys/cgroup.h"
@@ -153,8 +154,12 @@ class Engine {
   Result<void> unpause(const std::string& ref);
   Result<void> resize(const std::string& ref, int rows, int cols);
   // condition: "not-running" (default), "next-exit", "removed". Returns the exit code.
+  // `since`: exitSequence() taken before the client learnt that the wait is registered (next-exit then
+  // counts exits from that point, not from when this call runs).
   Result<int> wait(const std::string& ref, const std::string& condition,
-                   const std::function<bool()>& cancelled);
+                   const std::function<bool()>& cancelled, std::optional<uint64_t> since = std::nullopt);
+  // How many exits of the container this daemon has seen (for wait's `since`).
+  uint64_t exitSequence(const std::string& id);
   // Streams the container's log (json-file) to `sink`.
   Result<void> logs(const std::string& ref, const LogOptions& o, const OutputSink& sink,
                     const std::function<bool()>& cancelled);
@@ -217,7 +222,9 @@ class Engine {
   struct Task;  // daemon-side view of a running container
   Result<void> loadAll();
   void reconcile(Container& c);
-  Result<void> save(const Container& c);
+  // Writes the container's record. Full for what must survive a power cut (creation, rename, update);
+  // Relaxed for its run state (running, exited, paused, health), which a reboot makes moot.
+  Result<void> save(const Container& c, db::Sync sync = db::Sync::Full);
   Result<void> deleteRecord(const std::string& id);
   Result<std::string> resolveId(const std::string& ref);
   std::string containerDir(const std::string& id) const { return opts_.runRoot + "/containers/" + id; }
@@ -247,6 +254,7 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
+  std::unique_ptr<Trash> trash_;  // removed containers' directories (logs), deleted in the background
   std::mutex m_;
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;
@@ -254,7 +262,8 @@ class Engine {
   std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)
   std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
   int monitorsRunning_ = 0;
-  std::set<std::string> shimReady_;  // containers whose shim answers (created or running)
+  std::set<std::string> shimsEnding_;  // shims that reported the exit and are cleaning up
+  std::set<std::string> shimReady_;    // containers whose shim answers (created or running)
   std::map<std::string, int> pendingAttach_;
   std::map<std::string, uint64_t>
       startFailures_;  // wakes attach requests waiting for a start that failed  // attach requests waiting

@@ -151,8 +151,7 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
   o.rows = rows, o.cols = cols;
   auto process = image::makeExecProcess(full["process"].dump(), o, dir + "/rootfs");
   if (!process) return failed(process.error());
-  if (auto w = writeFileAtomic(dir + "/exec-" + execId + ".json", *process, 0600); !w)
-    return failed(w.error());
+  if (auto w = replaceFile(dir + "/exec-" + execId + ".json", *process, 0600); !w) return failed(w.error());
 
   bool withStdin = clientFd >= 0 && cfg.value("AttachStdin", false);
   auto shim = shimio::connect(dir + "/shim.sock");

@@ -139,7 +139,7 @@ void Engine::healthLoop(std::string id, uint64_t gen, HealthProbe p) {
         if (streak >= p.retries) h["Status"] = "unhealthy";
       }
       std::string after = h["Status"];
-      (void)save(c);
+      (void)save(c, db::Sync::Relaxed);
       if (after != before) {
         emitLocked("container", "health_status: " + after, id);
         json labels = c.config.value("Labels", json::object());

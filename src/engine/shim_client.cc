@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "base/unix_socket.h"
@@ -35,15 +37,19 @@ bool recvAll(int fd, char* p, size_t n) {
 }
 
 Result<std::string> readLine(int fd) {
+  // Peek, then take exactly the line: what follows it on the socket (a stream) stays for the caller.
   std::string line;
+  char buf[4096];
   for (;;) {
-    char ch;
-    ssize_t n = ::recv(fd, &ch, 1, 0);
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sysFail("reading from the shim");
     if (n == 0) return fail(ErrorCategory::Unavailable, "the shim closed the connection");
-    if (ch == '\n') return line;
-    line += ch;
+    auto* nl = static_cast<const char*>(std::memchr(buf, '\n', static_cast<size_t>(n)));
+    size_t take = nl ? static_cast<size_t>(nl - buf) + 1 : static_cast<size_t>(n);
+    if (!recvAll(fd, buf, take)) return fail(ErrorCategory::Unavailable, "the shim closed the connection");
+    line.append(buf, nl ? take - 1 : take);
+    if (nl) return line;
     if (line.size() > 65536) return fail("the shim's answer is too long");
   }
 }

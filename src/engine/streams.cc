@@ -167,16 +167,23 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int 
     TRY(std::string id, resolveId(ref));
     auto status = containers_.at(id).state.status;
     tty = containers_.at(id).config.value("Tty", false);
-    if (status == "exited" || status == "dead")
-      return fail(ErrorCategory::Conflict, "You cannot attach to a stopped container, start it first");
+    if (status == "paused")
+      return fail(ErrorCategory::Conflict,
+                  "container " + ref + " is paused, unpause the container before attach");
+    if (status == "restarting")
+      return fail(ErrorCategory::Conflict,
+                  "container " + ref + " is restarting, wait until the container is running");
     if (!shimReady_.count(id)) {
+      // As docker's daemon: an attach to a container that is not running (created, or exited: `docker
+      // start -a` of a container that ran before) waits for its next start.
       pendingAttach_[id]++;
       uint64_t failures = startFailures_[id];
       changed_.wait(lock, [&] {
         auto it = containers_.find(id);
-        return stopping_ || shimReady_.count(id) || it == containers_.end() ||
-               startFailures_[id] != failures ||
-               (it->second.state.status != "created" && it->second.state.status != "starting");
+        if (stopping_ || shimReady_.count(id) || it == containers_.end() || startFailures_[id] != failures)
+          return true;
+        auto& st = it->second.state.status;
+        return st != "created" && st != "starting" && st != "exited" && st != "dead";
       });
       pendingAttach_[id]--;
       changed_.notify_all();

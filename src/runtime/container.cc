@@ -262,7 +262,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     s.pid = pid;
     s.pidStartTime = processStartTime(pid);
     TRYV(store_.save(s));
-    if (!opts.pidFile.empty()) TRYV(writeFileAtomic(absolute(opts.pidFile), std::to_string(pid), 0644));
+    if (!opts.pidFile.empty()) TRYV(replaceFile(absolute(opts.pidFile), std::to_string(pid), 0644));
     return {};
   };
   TRY(pid_t pid, spawn(req));

@@ -75,7 +75,7 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
   if (!opts.pidFile.empty()) {
     char buf[PATH_MAX];
     std::string pf = ::realpath(opts.pidFile.c_str(), buf) ? buf : opts.pidFile;
-    TRYV(writeFileAtomic(pf, std::to_string(pid), 0644));
+    TRYV(replaceFile(pf, std::to_string(pid), 0644));
   }
   return pid;
 }

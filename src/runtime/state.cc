@@ -108,7 +108,8 @@ Result<void> StateStore::save(const State& s) const {
                     {"hasPoststop", s.hasPoststop},
                     {"config", s.config},
                     {"annotations", s.annotations}};
-  return writeFileAtomic(dir(s.id) + "/state.json", j.dump(), 0600);
+  // Under the runtime root (/run): atomic against a killed process; a reboot ends its containers anyway.
+  return replaceFile(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 
 Result<void> StateStore::remove(const std::string& id) const {

@@ -144,8 +144,10 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     std::string cond = req.queryStr("condition");
     if (!cond.empty() && cond != "not-running" && cond != "next-exit" && cond != "removed")
       return r.json(400, {{"message", "invalid condition: \"" + cond + "\""}});
+    uint64_t since = e.exitSequence(c->id);  // before the client can know the wait is registered
     r.beginStream("application/json");
-    auto code = e.wait(c->id, cond, [&r] { return r.clientGone(); });
+    auto code = e.wait(
+        c->id, cond, [&r] { return r.clientGone(); }, since);
     json out = code ? json{{"StatusCode", *code}, {"Error", nullptr}}
                     : json{{"StatusCode", -1}, {"Error", {{"Message", code.error().message()}}}};
     r.chunk(out.dump() + "\n");
@@ -223,8 +225,14 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     s.stdin = req.queryBool("stdin");
     s.stdout = req.queryBool("stdout");
     s.stderr = req.queryBool("stderr");
-    if (c->state.status == "exited" || c->state.status == "dead")
-      return r.json(409, {{"message", "You cannot attach to a stopped container, start it first"}});
+    // docker's daemon refuses these two; an attach to a stopped container waits for its next start
+    // (`docker start -a`; the CLIs refuse `attach` to a stopped container themselves).
+    if (c->state.status == "paused")
+      return r.json(409, {{"message", "container " + req.params[0] +
+                                          " is paused, unpause the container before attach"}});
+    if (c->state.status == "restarting")
+      return r.json(409, {{"message", "container " + req.params[0] +
+                                          " is restarting, wait until the container is running"}});
     bool tty = c->config.value("Tty", false);
     std::string early;
     int fd = r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",

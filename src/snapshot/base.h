@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "base/trash.h"
 #include "snapshot/snapshotter.h"
 
 namespace berth::snapshot {
@@ -15,14 +16,14 @@ struct Row {
 
 class Base : public Snapshotter {
  public:
-  Result<std::vector<Mount>> prepare(const std::string& key, const std::string& parent,
-                                     const Labels& labels) override;
+  Result<std::vector<Mount>> prepare(const std::string& key, const std::string& parent, const Labels& labels,
+                                     db::Sync sync) override;
   Result<std::vector<Mount>> view(const std::string& key, const std::string& parent,
                                   const Labels& labels) override;
   Result<std::vector<Mount>> mounts(const std::string& key) override;
   Result<void> commit(const std::string& name, const std::string& key, const Labels& labels) override;
   Result<void> rebase(const std::string& key, const std::string& parent) override;
-  Result<void> remove(const std::string& key) override;
+  Result<void> remove(const std::string& key, db::Sync sync) override;
   Result<Info> stat(const std::string& key) override;
   Result<std::vector<Info>> list() override;
   Result<Usage> usage(const std::string& key) override;
@@ -38,6 +39,8 @@ class Base : public Snapshotter {
   virtual Result<void> createDirs(const std::string& dir, int64_t id, Kind kind,
                                   const std::vector<Row>& chain) = 0;
   virtual std::vector<Mount> mountsFor(const Row& self, const std::vector<Row>& chain) = 0;
+  // Backend work when an active snapshot becomes committed, before the row changes (overlay's short link).
+  virtual Result<void> committing(int64_t /*id*/) { return {}; }
   // Backend clean-up beyond the snapshot's own directory (overlay's short link).
   virtual void forget(int64_t /*id*/) {}
   virtual std::string dataDir(int64_t id) const { return dirOf(id) + "/fs"; }
@@ -47,10 +50,11 @@ class Base : public Snapshotter {
 
   db::Database& db_;
   std::string root_;
+  std::unique_ptr<Trash> trash_;  // removed snapshots' directories, deleted in the background
 
  private:
   Result<std::vector<Mount>> create(Kind kind, const std::string& key, const std::string& parent,
-                                    const Labels& labels);
+                                    const Labels& labels, db::Sync sync);
 };
 
 }  // namespace berth::snapshot

@@ -1,5 +1,7 @@
 // overlay backend: snapshots/<id>/fs holds a snapshot's own changes (the upper dir while active, a lower
 // dir once committed); l/<26 chars> links to it, so that a lower-dir list stays short (docker's overlay2).
+// Only committed snapshots are lower dirs, so the link is made at commit: a container's writable layer
+// (active for its whole life) never needs one, and its creation writes and syncs nothing here.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -45,9 +47,15 @@ class Overlay final : public Base {
   }
 
  protected:
-  Result<void> createDirs(const std::string& dir, int64_t id, Kind, const std::vector<Row>&) override {
+  Result<void> createDirs(const std::string& dir, int64_t, Kind, const std::vector<Row>&) override {
     if (::mkdir((dir + "/fs").c_str(), 0755) < 0) return sysFail("mkdir " + dir + "/fs");
     if (::mkdir((dir + "/work").c_str(), 0700) < 0) return sysFail("mkdir " + dir + "/work");
+    return {};
+  }
+
+  Result<void> committing(int64_t id) override {
+    std::string dir = dirOf(id);
+    if (auto old = readFile(dir + "/link"); old && !trim(*old).empty()) return {};  // made by an older berth
     for (int attempt = 0;; ++attempt) {
       std::string link = randomLinkId();
       if (::symlink(("../snapshots/" + std::to_string(id) + "/fs").c_str(), (root_ + "/l/" + link).c_str()) ==

@@ -95,6 +95,7 @@ void walkUsage(int dirfd, Usage& u, std::set<std::pair<dev_t, ino_t>>& seen) {
 Result<void> Base::init() {
   TRYV(db_.migrate("snapshots", {kSchemaV1}));
   TRYV(mkdirAll(root_ + "/snapshots", 0700));
+  TRY(trash_, Trash::open(root_ + "/trash"));
   // Directories without a row are what a crash between the two halves of a change leaves: remove them.
   std::set<std::string> known;
   {
@@ -117,7 +118,7 @@ Result<void> Base::init() {
   for (auto& o : orphans) {
     auto id = parseUint(o);
     if (id) forget(static_cast<int64_t>(*id));
-    TRYV_CTX(removeAll(root_ + "/snapshots/" + o), "removing an unreferenced snapshot directory");
+    TRYV_CTX(trash_->discard(root_ + "/snapshots/" + o), "removing an unreferenced snapshot directory");
   }
   return {};
 }
@@ -151,9 +152,9 @@ Result<std::vector<Row>> Base::chainOf(const Row& r) {
 }
 
 Result<std::vector<Mount>> Base::create(Kind kind, const std::string& key, const std::string& parent,
-                                        const Labels& labels) {
+                                        const Labels& labels, db::Sync sync) {
   TRYV(validKey(key));
-  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(auto tx, db::Transaction::begin(db_, sync));
   if (get(key)) return fail(ErrorCategory::Conflict, "snapshot " + key + " already exists");
   std::optional<Row> p;
   if (!parent.empty()) {
@@ -196,13 +197,13 @@ Result<std::vector<Mount>> Base::create(Kind kind, const std::string& key, const
 }
 
 Result<std::vector<Mount>> Base::prepare(const std::string& key, const std::string& parent,
-                                         const Labels& labels) {
-  return create(Kind::Active, key, parent, labels);
+                                         const Labels& labels, db::Sync sync) {
+  return create(Kind::Active, key, parent, labels, sync);
 }
 
 Result<std::vector<Mount>> Base::view(const std::string& key, const std::string& parent,
                                       const Labels& labels) {
-  return create(Kind::View, key, parent, labels);
+  return create(Kind::View, key, parent, labels, db::Sync::Full);
 }
 
 Result<std::vector<Mount>> Base::mounts(const std::string& key) {
@@ -228,6 +229,7 @@ Result<void> Base::commit(const std::string& name, const std::string& key, const
   if (get(name)) return fail(ErrorCategory::Conflict, "snapshot " + name + " already exists");
   Labels merged = r.info.labels;
   for (auto& [k, v] : labels) merged[k] = v;
+  TRYV_CTX(committing(r.id), "committing snapshot " + key);
   TRY(auto up, db_.prepare("UPDATE snapshots SET key = ?, kind = ?, labels = ? WHERE id = ?"));
   TRYV(up.bind(1, name)
            .bind(2, static_cast<int64_t>(Kind::Committed))
@@ -259,10 +261,10 @@ Result<void> Base::rebase(const std::string& key, const std::string& parent) {
   return tx.commit();
 }
 
-Result<void> Base::remove(const std::string& key) {
+Result<void> Base::remove(const std::string& key, db::Sync sync) {
   int64_t id;
   {
-    TRY(auto tx, db::Transaction::begin(db_));
+    TRY(auto tx, db::Transaction::begin(db_, sync));
     TRY(Row r, get(key));
     TRY(auto kids, db_.prepare("SELECT COUNT(*) FROM snapshots WHERE parent_id = ?"));
     kids.bind(1, r.id);
@@ -277,7 +279,7 @@ Result<void> Base::remove(const std::string& key) {
   }
   // After the commit: a crash here leaves an unreferenced directory, which init() removes.
   forget(id);
-  return removeAll(dirOf(id));
+  return trash_->discard(dirOf(id));
 }
 
 Result<Info> Base::stat(const std::string& key) {

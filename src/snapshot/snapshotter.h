@@ -51,8 +51,9 @@ class Snapshotter {
   // whiteout markers; false when it is a full copy of the parent (vfs): unpacks apply deletions.
   virtual bool storesDiffs() const = 0;
 
+  // `sync`: whether the commit is synced at once (see db::Sync); a relaxed one rides on the next synced one.
   virtual Result<std::vector<Mount>> prepare(const std::string& key, const std::string& parent,
-                                             const Labels& labels = {}) = 0;
+                                             const Labels& labels = {}, db::Sync sync = db::Sync::Full) = 0;
   virtual Result<std::vector<Mount>> view(const std::string& key, const std::string& parent,
                                           const Labels& labels = {}) = 0;
   virtual Result<std::vector<Mount>> mounts(const std::string& key) = 0;
@@ -61,8 +62,8 @@ class Snapshotter {
   // Backends that store diffs only: puts the active snapshot `key` on top of the committed `parent` (a
   // layer unpacked before its place in the chain was known). Unavailable for full-copy backends.
   virtual Result<void> rebase(const std::string& key, const std::string& parent) = 0;
-  // Refused (Conflict) while other snapshots build on it.
-  virtual Result<void> remove(const std::string& key) = 0;
+  // Refused (Conflict) while other snapshots build on it. The directory is deleted in the background.
+  virtual Result<void> remove(const std::string& key, db::Sync sync = db::Sync::Full) = 0;
   virtual Result<Info> stat(const std::string& key) = 0;
   virtual Result<std::vector<Info>> list() = 0;
   virtual Result<Usage> usage(const std::string& key) = 0;

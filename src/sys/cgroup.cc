@@ -8,13 +8,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
+#include <optional>
 
 #include "base/clock.h"
 #include "base/file.h"
 
 namespace berth::sys::cgroup {
 
-Result<Layout> detect() {
+namespace {
+Result<Layout> detectUncached() {
   Layout l;
   struct statfs fs;
   if (::statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
@@ -48,6 +51,18 @@ Result<Layout> detect() {
     if (l.unifiedRoot.empty()) return fail(ErrorCategory::Unavailable, "no cgroup hierarchy is mounted");
     l.version = 2;
   }
+  return l;
+}
+}  // namespace
+
+Result<Layout> detect() {
+  // Hierarchies are mounted once at boot: one look per process (a shim looks at create and at exit).
+  static std::mutex m;
+  static std::optional<Layout> cached;
+  std::lock_guard lock(m);
+  if (cached) return *cached;
+  TRY(Layout l, detectUncached());
+  cached = l;
   return l;
 }
 

@@ -34,6 +34,8 @@ class Manager {
   virtual Result<bool> isFrozen() = 0;
   virtual Result<std::vector<pid_t>> processes() = 0;
   virtual Result<Stats> stats() = 0;
+  // The OOM kills counted so far (one file read, for an exit status).
+  virtual Result<uint64_t> oomKills() = 0;
   // Signals every process in the cgroup (freezing first, so none escapes by forking).
   virtual Result<void> killAll(int sig) = 0;
   // Removes the cgroup; a missing one is not an error.

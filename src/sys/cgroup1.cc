@@ -184,10 +184,7 @@ class V1 final : public Manager {
       if (auto v = readUint(d + "/memory.usage_in_bytes")) s.memoryUsage = *v;
       if (auto v = readUint(d + "/memory.limit_in_bytes")) s.memoryLimit = *v;
       if (auto v = readUint(d + "/memory.max_usage_in_bytes")) s.memoryMaxUsage = *v;
-      if (auto oc = readFile(d + "/memory.oom_control")) {
-        for (auto& line : split(*oc, '\n'))
-          if (startsWith(line, "oom_kill ")) s.oomKills = parseUint(line.substr(9)).value_or(0);
-      }
+      if (auto n = oomKills()) s.oomKills = *n;
       if (auto ms = readFile(d + "/memory.stat")) {
         for (auto& line : split(*ms, '\n'))
           if (startsWith(line, "cache ")) s.memoryCache = parseUint(line.substr(6)).value_or(0);
@@ -198,6 +195,15 @@ class V1 final : public Manager {
       if (auto v = readUint(d + "/pids.max")) s.pidsLimit = *v;
     }
     return s;
+  }
+
+  Result<uint64_t> oomKills() override {
+    auto d = dir("memory");
+    if (d.empty()) return 0;
+    TRY(std::string oc, readFile(d + "/memory.oom_control"));
+    for (auto& line : split(oc, '\n'))
+      if (startsWith(line, "oom_kill ")) return parseUint(line.substr(9)).value_or(0);
+    return 0;
   }
 
   Result<void> killAll(int sig) override {

@@ -145,10 +145,7 @@ class V2 final : public Manager {
     if (auto v = readUint(dir_ + "/memory.current")) s.memoryUsage = *v;
     if (auto v = readUint(dir_ + "/memory.max")) s.memoryLimit = *v;
     if (auto v = readUint(dir_ + "/memory.peak")) s.memoryMaxUsage = *v;
-    if (auto ev = readFile(dir_ + "/memory.events")) {
-      for (auto& line : split(*ev, '\n'))
-        if (startsWith(line, "oom_kill ")) s.oomKills = parseUint(line.substr(9)).value_or(0);
-    }
+    if (auto n = oomKills()) s.oomKills = *n;
     if (auto ms = readFile(dir_ + "/memory.stat")) {
       for (auto& line : split(*ms, '\n'))
         if (startsWith(line, "file ")) s.memoryCache = parseUint(line.substr(5)).value_or(0);
@@ -156,6 +153,13 @@ class V2 final : public Manager {
     if (auto v = readUint(dir_ + "/pids.current")) s.pidsCurrent = *v;
     if (auto v = readUint(dir_ + "/pids.max")) s.pidsLimit = *v;
     return s;
+  }
+
+  Result<uint64_t> oomKills() override {
+    TRY(std::string ev, readFile(dir_ + "/memory.events"));
+    for (auto& line : split(ev, '\n'))
+      if (startsWith(line, "oom_kill ")) return parseUint(line.substr(9)).value_or(0);
+    return 0;
   }
 
   Result<void> killAll(int sig) override {

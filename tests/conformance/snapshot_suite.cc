@@ -219,6 +219,42 @@ TEST_P(SnapshotSuite, RebaseMovesAnUnpackedDiffOntoItsParent) {
   });
 }
 
+TEST_P(SnapshotSuite, RemovalIsImmediateForTheCallerAndCompletedInTheBackground) {
+  NEEDS_ROOT();
+  std::string root = tmp_->path() + "/" + GetParam();
+  auto names = [](const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return dirEntries(fd.get(), dir);
+  };
+  commitLayer("base", "", [](const std::string& m) { ASSERT_TRUE(put(m + "/f", "1")); });
+  // A container's layer: relaxed commits, as the engine makes them.
+  ASSERT_TRUE(s_->prepare("rw", "base", {}, db::Sync::Relaxed));
+  withMount("rw", [](const std::string& m) {
+    ASSERT_TRUE(mkdirAll(m + "/deep/er/still"));
+    ASSERT_TRUE(put(m + "/deep/er/still/x", "y"));
+  });
+  auto before = names(root + "/snapshots");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->size(), 2u);
+  if (GetParam() == "overlay") {
+    auto links = names(root + "/l");
+    EXPECT_EQ(links->size(), 1u) << "only committed snapshots (lower dirs) get a short link";
+  }
+  ASSERT_TRUE(s_->remove("rw", db::Sync::Relaxed));
+  auto after = names(root + "/snapshots");
+  EXPECT_EQ(after->size(), 1u) << "the directory leaves snapshots/ at once";
+  bool empty = false;
+  for (int i = 0; i < 500 && !empty; ++i) {
+    auto t = names(root + "/trash");
+    empty = t && t->empty();
+    if (!empty) ::usleep(10000);
+  }
+  EXPECT_TRUE(empty) << "the trash is emptied in the background";
+  reopen();  // the relaxed commits are there for the next process
+  EXPECT_EQ(s_->stat("rw").error().category(), ErrorCategory::NotFound);
+  EXPECT_TRUE(s_->stat("base"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SnapshotSuite, ::testing::Values("overlay", "vfs"),
                          [](const auto& info) { return info.param; });
 

@@ -4,6 +4,7 @@ from Debian's busybox-static, as the README's set-up does."""
 import json
 import os
 import signal
+import sqlite3
 import socket
 import subprocess
 import time
@@ -137,6 +138,47 @@ def test_daemon_restart_keeps_containers(daemon, docker):
             assert dk(docker, "wait", n).stdout.strip() == str(i % 5)
     finally:
         dk(docker, "rm", "-f", *names)
+
+
+def test_layer_without_container_is_removed_at_start(daemon, docker):
+    """A crash between a removal's two commits (record, then writable layer) leaves a layer without its
+    container: the next daemon removes it. Removed containers' directories leave at once."""
+    cid = dk(docker, "create", "--name", "half-gone", "busybox", "true").stdout.strip()
+    assert cid
+    snaps = f"{daemon.data}/overlay/snapshots"
+    before = set(os.listdir(snaps))
+    daemon.stop(signal.SIGKILL)
+    db = sqlite3.connect(f"{daemon.data}/metadata.db")
+    db.execute("DELETE FROM containers WHERE id = ?", (cid,))  # the record's commit only
+    db.commit()
+    db.close()
+    daemon.start()
+    assert "half-gone" not in dk(docker, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert len(set(os.listdir(snaps))) == len(before) - 1, "the orphaned layer is gone"
+    cid = dk(docker, "run", "--name", "gone", "busybox", "true").stdout.strip() or \
+        json.loads(dk(docker, "inspect", "gone").stdout)[0]["Id"]
+    assert dk(docker, "rm", "gone").returncode == 0
+    assert not os.path.exists(f"{daemon.data}/containers/{cid}")
+
+
+def test_start_right_after_exit(docker):
+    """The shim reports an exit before its clean-up; a start that follows at once waits for that clean-up
+    instead of racing it (same cgroup, same runtime state directory)."""
+    assert dk(docker, "create", "--name", "again", "busybox", "sh", "-c", "echo run").returncode == 0
+    try:
+        for i in range(15):
+            r = dk(docker, "start", "-a", "again")
+            assert (r.returncode, r.stdout) == (0, "run\n"), (i, r.stderr)
+        r = dk(docker, "run", "-d", "--name", "flapper", "--restart", "on-failure:3", "busybox", "false")
+        assert r.returncode == 0, r.stderr
+        for _ in range(100):
+            st = json.loads(dk(docker, "inspect", "flapper").stdout)[0]
+            if st["State"]["Status"] == "exited" and st["RestartCount"] == 3:
+                break
+            time.sleep(0.1)
+        assert (st["State"]["Status"], st["RestartCount"], st["State"]["ExitCode"]) == ("exited", 3, 1), st
+    finally:
+        dk(docker, "rm", "-f", "again", "flapper")
 
 
 def test_malformed_input_gets_docker_errors(daemon):

@@ -7,6 +7,7 @@
 #include "base/fd.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/trash.h"
 #include "runtime/state.h"
 #include "sys/devices_bpf.h"
 #include "sys/seccomp.h"
@@ -144,6 +145,27 @@ TEST(DevicesBpf, ProgramShape) {
   // 6 prologue + allow c 1:3 (type, major, minor, mov, exit = 5) + deny-all (2), which ends the program.
   EXPECT_EQ(prog.size(), 13u);
   EXPECT_EQ(prog.back().code, BPF_JMP | BPF_EXIT);
+}
+
+TEST(Trash, DiscardsAtOnceAndDeletesInTheBackground) {
+  auto tmp = *TempDir::make("/tmp/berth-trash-");
+  std::string t = tmp.path() + "/trash";
+  ASSERT_TRUE(mkdirAll(t + "/left-by-a-crash/sub"));  // an earlier process's unfinished work
+  auto trash = Trash::open(t);
+  ASSERT_TRUE(trash) << trash.error().message();
+  std::string victim = tmp.path() + "/victim";
+  ASSERT_TRUE(mkdirAll(victim + "/a/b/c"));
+  ASSERT_TRUE(writeFileAtomic(victim + "/a/b/c/f", "data"));
+  ASSERT_TRUE(::symlink("/", (victim + "/a/root").c_str()) == 0);
+  ASSERT_TRUE((*trash)->discard(victim));
+  EXPECT_FALSE(pathExists(victim)) << "gone from its place when discard returns";
+  EXPECT_TRUE((*trash)->discard(tmp.path() + "/never-was")) << "a missing path is not an error";
+  (*trash)->drain();
+  UniqueFd fd(::open(t.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto left = dirEntries(fd.get(), t);
+  ASSERT_TRUE(left);
+  EXPECT_TRUE(left->empty()) << "both the discarded tree and the leftover are deleted";
+  EXPECT_TRUE(pathExists("/etc/passwd")) << "symlinks are removed, not followed";
 }
 
 }  // namespace

@@ -47,5 +47,40 @@ TEST(Sqlite, MigratesOnceAndRollsBackUncommittedTransactions) {
   EXPECT_NE(older.error().message().find("newer"), std::string::npos);
 }
 
+int64_t synchronousMode(Database& db) {
+  auto q = db.prepare("PRAGMA synchronous");
+  EXPECT_TRUE(q && *q->step());
+  return q->integer(0);
+}
+
+TEST(Sqlite, RelaxedTransactionsCommitAndLeaveTheConnectionFull) {
+  auto tmp = *TempDir::make("/tmp/berth-db-");
+  std::string path = tmp.path() + "/meta.db";
+  {
+    auto db = Database::open(path);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->migrate("test", {"CREATE TABLE t (k TEXT PRIMARY KEY)"}));
+    EXPECT_EQ(synchronousMode(*db), 2) << "FULL by default";
+    {
+      auto tx = Transaction::begin(*db, Sync::Relaxed);
+      ASSERT_TRUE(tx);
+      EXPECT_EQ(synchronousMode(*db), 1) << "NORMAL inside a relaxed transaction";
+      ASSERT_TRUE(db->prepare("INSERT INTO t (k) VALUES ('relaxed')")->run());
+      ASSERT_TRUE(tx->commit());
+    }
+    EXPECT_EQ(synchronousMode(*db), 2) << "FULL again after the commit";
+    {
+      auto tx = Transaction::begin(*db, Sync::Relaxed);
+      ASSERT_TRUE(db->prepare("INSERT INTO t (k) VALUES ('dropped')")->run());
+    }
+    EXPECT_EQ(synchronousMode(*db), 2) << "FULL again after a rollback";
+  }
+  auto db = Database::open(path);  // another connection sees the relaxed commit (a killed process loses none)
+  auto q = db->prepare("SELECT k FROM t");
+  std::vector<std::string> keys;
+  while (*q->step()) keys.push_back(q->text(0));
+  EXPECT_EQ(keys, std::vector<std::string>{"relaxed"});
+}
+
 }  // namespace
 }  // namespace berth::db
