@@ -27,6 +27,11 @@ if os.environ.get("BENCH_FS") != "host":
     subprocess.run(["mount", loop, fs], check=True)
 else:
     os.makedirs(fs)
+# The exec roots (runtime state, sockets, pid files) on a tmpfs, as /run is on a standard systemd machine
+# (docker's /var/run/docker, berth's /run/berth); this machine's /run is on its disk.
+runfs = f"{work}/run"
+os.makedirs(runfs)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bench-run", runfs], check=True)
 
 
 def sh(args, **kw):
@@ -61,7 +66,7 @@ try:
     # berthd
     bsock = f"{work}/berth.sock"
     procs["berthd"] = subprocess.Popen([f"{root}/build/cmd/berthd/berthd", "--data-root", f"{fs}/berth",
-                                        "--exec-root", f"{fs}/berth-run", "-H", f"unix://{bsock}"],
+                                        "--exec-root", f"{runfs}/berth", "-H", f"unix://{bsock}"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     berth = [cli, "-H", f"unix://{bsock}"]  # the docker CLI against berthd
     wait_ready(berth)
@@ -69,7 +74,7 @@ try:
     sh(bcli + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
     # dockerd
     dsock = f"{work}/docker.sock"
-    procs["dockerd"] = subprocess.Popen(["dockerd", "--data-root", f"{fs}/docker", "--exec-root", f"{fs}/dexec",
+    procs["dockerd"] = subprocess.Popen(["dockerd", "--data-root", f"{fs}/docker", "--exec-root", f"{runfs}/docker",
                                          "--pidfile", f"{work}/docker.pid", "-H", f"unix://{dsock}", "--bridge=none",
                                          "--iptables=false", "--ip-masq=false"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -78,7 +83,7 @@ try:
     sh(docker + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
     time.sleep(2)
     idle = {"berthd": rss_kib(procs["berthd"].pid), "dockerd": rss_kib(procs["dockerd"].pid)}
-    containerd = subprocess.run(["pgrep", "-f", f"containerd --config {fs}/dexec"], capture_output=True, text=True)
+    containerd = subprocess.run(["pgrep", "-f", f"containerd --config {runfs}/docker"], capture_output=True, text=True)
     clients = {"berth": bcli, "docker>berthd": berth, "docker": docker}
     res = {k: [] for k in clients}
     for n in range(rounds):
@@ -97,7 +102,7 @@ try:
             sh(base + ["run", "-d", "--network", "none", "--name", f"s{i}", "busybox", "sleep", "600"])
         sleepers[who] = time.perf_counter() - t0
         if who == "berth":  # the docker CLI's round reuses the names
-            pids = sh(["pgrep", "-f", f"berth-shim --id .* --runtime-root {fs}/berth-run/runtime"]).stdout.split()
+            pids = sh(["pgrep", "-f", f"berth-shim --id .* --runtime-root {runfs}/berth/runtime"]).stdout.split()
             rss = [rss_kib(int(p)) for p in pids]
             pss = [rss_kib(int(p), "Pss") for p in pids]
             shim["berth-shim"] = (statistics.median(rss), statistics.median(pss), len(pids))
@@ -120,7 +125,8 @@ try:
     med = {k: statistics.median(v) for k, v in res.items()}
     d = med["docker"]
     print(f"engine benchmark: {rounds} rotating rounds, docker CLI {sh([cli, '--version']).stdout.strip()}, "
-          + ("daemons' roots on /tmp's filesystem" if loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)"))
+          + ("daemons' roots on /tmp's filesystem" if loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)")
+          + ", exec roots on a tmpfs")
     print(f"run --rm busybox true (medians): berth CLI -> berthd {med['berth'] * 1000:.1f} ms, docker CLI -> berthd "
           f"{med['docker>berthd'] * 1000:.1f} ms, docker CLI -> dockerd {d * 1000:.1f} ms")
     print(f"  berth ÷ docker {med['berth'] / d:.3f}x ({d / med['berth']:.1f}x faster; target ≤ 0.04x); "
@@ -141,10 +147,11 @@ finally:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
-    subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {fs}/berth-run/runtime"],
+    subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {runfs}/berth/runtime"],
                    capture_output=True)
     subprocess.run(["bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
                    capture_output=True)
+    subprocess.run(["umount", "-l", runfs], capture_output=True)
     if loop:
         subprocess.run(["umount", "-l", fs], capture_output=True)
         subprocess.run(["losetup", "-d", loop], capture_output=True)
