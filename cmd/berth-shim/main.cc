@@ -27,6 +27,7 @@
 #include "base/fd.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/memory.h"
 #include "base/self_exe.h"
 #include "base/unix_socket.h"
 #include "json_log.h"
@@ -224,7 +225,14 @@ class Shim {
                       (c.mode != Client::Attach || !c.proc || c.proc->inBuf.size() < (1 << 16));
         if (wantIn) watch(c.fd.get(), POLLIN, [this, cl] { clientInput(*cl); });
       }
-      int n = ::poll(p.data(), p.size(), anyExited ? 50 : -1);
+      // 100 ms after the last request, what served it goes back (see releaseResidentMemory): a shim
+      // lives as long as its container and is idle nearly all of that time.
+      int n = ::poll(p.data(), p.size(), anyExited ? 50 : releaseDue_ ? 100 : -1);
+      if (n == 0 && !anyExited && releaseDue_) {
+        releaseDue_ = false;
+        (void)releaseResidentMemory();
+        n = ::poll(p.data(), p.size(), -1);  // at once: what runs in between faults its pages back
+      }
       if (n < 0 && errno != EINTR) break;
       if (n == 0)  // nothing more comes: stop waiting for the exited processes' last output
         for (auto& pr : procs_)
@@ -479,6 +487,7 @@ class Shim {
   }
 
   void command(Client& c, const std::string& line, const std::string& rest) {
+    releaseDue_ = true;
     std::vector<std::string> w = split(line, ' ');
     const std::string& verb = w.empty() ? line : w[0];
     auto reply = [&](const Result<void>& r) {
@@ -585,6 +594,7 @@ class Shim {
   UniqueFd listen_;
   std::list<Client> clients_;
   bool oom_ = false;
+  bool releaseDue_ = true;  // memory to give back once idle (after creating the container, a request)
   std::string finishedAt_;
 };
 

@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--init-path", opts.initPath,
                  "path of the init for containers run with --init (berth-init)");
   app.add_option("--cgroup-parent", opts.cgroupParent, "parent cgroup of containers")->capture_default_str();
+  app.add_option("--netns-pool", opts.netnsPool,
+                 "network namespaces made ahead of container starts (berth; 0 makes one per start)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   app.set_version_flag("-v,--version", std::string("berthd version ") + BERTH_VERSION);
   CLI11_PARSE(app, argc, argv);
 

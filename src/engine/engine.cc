@@ -138,6 +138,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
         }
   TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
   TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
+  if (opts.netnsPool > 0) e->netns_ = std::make_unique<NetnsPool>(static_cast<size_t>(opts.netnsPool));
   TRYV(e->loadAll());
   return e;
 }

@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "base/trash.h"
 #include "db/sqlite.h"
+#include "engine/netns_pool.h"
 #include "image/service.h"
 #include "sys/cgroup.h"
 
@@ -38,6 +39,7 @@ struct EngineOptions {
   std::string cgroupParent = "/berth";
   int64_t logMaxSize = 20 << 20;  // json-file rotation defaults (docker's local driver: 20m x 5)
   int logMaxFiles = 5;
+  int netnsPool = 2;  // network namespaces kept ready for starts (0: each start makes its own)
 };
 
 struct ContainerState {
@@ -254,6 +256,7 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
+  std::unique_ptr<NetnsPool> netns_;  // network namespaces made ahead of starts
   std::unique_ptr<Trash> trash_;  // removed containers' directories (logs), deleted in the background
   std::mutex m_;
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim

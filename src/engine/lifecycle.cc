@@ -151,6 +151,11 @@ Result<void> Engine::spawnShim(Container& c) {
   Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
   TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
+  // A network namespace made ahead (held open until the shim reports the container's init ready, which
+  // has joined it by then).
+  UniqueFd netns;
+  if (o.network != "host" && netns_) netns = netns_->take();
+  if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
   TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
 

@@ -429,7 +429,9 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
 
   json namespaces =
       json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});
-  if (o.network != "host") namespaces.push_back({{"type", "network"}});
+  if (o.network != "host")
+    namespaces.push_back(o.netnsPath.empty() ? json{{"type", "network"}}
+                                             : json{{"type", "network"}, {"path", o.netnsPath}});
   json linux = {{"namespaces", namespaces},
                 {"cgroupsPath", o.cgroupParent + "/" + o.id},
                 {"resources", {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}}}};

@@ -24,6 +24,7 @@ struct RunOptions {
   bool tty = false, readOnly = false, privileged = false, noNewPrivileges = false;
   std::vector<std::string> capAdd, capDrop;  // "NET_ADMIN" or "CAP_NET_ADMIN", "ALL"
   std::string network = "none";              // none (own netns, loopback only) | host
+  std::string netnsPath;  // none: join this prepared namespace (loopback up) instead of making one
   int64_t shmSize = 64 << 20;
   std::vector<std::string> tmpfs;  // "/path[:options]"
   std::string seccomp;             // "" (docker's default), "unconfined"

@@ -182,6 +182,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
         "config.json: linux.namespaces: joining a namespace by path together with a new user namespace "
         "is not supported");
   plan.newUserNs = newUser;
+  plan.loopbackUp = (cloneFlags & CLONE_NEWNET) != 0;
 
   // Cgroup: made and limited before the child exists, so it never runs unconstrained.
   State s;

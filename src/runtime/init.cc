@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "runtime/sync.h"
 #include "sys/mnt.h"
+#include "sys/netdev.h"
 #include "sys/ns.h"
 #include "sys/tty.h"
 
@@ -556,6 +557,9 @@ void runInit(const InitPlan& p) {
     (void)::setresuid(0, 0, 0);
   }
 
+  if (p.loopbackUp) {
+    if (int err = sys::netdev::loopbackUp()) die(p, err, "setting the loopback device up");
+  }
   if (p.newKeyring && ::syscall(SYS_keyctl, 1 /*KEYCTL_JOIN_SESSION_KEYRING*/, nullptr) < 0 &&
       errno != ENOSYS && errno != EACCES)
     die(p, errno, "creating a session keyring");

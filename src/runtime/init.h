@@ -44,6 +44,7 @@ struct InitPlan {
   std::vector<Join> joins;  // in join order (user first)
   bool unshareCgroupNs = false;
   bool newUserNs = false;
+  bool loopbackUp = false;  // a new network namespace: its `lo` is set up (runc, crun)
   std::vector<const char*> argv, envp;
   const char* pathEnv = nullptr;  // PATH value for looking up argv[0]
   bool hasSeccomp = false;

@@ -52,6 +52,13 @@ def test_docker_defaults(berth):
     assert r.stdout.split() == ["CapEff:", "0000000000000000"]
 
 
+def test_network_none_has_loopback(berth):
+    r = sh(berth, "ip addr show lo; ip link | grep -c '^[0-9]'")
+    assert r.returncode == 0, r.stderr
+    assert "LOOPBACK,UP" in r.stdout and "inet 127.0.0.1/8" in r.stdout, "docker's none network: lo is up"
+    assert r.stdout.split()[-1] == "1", "and it is the only device"
+
+
 def test_user_env_workdir_readonly(berth):
     r = sh(berth, "id; pwd; echo $FOO $BAR", "-u", "nobody", "-e", "FOO=foo", "-e", "BAR=bar", "-w", "/tmp")
     assert r.returncode == 0, r.stderr

@@ -84,6 +84,9 @@ TEST(Isolation, NamespacesAndHostname) {
   // pid 1 inside.
   b.args({"/bin/sh", "-c", "echo $$"});
   EXPECT_EQ(b.runIt().out, "1\n");
+  // A new network namespace has its loopback device up (IFF_UP | IFF_LOOPBACK), as with runc and crun.
+  b.args({"/bin/sh", "-c", "cat /sys/class/net/lo/flags"});
+  EXPECT_EQ(b.runIt().out, "0x9\n");
   // Joining a namespace by path: the host's network namespace.
   auto& ns = b.config["linux"]["namespaces"];
   for (auto& n : ns)
