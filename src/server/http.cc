@@ -16,6 +16,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "base/memory.h"
 #include "base/unix_socket.h"
 
 namespace berth::server {
@@ -215,7 +216,20 @@ Result<void> Server::listen(const std::string& path) {
 }
 
 void Server::run() {
+  bool released = false;
   while (!stopping_) {
+    // A second without requests or open connections: what served the last ones goes back (free heap,
+    // program and library pages; see releaseResidentMemory). The next request faults back what it needs.
+    struct pollfd p = {listen_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, released ? -1 : 1000);
+    if (n == 0) {
+      if (connections_ == 0) {
+        (void)releaseResidentMemory();
+        released = true;
+      }
+      continue;
+    }
+    released = false;
     int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
