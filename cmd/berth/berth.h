@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "base/error.h"
@@ -30,6 +31,13 @@ struct Globals {
 using Runner = std::function<int()>;
 // Configures one (sub)command: its flags, and a callback that stores what to run in `run`.
 using AddFn = void (*)(CLI::App* c, Globals& g, Runner& run);
+
+// The long flags on the command line, when the command is run or create without --help: those commands
+// then register only these of their ~80 long-only flags (CLI11 checks each new flag against all earlier
+// ones, which made registering them 70% of a `berth run`'s instructions). Null: register every flag.
+extern const std::set<std::string>* g_longFlagsUsed;
+// Whether a flag named `names` ("-d,--detach", "--rm", "--sig-proxy{true}") is to be registered.
+bool flagWanted(std::string_view names);
 struct CommandDef {
   const char* name;
   const char* help;

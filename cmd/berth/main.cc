@@ -144,6 +144,26 @@ void registerCommands(CLI::App& app, Globals& g, Runner& run, const std::string&
 }  // namespace
 }  // namespace berth::cli
 
+namespace berth::cli {
+
+const std::set<std::string>* g_longFlagsUsed = nullptr;
+
+bool flagWanted(std::string_view names) {
+  if (!g_longFlagsUsed) return true;
+  for (size_t pos = 0; pos <= names.size();) {
+    size_t comma = names.find(',', pos);
+    std::string_view n = names.substr(pos, comma == std::string_view::npos ? names.npos : comma - pos);
+    n = n.substr(0, n.find('{'));           // "--sig-proxy{true}": a default value
+    if (!n.starts_with("--")) return true;  // a short name: clusters such as -dit need them all
+    if (g_longFlagsUsed->count(std::string(n))) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+}  // namespace berth::cli
+
 int main(int argc, char** argv) {
   using namespace berth::cli;
   CLI::App app{"berth: a fast container engine with docker's command line", "berth"};
@@ -172,6 +192,17 @@ int main(int argc, char** argv) {
     if (i + 1 < argc) next = argv[i + 1];
     break;
   }
+  // run and create register only the long flags on the line (see g_longFlagsUsed).
+  std::set<std::string> longFlags;
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help") help = true;  // (-h is --hostname for run and create)
+    if (a.starts_with("--")) longFlags.emplace(a.substr(0, a.find('=')));
+  }
+  if (!help &&
+      (word == "run" || word == "create" || (word == "container" && (next == "run" || next == "create"))))
+    g_longFlagsUsed = &longFlags;
   Runner run;
   registerCommands(app, g, run, word, next);
   try {

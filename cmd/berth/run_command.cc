@@ -31,82 +31,136 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
   c->prefix_command();                        // the image's command and its arguments are not ours
   c->set_help_flag("--help", "print usage");  // -h is --hostname, as in docker
   if (isRun) {
-    c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
-    c->add_flag("-d,--detach", f->detach, "run the container in the background and print its ID");
-    c->add_flag("--sig-proxy{true}", f->sigProxy, "proxy received signals to the process (default true)");
+    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
+    if (flagWanted("-d,--detach"))
+      c->add_flag("-d,--detach", f->detach, "run the container in the background and print its ID");
+    if (flagWanted("--sig-proxy{true}"))
+      c->add_flag("--sig-proxy{true}", f->sigProxy, "proxy received signals to the process (default true)");
   } else {
-    c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
+    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
   }
-  c->add_flag("-i,--interactive", f->interactive, "keep STDIN open even if not attached");
-  c->add_flag("-t,--tty", f->tty, "allocate a pseudo-TTY");
-  c->add_option("-a,--attach", f->attach, "attach to STDIN, STDOUT or STDERR")->allow_extra_args(false);
-  c->add_flag("--init", f->init,
-              "run an init inside the container that forwards signals and reaps processes");
-  c->add_option("--name", f->name, "assign a name to the container");
-  c->add_option("-e,--env", f->env, "set environment variables")->allow_extra_args(false);
-  c->add_option("--env-file", f->envFiles, "read in a file of environment variables")
-      ->allow_extra_args(false);
-  c->add_option("-w,--workdir", f->workdir, "working directory inside the container");
-  c->add_option("-u,--user", f->user, "username or UID (format: <name|uid>[:<group|gid>])");
-  c->add_option("--group-add", f->groupAdd, "add additional groups to join")->allow_extra_args(false);
-  c->add_option("-h,--hostname", f->hostname, "container host name");
-  c->add_option("-l,--label", f->labels, "set metadata on a container")->allow_extra_args(false);
-  c->add_option("--label-file", f->labelFiles, "read in a line delimited file of labels")
-      ->allow_extra_args(false);
-  c->add_option("--entrypoint", f->entrypoint, "overwrite the default ENTRYPOINT of the image")
-      ->each([f](const std::string&) { f->entrypointSet = true; });
-  c->add_flag("--read-only", f->readOnly, "mount the container's root filesystem as read only");
-  c->add_option("--tmpfs", f->tmpfs, "mount a tmpfs directory (/path[:options])")->allow_extra_args(false);
-  c->add_option("-m,--memory", f->memory, "memory limit");
-  c->add_option("--memory-swap", f->memorySwap, "swap limit equal to memory plus swap: -1 for unlimited");
-  c->add_option("--memory-reservation", f->memoryReservation, "memory soft limit");
-  c->add_option("--cpus", f->cpus, "number of CPUs");
-  c->add_option("-c,--cpu-shares", f->cpuShares, "CPU shares (relative weight)");
-  c->add_option("--cpu-period", f->cpuPeriod, "limit CPU CFS (Completely Fair Scheduler) period");
-  c->add_option("--cpu-quota", f->cpuQuota, "limit CPU CFS (Completely Fair Scheduler) quota");
-  c->add_option("--cpuset-cpus", f->cpusetCpus, "CPUs in which to allow execution (0-3, 0,1)");
-  c->add_option("--pids-limit", f->pidsLimit, "tune container pids limit (-1 for unlimited)");
-  c->add_option("--ulimit", f->ulimits, "ulimit options (name=soft[:hard])")->allow_extra_args(false);
-  c->add_option("--shm-size", f->shmSize, "size of /dev/shm");
-  c->add_option("--cap-add", f->capAdd, "add Linux capabilities")->allow_extra_args(false);
-  c->add_option("--cap-drop", f->capDrop, "drop Linux capabilities")->allow_extra_args(false);
-  c->add_flag("--privileged", f->privileged, "give extended privileges to this container");
-  c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
-  c->add_option("--network,--net", f->network, "connect a container to a network (none, host)");
-  c->add_option("--network-alias", f->networkAlias, "add network-scoped alias for the container")
-      ->allow_extra_args(false);
-  c->add_option("-p,--publish", f->publish, "publish a container's port(s) to the host")
-      ->allow_extra_args(false);
-  c->add_flag("-P,--publish-all", f->publishAll, "publish all exposed ports to random ports");
-  c->add_option("--expose", f->exposes, "expose a port or a range of ports")->allow_extra_args(false);
-  c->add_option("-v,--volume", f->volumes, "bind mount a volume")->allow_extra_args(false);
-  c->add_option("--mount", f->mounts, "attach a filesystem mount to the container")->allow_extra_args(false);
-  c->add_option("--device", f->devices, "add a host device to the container")->allow_extra_args(false);
-  c->add_option("--dns", f->dns, "set custom DNS servers")->allow_extra_args(false);
-  c->add_option("--dns-search", f->dnsSearch, "set custom DNS search domains")->allow_extra_args(false);
-  c->add_option("--add-host", f->addHost, "add a custom host-to-IP mapping (host:ip)")
-      ->allow_extra_args(false);
-  c->add_option("--stop-signal", f->stopSignal, "signal to stop the container");
-  c->add_option("--stop-timeout", f->stopTimeout, "timeout (in seconds) to stop a container")
-      ->each([f](const std::string&) { f->stopTimeoutSet = true; });
-  c->add_option("--restart", f->restart,
-                "restart policy: no, on-failure[:max-retries], always, unless-stopped");
-  c->add_flag("--restart-on-unhealthy", f->restartOnUnhealthy,
-              "restart the container when its health check reports unhealthy (berth)");
-  c->add_option("--log-driver", f->logDriver, "logging driver for the container (json-file)");
-  c->add_option("--log-opt", f->logOpts, "log driver options (max-size, max-file)")->allow_extra_args(false);
-  c->add_option("--cgroup-parent", f->cgroupParent, "optional parent cgroup for the container");
-  c->add_option("--health-cmd", f->healthCmd, "command to run to check health");
-  c->add_option("--health-interval", f->healthInterval, "time between running the check (ms|s|m|h)");
-  c->add_option("--health-timeout", f->healthTimeout, "maximum time to allow one check to run (ms|s|m|h)");
-  c->add_option("--health-start-period", f->healthStartPeriod,
-                "start period for the container to initialize before starting health-retries countdown");
-  c->add_option("--health-retries", f->healthRetries, "consecutive failures needed to report unhealthy")
-      ->each([f](const std::string&) { f->healthRetriesSet = true; });
-  c->add_flag("--no-healthcheck", f->noHealthcheck, "disable any container-specified HEALTHCHECK");
-  c->add_option("--pull", f->pull, "pull image before running (always, missing, never)");
-  c->add_option("--platform", f->platform, "set platform if server is multi-platform capable");
-  c->add_flag("-q,--quiet", f->quiet, "suppress the pull output");
+  if (flagWanted("-i,--interactive"))
+    c->add_flag("-i,--interactive", f->interactive, "keep STDIN open even if not attached");
+  if (flagWanted("-t,--tty")) c->add_flag("-t,--tty", f->tty, "allocate a pseudo-TTY");
+  if (flagWanted("-a,--attach"))
+    c->add_option("-a,--attach", f->attach, "attach to STDIN, STDOUT or STDERR")->allow_extra_args(false);
+  if (flagWanted("--init"))
+    c->add_flag("--init", f->init,
+                "run an init inside the container that forwards signals and reaps processes");
+  if (flagWanted("--name")) c->add_option("--name", f->name, "assign a name to the container");
+  if (flagWanted("-e,--env"))
+    c->add_option("-e,--env", f->env, "set environment variables")->allow_extra_args(false);
+  if (flagWanted("--env-file"))
+    c->add_option("--env-file", f->envFiles, "read in a file of environment variables")
+        ->allow_extra_args(false);
+  if (flagWanted("-w,--workdir"))
+    c->add_option("-w,--workdir", f->workdir, "working directory inside the container");
+  if (flagWanted("-u,--user"))
+    c->add_option("-u,--user", f->user, "username or UID (format: <name|uid>[:<group|gid>])");
+  if (flagWanted("--group-add"))
+    c->add_option("--group-add", f->groupAdd, "add additional groups to join")->allow_extra_args(false);
+  if (flagWanted("-h,--hostname")) c->add_option("-h,--hostname", f->hostname, "container host name");
+  if (flagWanted("-l,--label"))
+    c->add_option("-l,--label", f->labels, "set metadata on a container")->allow_extra_args(false);
+  if (flagWanted("--label-file"))
+    c->add_option("--label-file", f->labelFiles, "read in a line delimited file of labels")
+        ->allow_extra_args(false);
+  if (flagWanted("--entrypoint"))
+    c->add_option("--entrypoint", f->entrypoint, "overwrite the default ENTRYPOINT of the image")
+        ->each([f](const std::string&) { f->entrypointSet = true; });
+  if (flagWanted("--read-only"))
+    c->add_flag("--read-only", f->readOnly, "mount the container's root filesystem as read only");
+  if (flagWanted("--tmpfs"))
+    c->add_option("--tmpfs", f->tmpfs, "mount a tmpfs directory (/path[:options])")->allow_extra_args(false);
+  if (flagWanted("-m,--memory")) c->add_option("-m,--memory", f->memory, "memory limit");
+  if (flagWanted("--memory-swap"))
+    c->add_option("--memory-swap", f->memorySwap, "swap limit equal to memory plus swap: -1 for unlimited");
+  if (flagWanted("--memory-reservation"))
+    c->add_option("--memory-reservation", f->memoryReservation, "memory soft limit");
+  if (flagWanted("--cpus")) c->add_option("--cpus", f->cpus, "number of CPUs");
+  if (flagWanted("-c,--cpu-shares"))
+    c->add_option("-c,--cpu-shares", f->cpuShares, "CPU shares (relative weight)");
+  if (flagWanted("--cpu-period"))
+    c->add_option("--cpu-period", f->cpuPeriod, "limit CPU CFS (Completely Fair Scheduler) period");
+  if (flagWanted("--cpu-quota"))
+    c->add_option("--cpu-quota", f->cpuQuota, "limit CPU CFS (Completely Fair Scheduler) quota");
+  if (flagWanted("--cpuset-cpus"))
+    c->add_option("--cpuset-cpus", f->cpusetCpus, "CPUs in which to allow execution (0-3, 0,1)");
+  if (flagWanted("--pids-limit"))
+    c->add_option("--pids-limit", f->pidsLimit, "tune container pids limit (-1 for unlimited)");
+  if (flagWanted("--ulimit"))
+    c->add_option("--ulimit", f->ulimits, "ulimit options (name=soft[:hard])")->allow_extra_args(false);
+  if (flagWanted("--shm-size")) c->add_option("--shm-size", f->shmSize, "size of /dev/shm");
+  if (flagWanted("--cap-add"))
+    c->add_option("--cap-add", f->capAdd, "add Linux capabilities")->allow_extra_args(false);
+  if (flagWanted("--cap-drop"))
+    c->add_option("--cap-drop", f->capDrop, "drop Linux capabilities")->allow_extra_args(false);
+  if (flagWanted("--privileged"))
+    c->add_flag("--privileged", f->privileged, "give extended privileges to this container");
+  if (flagWanted("--security-opt"))
+    c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
+  if (flagWanted("--network,--net"))
+    c->add_option("--network,--net", f->network, "connect a container to a network (none, host)");
+  if (flagWanted("--network-alias"))
+    c->add_option("--network-alias", f->networkAlias, "add network-scoped alias for the container")
+        ->allow_extra_args(false);
+  if (flagWanted("-p,--publish"))
+    c->add_option("-p,--publish", f->publish, "publish a container's port(s) to the host")
+        ->allow_extra_args(false);
+  if (flagWanted("-P,--publish-all"))
+    c->add_flag("-P,--publish-all", f->publishAll, "publish all exposed ports to random ports");
+  if (flagWanted("--expose"))
+    c->add_option("--expose", f->exposes, "expose a port or a range of ports")->allow_extra_args(false);
+  if (flagWanted("-v,--volume"))
+    c->add_option("-v,--volume", f->volumes, "bind mount a volume")->allow_extra_args(false);
+  if (flagWanted("--mount"))
+    c->add_option("--mount", f->mounts, "attach a filesystem mount to the container")
+        ->allow_extra_args(false);
+  if (flagWanted("--device"))
+    c->add_option("--device", f->devices, "add a host device to the container")->allow_extra_args(false);
+  if (flagWanted("--dns")) c->add_option("--dns", f->dns, "set custom DNS servers")->allow_extra_args(false);
+  if (flagWanted("--dns-search"))
+    c->add_option("--dns-search", f->dnsSearch, "set custom DNS search domains")->allow_extra_args(false);
+  if (flagWanted("--add-host"))
+    c->add_option("--add-host", f->addHost, "add a custom host-to-IP mapping (host:ip)")
+        ->allow_extra_args(false);
+  if (flagWanted("--stop-signal"))
+    c->add_option("--stop-signal", f->stopSignal, "signal to stop the container");
+  if (flagWanted("--stop-timeout"))
+    c->add_option("--stop-timeout", f->stopTimeout, "timeout (in seconds) to stop a container")
+        ->each([f](const std::string&) { f->stopTimeoutSet = true; });
+  if (flagWanted("--restart"))
+    c->add_option("--restart", f->restart,
+                  "restart policy: no, on-failure[:max-retries], always, unless-stopped");
+  if (flagWanted("--restart-on-unhealthy"))
+    c->add_flag("--restart-on-unhealthy", f->restartOnUnhealthy,
+                "restart the container when its health check reports unhealthy (berth)");
+  if (flagWanted("--log-driver"))
+    c->add_option("--log-driver", f->logDriver, "logging driver for the container (json-file)");
+  if (flagWanted("--log-opt"))
+    c->add_option("--log-opt", f->logOpts, "log driver options (max-size, max-file)")
+        ->allow_extra_args(false);
+  if (flagWanted("--cgroup-parent"))
+    c->add_option("--cgroup-parent", f->cgroupParent, "optional parent cgroup for the container");
+  if (flagWanted("--health-cmd"))
+    c->add_option("--health-cmd", f->healthCmd, "command to run to check health");
+  if (flagWanted("--health-interval"))
+    c->add_option("--health-interval", f->healthInterval, "time between running the check (ms|s|m|h)");
+  if (flagWanted("--health-timeout"))
+    c->add_option("--health-timeout", f->healthTimeout, "maximum time to allow one check to run (ms|s|m|h)");
+  if (flagWanted("--health-start-period"))
+    c->add_option("--health-start-period", f->healthStartPeriod,
+                  "start period for the container to initialize before starting health-retries countdown");
+  if (flagWanted("--health-retries"))
+    c->add_option("--health-retries", f->healthRetries, "consecutive failures needed to report unhealthy")
+        ->each([f](const std::string&) { f->healthRetriesSet = true; });
+  if (flagWanted("--no-healthcheck"))
+    c->add_flag("--no-healthcheck", f->noHealthcheck, "disable any container-specified HEALTHCHECK");
+  if (flagWanted("--pull"))
+    c->add_option("--pull", f->pull, "pull image before running (always, missing, never)");
+  if (flagWanted("--platform"))
+    c->add_option("--platform", f->platform, "set platform if server is multi-platform capable");
+  if (flagWanted("-q,--quiet")) c->add_flag("-q,--quiet", f->quiet, "suppress the pull output");
 }
 
 // "K=V" as given; "K" alone takes K from our environment (or is dropped), as docker.
@@ -397,6 +451,7 @@ int runContainer(Globals& g, RunFlags& f) {
   if (f.rest.empty())
     return usage(
         "\"berth run\" requires at least 1 argument.\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]");
+  if (f.rest[0].starts_with("-")) return usage("unknown flag: " + f.rest[0]);
   auto body = createBody(f);
   if (!body) return usage(body.error().message());
   auto api = g.api();
@@ -443,6 +498,7 @@ int createOnly(Globals& g, RunFlags& f) {
     return usage(
         "\"berth create\" requires at least 1 argument.\nUsage:  berth create [OPTIONS] IMAGE [COMMAND] "
         "[ARG...]");
+  if (f.rest[0].starts_with("-")) return usage("unknown flag: " + f.rest[0]);
   f.detach = true;  // nothing attaches at create: StdinOnce stays false as in docker create
   auto body = createBody(f);
   if (!body) return usage(body.error().message());

@@ -37,6 +37,8 @@ UniqueFd NetnsPool::take() {
 void NetnsPool::run() {
   // This thread alone changes its network namespace (unshare and setns act on the calling thread), and
   // returns to the daemon's own after each one.
+  // Refilling is nobody's critical path: starting containers have the CPU first.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
   UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!home) {
     log::warn(std::string("network namespace pool disabled: ") + std::strerror(errno));

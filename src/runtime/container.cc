@@ -112,6 +112,11 @@ void waitGone(const State& s, int ms) {
 
 Result<oci::Config> Runtime::storedConfig(const std::string& id) const {
   TRY(State s, store_.load(id));
+  if (s.config.empty()) {
+    auto text = readFile(store_.dir(id) + "/config.json");
+    if (!text) return std::unexpected(text.error().context("reading the config of container " + id));
+    s.config = std::move(*text);
+  }
   return oci::parseConfig(s.config, s.bundle);
 }
 

@@ -32,7 +32,8 @@ struct State {
   std::string cgroupV2Root;  // set when the v2 backend was forced onto a root
   std::map<std::string, std::string> annotations;
   bool hasPoststart = false, hasPoststop = false;  // so start/delete parse the config only when needed
-  std::string config;  // config.json as given at create (for exec and hooks): one state file, one fsync
+  std::string config;  // config.json as given at create (for exec and hooks); saved as config.json beside
+                       // state.json, read back by Runtime::storedConfig
 };
 
 Result<void> validateId(const std::string& id);

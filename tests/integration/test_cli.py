@@ -50,7 +50,15 @@ def test_client_side_errors_and_docker_exit_statuses(b):
     r = run(b + ["run", "--rm", "--restart", "always", "busybox", "true"])
     assert r.returncode == 125 and "Conflicting options: --restart and --rm" in r.stderr
     r = run(b + ["run", "--no-such-flag", "busybox"])
-    assert r.returncode == 125
+    assert r.returncode == 125 and "unknown flag: --no-such-flag" in r.stderr, r.stderr
+    r = run(b + ["create", "-x", "busybox"])
+    assert r.returncode == 125 and "unknown flag: -x" in r.stderr, r.stderr
+    # Long flags are registered only when named (a start-up cost): each must still parse, = or not.
+    r = run(b + ["run", "--rm", "--name=cli-flags", "--hostname", "hh", "--stop-timeout=3", "--sig-proxy=false",
+                 "--label-file", "/dev/null", "busybox", "sh", "-c", "hostname"])
+    assert (r.returncode, r.stdout) == (0, "hh\n"), r.stderr
+    r = run(b + ["run", "--help"])
+    assert r.returncode == 0 and "--stop-timeout" in r.stdout and "--health-cmd" in r.stdout
     r = run(b + ["stop", "no-such-container"])
     assert r.returncode == 1
     assert r.stderr == "Error response from daemon: No such container: no-such-container\n"
