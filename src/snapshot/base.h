@@ -39,6 +39,10 @@ class Base : public Snapshotter {
   virtual Result<void> createDirs(const std::string& dir, int64_t id, Kind kind,
                                   const std::vector<Row>& chain) = 0;
   virtual std::vector<Mount> mountsFor(const Row& self, const std::vector<Row>& chain) = 0;
+  // Makes the snapshot's directory `dir` (default: mkdir, then createDirs).
+  virtual Result<void> makeDirs(const std::string& dir, int64_t id, Kind kind, const std::vector<Row>& chain);
+  // Gets rid of a removed snapshot's directory (default: into the trash).
+  virtual Result<void> dispose(int64_t id, Kind kind);
   // Backend work when an active snapshot becomes committed, before the row changes (overlay's short link).
   virtual Result<void> committing(int64_t /*id*/) { return {}; }
   // Backend clean-up beyond the snapshot's own directory (overlay's short link).

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <random>
 
+#include "base/fd.h"
 #include "base/file.h"
 #include "snapshot/base.h"
 
@@ -32,6 +34,14 @@ class Overlay final : public Base {
   Result<void> start() {
     TRYV(mkdirAll(root_ + "/l", 0700));
     TRYV(init());
+    // Skeletons an earlier process left (clean or half emptied): deleted, the pool starts empty.
+    TRYV(mkdirAll(recycleDir(), 0700));
+    {
+      UniqueFd d(::open(recycleDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!d) return sysFail("opening " + recycleDir());
+      TRY(auto left, dirEntries(d.get(), recycleDir()));
+      for (auto& n : left) TRYV(trash_->discard(recycleDir() + "/" + n));
+    }
     // Links whose snapshot is gone (a crash between the row and the link).
     DIR* d = ::opendir((root_ + "/l").c_str());
     if (!d) return sysFail("opening " + root_ + "/l");
@@ -53,6 +63,30 @@ class Overlay final : public Base {
     return {};
   }
 
+  // A container's layer is made and removed with every `run --rm`: its directory skeleton (the snapshot
+  // directory, fs/ and work/, emptied) is reused rather than deleted and made again (see Trash::recycle).
+  Result<void> makeDirs(const std::string& dir, int64_t id, Kind kind,
+                        const std::vector<Row>& chain) override {
+    if (kind == Kind::Active && recycled_.load() > 0) {
+      UniqueFd d(::open(recycleDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (auto names = d ? dirEntries(d.get(), recycleDir()) : Result<std::vector<std::string>>())
+        for (auto& n : *names)
+          if (::rename((recycleDir() + "/" + n).c_str(), dir.c_str()) == 0) {
+            --recycled_;
+            return {};
+          }
+    }
+    return Base::makeDirs(dir, id, kind, chain);
+  }
+
+  Result<void> dispose(int64_t id, Kind kind) override {
+    if (kind != Kind::Active || recycled_.load() >= 8) return Base::dispose(id, kind);
+    ++recycled_;
+    return trash_->recycle(dirOf(id),
+                           recycleDir() + "/" + std::to_string(id) + "-" + std::to_string(++recycleSeq_),
+                           {{"fs", 0755}, {"work", 0700}});
+  }
+
   Result<void> committing(int64_t id) override {
     std::string dir = dirOf(id);
     if (auto old = readFile(dir + "/link"); old && !trim(*old).empty()) return {};  // made by an older berth
@@ -66,6 +100,10 @@ class Overlay final : public Base {
         return sysFail("creating the short link for snapshot " + std::to_string(id));
     }
   }
+
+  std::string recycleDir() const { return root_ + "/recycle"; }
+  std::atomic<int> recycled_{0};  // skeletons in (or on their way to) recycleDir()
+  std::atomic<uint64_t> recycleSeq_{0};
 
   std::vector<Mount> mountsFor(const Row& self, const std::vector<Row>& chain) override {
     std::string fs = dataDir(self.id);

@@ -189,11 +189,19 @@ Result<std::vector<Mount>> Base::create(Kind kind, const std::string& key, const
       (void)removeAll(dir);
     }
   });
-  if (::mkdir(dir.c_str(), 0700) < 0) return sysFail("mkdir " + dir);
-  TRYV_CTX(createDirs(dir, self.id, kind, chain), "creating snapshot " + key);
+  TRYV_CTX(makeDirs(dir, self.id, kind, chain), "creating snapshot " + key);
   TRYV(tx.commit());
   dir.clear();
   return mountsFor(self, chain);
+}
+
+Result<void> Base::makeDirs(const std::string& dir, int64_t id, Kind kind, const std::vector<Row>& chain) {
+  if (::mkdir(dir.c_str(), 0700) < 0) return sysFail("mkdir " + dir);
+  return createDirs(dir, id, kind, chain);
+}
+
+Result<void> Base::dispose(int64_t id, Kind) {
+  return trash_->discard(dirOf(id));
 }
 
 Result<std::vector<Mount>> Base::prepare(const std::string& key, const std::string& parent,
@@ -263,6 +271,7 @@ Result<void> Base::rebase(const std::string& key, const std::string& parent) {
 
 Result<void> Base::remove(const std::string& key, db::Sync sync) {
   int64_t id;
+  Kind kind;
   {
     TRY(auto tx, db::Transaction::begin(db_, sync));
     TRY(Row r, get(key));
@@ -276,10 +285,11 @@ Result<void> Base::remove(const std::string& key, db::Sync sync) {
     TRYV(del.bind(1, r.id).run());
     TRYV(tx.commit());
     id = r.id;
+    kind = r.info.kind;
   }
   // After the commit: a crash here leaves an unreferenced directory, which init() removes.
   forget(id);
-  return trash_->discard(dirOf(id));
+  return dispose(id, kind);
 }
 
 Result<Info> Base::stat(const std::string& key) {

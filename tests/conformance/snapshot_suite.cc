@@ -255,6 +255,52 @@ TEST_P(SnapshotSuite, RemovalIsImmediateForTheCallerAndCompletedInTheBackground)
   EXPECT_TRUE(s_->stat("base"));
 }
 
+TEST_P(SnapshotSuite, ARecycledLayerDirectoryStartsClean) {
+  NEEDS_ROOT();
+  commitLayer("base", "", [](const std::string& m) {
+    ASSERT_TRUE(put(m + "/keep", "1"));
+    ASSERT_TRUE(put(m + "/gone", "2"));
+  });
+  auto recycled = [&] {
+    UniqueFd d(::open((tmp_->path() + "/" + GetParam() + "/recycle").c_str(), O_RDONLY | O_DIRECTORY));
+    auto n =
+        d ? dirEntries(d.get(), "recycle") : Result<std::vector<std::string>>(std::vector<std::string>{});
+    return n ? n->size() : 0u;
+  };
+  for (int round = 0; round < 3; ++round) {
+    std::string key = "rw" + std::to_string(round);
+    if (GetParam() == "overlay") {
+      EXPECT_EQ(recycled(), round == 0 ? 0u : 1u) << "round " << round;
+    }
+    ASSERT_TRUE(s_->prepare(key, "base", {}, db::Sync::Relaxed));
+    EXPECT_EQ(recycled(), 0u) << "the skeleton is taken";
+    withMount(key, [&](const std::string& m) {
+      // A fresh layer: the base's files, nothing of the previous round's.
+      EXPECT_TRUE(pathExists(m + "/keep"));
+      EXPECT_TRUE(pathExists(m + "/gone")) << "round " << round;
+      EXPECT_FALSE(pathExists(m + "/written")) << "round " << round;
+      struct stat st;
+      ASSERT_EQ(::stat(m.c_str(), &st), 0);
+      EXPECT_EQ(st.st_mode & 07777, 0755u) << "round " << round;
+      EXPECT_EQ(st.st_uid, 0u);
+      // What a container does to its layer: files, a deletion (a whiteout), its root's mode and owner.
+      ASSERT_TRUE(mkdirAll(m + "/written/deep"));
+      ASSERT_TRUE(put(m + "/written/deep/f", "x"));
+      ASSERT_EQ(::unlink((m + "/gone").c_str()), 0);
+      ASSERT_EQ(::chmod(m.c_str(), 0700), 0);
+      ASSERT_EQ(::chown(m.c_str(), 5, 5), 0);
+    });
+    ASSERT_TRUE(s_->remove(key, db::Sync::Relaxed));
+    // The emptying runs in the background (a create before it is done makes new directories): wait.
+    for (int i = 0; i < 300; ++i) {
+      UniqueFd d(::open((tmp_->path() + "/" + GetParam() + "/trash").c_str(), O_RDONLY | O_DIRECTORY));
+      auto left = dirEntries(d.get(), "trash");
+      if (left && left->empty()) break;
+      ::usleep(10000);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SnapshotSuite, ::testing::Values("overlay", "vfs"),
                          [](const auto& info) { return info.param; });
 
