@@ -193,8 +193,8 @@ Result<void> Engine::save(const Container& c, db::Sync sync) {
   return tx.commit();
 }
 
-Result<void> Engine::deleteRecord(const std::string& id) {
-  TRY(auto tx, db::Transaction::begin(*db_));
+Result<void> Engine::deleteRecord(const std::string& id, db::Sync sync) {
+  TRY(auto tx, db::Transaction::begin(*db_, sync));
   TRY(auto st, db_->prepare("DELETE FROM containers WHERE id = ?"));
   TRYV(st.bind(1, id).run());
   return tx.commit();
@@ -360,7 +360,9 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     (void)images_->snapshotter().remove("container-" + c.id);
     return std::unexpected(r.error());
   }
-  if (auto r = save(c); !r) {
+  // An --rm container is not meant to outlive its process: after a power cut it is gone either way (its
+  // record lost with the relaxed commit, or found exited and removed at the daemon's start).
+  if (auto r = save(c, c.hostConfig.value("AutoRemove", false) ? db::Sync::Relaxed : db::Sync::Full); !r) {
     (void)images_->snapshotter().remove("container-" + c.id);
     return std::unexpected(r.error());
   }

@@ -227,7 +227,7 @@ class Engine {
   // Writes the container's record. Full for what must survive a power cut (creation, rename, update);
   // Relaxed for its run state (running, exited, paused, health), which a reboot makes moot.
   Result<void> save(const Container& c, db::Sync sync = db::Sync::Full);
-  Result<void> deleteRecord(const std::string& id);
+  Result<void> deleteRecord(const std::string& id, db::Sync sync = db::Sync::Full);
   Result<std::string> resolveId(const std::string& ref);
   std::string containerDir(const std::string& id) const { return opts_.runRoot + "/containers/" + id; }
   std::string logPath(const std::string& id) const;

@@ -132,6 +132,7 @@ Result<std::string> Engine::shimRequest(const std::string& id, const std::string
 
 Result<void> Engine::spawnShim(Container& c) {
   std::string dir = containerDir(c.id);
+  log::phase("start: begin");
   TRYV(mkdirAll(dir + "/rootfs", 0711));
   ::unlink((dir + "/exit").c_str());
   TRY(auto mounts, images_->snapshotter().mounts("container-" + c.id));
@@ -149,6 +150,7 @@ Result<void> Engine::spawnShim(Container& c) {
   if (!isVolatile || !snapshot::mountAll(withVolatile, dir + "/rootfs"))  // kernels before 5.10: plain
     TRYV(snapshot::mountAll(mounts, dir + "/rootfs"));
   Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
+  log::phase("start: rootfs mounted");
   TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
   // A network namespace made ahead (held open until the shim reports the container's init ready, which
@@ -156,8 +158,11 @@ Result<void> Engine::spawnShim(Container& c) {
   UniqueFd netns;
   if (o.network != "host" && netns_) netns = netns_->take();
   if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());
+  log::phase("start: options");
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
+  log::phase("start: config made");
   TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
+  log::phase("start: config written");
 
   const json& cfg = c.config;
   json logCfg = c.hostConfig.value("LogConfig", json::object());
@@ -725,11 +730,13 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
     if (!containers_.count(id)) return {};  // AutoRemove got there first
   }
   int code = containers_.at(id).state.exitCode;
+  bool autoRemove = containers_.at(id).hostConfig.value("AutoRemove", false);
   cleanupRuntime(id);
-  // The record first (synced: the user's removal survives a power cut), then the writable layer (its
-  // commit rides on the next synced one): a crash between the two leaves a layer without a container,
-  // which loadAll() removes; never a container without its layer.
-  TRYV(deleteRecord(id));
+  // The record first (synced: the user's removal survives a power cut; relaxed for an --rm container,
+  // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a
+  // crash between the two leaves a layer without a container, which loadAll() removes; never a container
+  // without its layer.
+  TRYV(deleteRecord(id, autoRemove ? db::Sync::Relaxed : db::Sync::Full));
   auto r = images_->snapshotter().remove("container-" + id, db::Sync::Relaxed);
   if (!r && r.error().category() != ErrorCategory::NotFound)
     log::warn("removing the writable layer of container " + id + ": " + r.error().message());

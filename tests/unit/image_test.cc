@@ -3,12 +3,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "base/file.h"
 #include "image/content_store.h"
 #include "image/reference.h"
+#include "image/runspec.h"
+
+#include <nlohmann/json.hpp>
 
 namespace berth::image {
 namespace {
+
+using nlohmann::json;
 
 TEST(Digest, ParseAndHash) {
   auto empty = Sha256::of("");
@@ -125,6 +132,39 @@ TEST(ContentStore, CrashMidWriteLeavesNoBlob) {
   auto cs = ContentStore::open(root);  // cleans ingest/
   EXPECT_TRUE(cs->list()->empty());
   EXPECT_FALSE(cs->has(Sha256::of("partial")));
+}
+
+TEST(RunSpec, DefaultSeccompProfileFollowsTheCapabilities) {
+  auto tmp = *TempDir::make("/tmp/berth-spec-");
+  ImageConfig img;
+  img.config.cmd = {"true"};
+  RunOptions o;
+  o.id = std::string(64, 'a');
+  auto names = [](const json& cfg) {
+    std::set<std::string> allowed;
+    for (auto& r : cfg["linux"]["seccomp"]["syscalls"])
+      if (r["action"] == "SCMP_ACT_ALLOW")
+        for (auto& n : r["names"]) allowed.insert(n.get<std::string>());
+    return allowed;
+  };
+  auto first = makeRuntimeConfig(img, o, tmp.path());
+  ASSERT_TRUE(first) << first.error().message();
+  auto again = makeRuntimeConfig(img, o, tmp.path());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*first, *again) << "the cached profile prints the same config";
+  json plain = json::parse(*first);
+  EXPECT_EQ(plain["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_TRUE(names(plain).count("read"));
+  EXPECT_FALSE(names(plain).count("mount")) << "docker's profile: mount needs CAP_SYS_ADMIN";
+  o.capAdd = {"SYS_ADMIN"};
+  auto admin = makeRuntimeConfig(img, o, tmp.path());
+  ASSERT_TRUE(admin);
+  EXPECT_TRUE(names(json::parse(*admin)).count("mount")) << "a profile of its own for another capability set";
+  o.capAdd.clear();
+  o.seccomp = "unconfined";
+  auto open = makeRuntimeConfig(img, o, tmp.path());
+  ASSERT_TRUE(open);
+  EXPECT_FALSE(json::parse(*open)["linux"].contains("seccomp"));
 }
 
 }  // namespace
