@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -598,12 +599,40 @@ class Shim {
   std::string finishedAt_;
 };
 
+// --standby: started ahead of need by berthd (see Engine::ShimPool), with a socket as fd 3; it gets out of
+// berthd's way as a shim does, then waits there for its arguments (NUL-separated, an empty one last) and
+// reports on the same socket. EOF first (berthd gone): nothing to do.
+std::vector<std::string> awaitAssignment() {
+  std::vector<std::string> args;
+  std::string cur;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(3, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::exit(0);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] != '\0') {
+        cur += buf[i];
+        continue;
+      }
+      if (cur.empty()) return args;
+      args.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace berth::shim
 
 int main(int argc, char** argv) {
   using namespace berth;
-  shim::Args a = shim::parseArgs(argc, argv);
+  bool standby = argc == 2 && std::string_view(argv[1]) == "--standby";
+  shim::Args a;
+  if (standby)
+    a.readyFd = 3;
+  else
+    a = shim::parseArgs(argc, argv);
   // Nothing of the daemon's leaks into the container: keep 0-2 and the ready fd (as 3, close-on-exec).
   if (a.readyFd >= 0 && a.readyFd != 3) {
     ::dup2(a.readyFd, 3);
@@ -620,6 +649,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   ::setsid();
+  if (standby) {
+    std::vector<std::string> words = shim::awaitAssignment();
+    std::vector<char*> av = {argv[0]};
+    for (auto& w : words) av.push_back(w.data());
+    a = shim::parseArgs(static_cast<int>(av.size()), av.data());
+    a.readyFd = 3;
+    // Made ahead at the daemon's background priority; the container inherits ours.
+    (void)::setpriority(PRIO_PROCESS, 0, 0);
+  }
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t set;
   sigemptyset(&set);

@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
                  "network namespaces made ahead of container starts (berth; 0 makes one per start)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  app.add_option("--shim-pool", opts.shimPool,
+                 "shims started ahead of container starts (berth; 0 starts one per start)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
   app.set_version_flag("-v,--version", std::string("berthd version ") + BERTH_VERSION);
   CLI11_PARSE(app, argc, argv);
 

@@ -139,12 +139,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
   TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
   if (opts.netnsPool > 0) e->netns_ = std::make_unique<NetnsPool>(static_cast<size_t>(opts.netnsPool));
+  if (opts.shimPool > 0 && e->shimExe_)
+    e->shimPool_ = std::make_unique<ShimPool>("/proc/self/fd/" + std::to_string(e->shimExe_.get()),
+                                              static_cast<size_t>(opts.shimPool));
   TRYV(e->loadAll());
   return e;
 }
 
 Engine::~Engine() {
   shutdown();
+  shimPool_.reset();  // its thread executes shimExe_, which goes before it among the members
+  netns_.reset();
 }
 
 Result<void> Engine::loadAll() {

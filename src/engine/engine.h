@@ -25,6 +25,7 @@
 #include "base/trash.h"
 #include "db/sqlite.h"
 #include "engine/netns_pool.h"
+#include "engine/shim_pool.h"
 #include "image/service.h"
 #include "sys/cgroup.h"
 
@@ -40,6 +41,7 @@ struct EngineOptions {
   int64_t logMaxSize = 20 << 20;  // json-file rotation defaults (docker's local driver: 20m x 5)
   int logMaxFiles = 5;
   int netnsPool = 2;  // network namespaces kept ready for starts (0: each start makes its own)
+  int shimPool = 2;   // shims started ahead of container starts (0: each start starts its own)
 };
 
 struct ContainerState {
@@ -256,8 +258,9 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
-  std::unique_ptr<NetnsPool> netns_;  // network namespaces made ahead of starts
-  std::unique_ptr<Trash> trash_;  // removed containers' directories (logs), deleted in the background
+  std::unique_ptr<NetnsPool> netns_;    // network namespaces made ahead of starts
+  std::unique_ptr<ShimPool> shimPool_;  // shims started ahead of starts
+  std::unique_ptr<Trash> trash_;        // removed containers' directories (logs), deleted in the background
   std::mutex m_;
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;

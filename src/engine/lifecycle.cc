@@ -209,41 +209,53 @@ Result<void> Engine::spawnShim(Container& c) {
                                    "--log-max-size",
                                    std::to_string(maxSize),
                                    "--log-max-file",
-                                   std::to_string(maxFiles),
-                                   "--ready",
-                                   "3"};
+                                   std::to_string(maxFiles)};
   if (tty) args.push_back("--tty");
   if (openStdin) args.push_back("--stdin");
   if (stdinOnce) args.push_back("--stdin-once");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // posix_spawn (a vfork, not a copy of the daemon's page tables), from the read-only shim when there is one.
-  std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, writeEnd.get(), 3);  // the copy loses O_CLOEXEC
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-  posix_spawn_file_actions_adddup2(&fa, 0, 1);
-  posix_spawn_file_actions_adddup2(&fa, 0, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return sysFail("starting the shim " + opts_.shimPath, rc);
-  writeEnd.reset();
-  int st;
-  ::waitpid(pid, &st, 0);  // the shim forks and its first process exits at once
+  // A shim started ahead takes its arguments on its socket, and reports there.
+  UniqueFd standby = shimPool_ ? shimPool_->take() : UniqueFd();
+  if (standby) {
+    std::string msg;
+    for (size_t i = 1; i < args.size(); ++i) msg += args[i] + '\0';
+    msg += '\0';
+    if (!shimio::sendAll(standby.get(), msg)) standby.reset();  // it died: start one here
+  }
+  int st = 0;
+  if (!standby) {
+    args.push_back("--ready");
+    args.push_back("3");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // posix_spawn (a vfork, not a copy of the daemon's page tables), from the read-only shim when there is
+    // one.
+    std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, writeEnd.get(), 3);  // the copy loses O_CLOEXEC
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    posix_spawn_file_actions_adddup2(&fa, 0, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    pid_t pid = 0;
+    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return sysFail("starting the shim " + opts_.shimPath, rc);
+    writeEnd.reset();
+    ::waitpid(pid, &st, 0);  // the shim forks and its first process exits at once
+  }
+  int reportFd = standby ? standby.get() : readEnd.get();
   std::string line;
   char buf[4096];
   while (line.find('\n') == std::string::npos) {  // one line, or EOF when the shim died
-    ssize_t n = ::read(readEnd.get(), buf, sizeof buf);
+    ssize_t n = ::read(reportFd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     line.append(buf, static_cast<size_t>(n));

@@ -179,8 +179,10 @@ BERTHD = os.environ.get("BERTHD", os.path.join(ROOT, "build", "cmd", "berthd", "
 
 
 class Daemon:
-    def __init__(self, work):
+    def __init__(self, work, extra=(), env=None):
         self.work = work
+        self.extra = list(extra)
+        self.env = env
         self.sock = f"{work}/berth.sock"
         self.data = f"{work}/data"
         self.run_root = f"{work}/run"
@@ -190,8 +192,8 @@ class Daemon:
     def start(self):
         self.log = open(f"{self.work}/berthd.log", "a")
         self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.run_root,
-                                      "-H", f"unix://{self.sock}"], stdout=self.log, stderr=self.log,
-                                     start_new_session=True)
+                                      "-H", f"unix://{self.sock}", *self.extra], stdout=self.log, stderr=self.log,
+                                     start_new_session=True, env=self.env)
         wait_for_socket(self.sock, self.proc)
         for _ in range(100):
             if self.ping():

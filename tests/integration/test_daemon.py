@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BERTHD, dk, run, tmux_shell
+from conftest import BERTH, BERTHD, ROOT, Daemon, dk, run, tmux_shell
 
 def test_ping_version_info(daemon, docker):
     status, body = daemon.request("GET", "/_ping")
@@ -179,6 +179,48 @@ def test_start_right_after_exit(docker):
         assert (st["State"]["Status"], st["RestartCount"], st["State"]["ExitCode"]) == ("exited", 3, 1), st
     finally:
         dk(docker, "rm", "-f", "again", "flapper")
+
+
+def test_pools_and_their_absence(tmp_path):
+    """Shims and network namespaces made ahead of need: a daemon without them runs containers the same
+    way, and the shims a daemon keeps waiting go away with it (no process left behind)."""
+    def standby_of(tag):  # the waiting shims inherit the daemon's environment
+        out = []
+        for p in run(["pgrep", "-f", "berth-shim --standby"]).stdout.split():
+            try:
+                with open(f"/proc/{p}/environ", "rb") as f:
+                    if f"BERTH_TEST_TAG={tag}".encode() in f.read().split(b"\0"):
+                        out.append(p)
+            except OSError:
+                pass
+        return out
+
+    for extra in (["--shim-pool", "0", "--netns-pool", "0"], ["--shim-pool", "2", "--netns-pool", "2"]):
+        work = tmp_path / f"pools{extra[1]}"
+        work.mkdir()
+        tag = str(work)
+        d = Daemon(str(work), extra, env=dict(os.environ, BERTH_TEST_TAG=tag))
+        d.start()
+        try:
+            env = dict(os.environ, BERTH_HOST=f"unix://{d.sock}")
+            r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
+            assert r.returncode == 0, r.stderr
+            for _ in range(3):
+                r = run([BERTH, "-H", f"unix://{d.sock}", "run", "--rm", "busybox", "sh", "-c",
+                         "cat /sys/class/net/lo/flags; echo ok"])
+                assert r.returncode == 0 and r.stdout.split() == ["0x9", "ok"], (extra, r.stdout, r.stderr)
+            for _ in range(50):
+                if len(standby_of(tag)) == int(extra[1]):
+                    break
+                time.sleep(0.1)
+            assert len(standby_of(tag)) == int(extra[1]), "shims wait for the next start"
+        finally:
+            d.stop()
+        for _ in range(50):
+            if not standby_of(tag):
+                break
+            time.sleep(0.1)
+        assert not standby_of(tag), "the waiting shims exit with their daemon"
 
 
 def test_malformed_input_gets_docker_errors(daemon):
