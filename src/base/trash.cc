@@ -36,6 +36,16 @@ Trash::~Trash() {
 }
 
 Result<void> Trash::discard(const std::string& path) {
+  return moveIn(path, "", {});
+}
+
+Result<void> Trash::recycle(const std::string& path, const std::string& into,
+                            std::vector<std::pair<std::string, mode_t>> subdirs) {
+  return moveIn(path, into, std::move(subdirs));
+}
+
+Result<void> Trash::moveIn(const std::string& path, const std::string& into,
+                           std::vector<std::pair<std::string, mode_t>> subdirs) {
   std::string name;
   {
     std::lock_guard lock(m_);
@@ -47,28 +57,6 @@ Result<void> Trash::discard(const std::string& path) {
   if (::rename(path.c_str(), (dir_ + "/" + name).c_str()) < 0) {
     if (errno == ENOENT) return {};
     return removeAll(path);  // EXDEV and the like: the slow way
-  }
-  {
-    std::lock_guard lock(m_);
-    queue_.push_back(Job{name, "", {}});
-  }
-  cv_.notify_all();
-  return {};
-}
-
-Result<void> Trash::recycle(const std::string& path, const std::string& into,
-                            std::vector<std::pair<std::string, mode_t>> subdirs) {
-  std::string name;
-  {
-    std::lock_guard lock(m_);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%d-%llu", static_cast<int>(::getpid()),
-                  static_cast<unsigned long long>(++seq_));
-    name = buf;
-  }
-  if (::rename(path.c_str(), (dir_ + "/" + name).c_str()) < 0) {
-    if (errno == ENOENT) return {};
-    return removeAll(path);
   }
   {
     std::lock_guard lock(m_);

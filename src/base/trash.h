@@ -52,6 +52,8 @@ class Trash {
     std::vector<std::pair<std::string, mode_t>> subdirs;
   };
   void empty(const Job& j);
+  Result<void> moveIn(const std::string& path, const std::string& into,
+                      std::vector<std::pair<std::string, mode_t>> subdirs);
   std::deque<Job> queue_;
   bool busy_ = false, stop_ = false;
   uint64_t seq_ = 0;

@@ -107,25 +107,35 @@ Result<Connection> Api::begin(const std::string& method, const std::string& targ
   return c;
 }
 
-Result<Api::Wait> Api::beginWait(const std::string& containerPath, const std::string& condition) {
-  TRY(Connection c, begin("POST", containerPath + "/wait?condition=" + condition));
+namespace {
+// Up to 1 MiB of a body, into `into`.
+Result<void> readSmallBody(Connection& c, const Response& head, std::string& into) {
+  return c.readBody(head, [&](std::string_view s) {
+    into.append(s);
+    return into.size() < (1 << 20);
+  });
+}
+
+// The head of an answer that streams; an error answer (4xx/5xx, read whole) as the daemon's Error.
+Result<Response> streamHead(Connection& c) {
   TRY(Response head, c.readHead());
   if (head.status >= 400) {
-    TRYV(c.readBody(head, [&](std::string_view s) {
-      head.body.append(s);
-      return head.body.size() < (1 << 20);
-    }));
-    return std::unexpected(errorOf(head));
+    TRYV(readSmallBody(c, head, head.body));
+    return std::unexpected(Api::errorOf(head));
   }
+  return head;
+}
+}  // namespace
+
+Result<Api::Wait> Api::beginWait(const std::string& containerPath, const std::string& condition) {
+  TRY(Connection c, begin("POST", containerPath + "/wait?condition=" + condition));
+  TRY(Response head, streamHead(c));
   return Wait(std::move(c), std::move(head));
 }
 
 Result<int> Api::Wait::finish() {
   std::string body;
-  TRYV(conn_.readBody(head_, [&](std::string_view s) {
-    body.append(s);
-    return body.size() < (1 << 20);
-  }));
+  TRYV(readSmallBody(conn_, head_, body));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object()) return fail("the daemon answered wait with invalid JSON");
   if (j.contains("Error") && j["Error"].is_object() && !j["Error"].value("Message", "").empty())
@@ -138,14 +148,7 @@ Result<int> Api::Wait::finish() {
 Result<void> Api::stream(const std::string& method, const std::string& target, const std::string& body,
                          const std::function<bool(std::string_view)>& sink) {
   TRY(Connection c, begin(method, target, body));
-  TRY(Response head, c.readHead());
-  if (head.status >= 400) {
-    TRYV(c.readBody(head, [&](std::string_view s) {
-      head.body.append(s);
-      return head.body.size() < (1 << 20);
-    }));
-    return std::unexpected(errorOf(head));
-  }
+  TRY(Response head, streamHead(c));
   return c.readBody(head, sink);
 }
 

@@ -138,10 +138,14 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
         }
   TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
   TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
-  if (opts.netnsPool > 0) e->netns_ = std::make_unique<NetnsPool>(static_cast<size_t>(opts.netnsPool));
-  if (opts.shimPool > 0 && e->shimExe_)
-    e->shimPool_ = std::make_unique<ShimPool>("/proc/self/fd/" + std::to_string(e->shimExe_.get()),
-                                              static_cast<size_t>(opts.shimPool));
+  if (opts.netnsPool > 0)
+    e->netns_ = std::make_unique<FdPool>("network namespaces", static_cast<size_t>(opts.netnsPool),
+                                         makeNetworkNamespace);
+  if (opts.shimPool > 0) {
+    std::string exe = e->shimExe_ ? "/proc/self/fd/" + std::to_string(e->shimExe_.get()) : opts.shimPath;
+    e->shimPool_ = std::make_unique<FdPool>("shims", static_cast<size_t>(opts.shimPool),
+                                            [exe] { return startStandbyShim(exe); });
+  }
   TRYV(e->loadAll());
   return e;
 }

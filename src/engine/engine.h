@@ -24,8 +24,7 @@
 #include "base/error.h"
 #include "base/trash.h"
 #include "db/sqlite.h"
-#include "engine/netns_pool.h"
-#include "engine/shim_pool.h"
+#include "engine/fd_pool.h"
 #include "image/service.h"
 #include "sys/cgroup.h"
 
@@ -258,9 +257,9 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
-  std::unique_ptr<NetnsPool> netns_;    // network namespaces made ahead of starts
-  std::unique_ptr<ShimPool> shimPool_;  // shims started ahead of starts
-  std::unique_ptr<Trash> trash_;        // removed containers' directories (logs), deleted in the background
+  std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
+  std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)
+  std::unique_ptr<Trash> trash_;      // removed containers' directories (logs), deleted in the background
   std::mutex m_;
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;

@@ -190,9 +190,6 @@ Result<void> Engine::spawnShim(Container& c) {
   bool tty = cfg.value("Tty", false), openStdin = cfg.value("OpenStdin", false);
   bool stdinOnce = cfg.value("StdinOnce", false);
 
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) < 0) return sysFail("pipe");
-  UniqueFd readEnd(ready[0]), writeEnd(ready[1]);
   std::vector<std::string> args = {opts_.shimPath,
                                    "--id",
                                    c.id,
@@ -222,34 +219,17 @@ Result<void> Engine::spawnShim(Container& c) {
     if (!shimio::sendAll(standby.get(), msg)) standby.reset();  // it died: start one here
   }
   int st = 0;
+  UniqueFd readEnd;
   if (!standby) {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) < 0) return sysFail("pipe");
+    readEnd.reset(ready[0]);
+    UniqueFd writeEnd(ready[1]);
     args.push_back("--ready");
     args.push_back("3");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // posix_spawn (a vfork, not a copy of the daemon's page tables), from the read-only shim when there is
-    // one.
+    // From the read-only copy of the shim when there is one (see readOnlyExecutable).
     std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, writeEnd.get(), 3);  // the copy loses O_CLOEXEC
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-    posix_spawn_file_actions_adddup2(&fa, 0, 1);
-    posix_spawn_file_actions_adddup2(&fa, 0, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return sysFail("starting the shim " + opts_.shimPath, rc);
-    writeEnd.reset();
-    ::waitpid(pid, &st, 0);  // the shim forks and its first process exits at once
+    TRY(st, spawnShimProcess(exe, args, writeEnd.get()));
   }
   int reportFd = standby ? standby.get() : readEnd.get();
   std::string line;
