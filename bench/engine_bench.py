@@ -8,6 +8,7 @@ import tempfile
 import time
 
 rounds = int(sys.argv[1])
+os.environ["BERTH_NO_START"] = "1"  # a berth command that finds no daemon must not start one elsewhere
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 work = tempfile.mkdtemp(prefix="berth-enginebench-", dir="/tmp")
 cli = shutil.which("docker")
@@ -102,6 +103,7 @@ try:
             sh(base + ["run", "-d", "--network", "none", "--name", f"s{i}", "busybox", "sleep", "600"])
         sleepers[who] = time.perf_counter() - t0
         if who == "berth":  # the docker CLI's round reuses the names
+            # (a shim started ahead shows its arguments once it has its container; the waiting ones do not)
             pids = sh(["pgrep", "-f", f"berth-shim --id .* --runtime-root {runfs}/berth/runtime"]).stdout.split()
             rss = [rss_kib(int(p)) for p in pids]
             pss = [rss_kib(int(p), "Pss") for p in pids]
@@ -148,6 +150,8 @@ finally:
         except subprocess.TimeoutExpired:
             p.kill()
     subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {runfs}/berth/runtime"],
+                   capture_output=True)
+    subprocess.run(["bash", "-c", "for d in /sys/fs/cgroup/*/berth/*/; do rmdir $d 2>/dev/null; done"],
                    capture_output=True)
     subprocess.run(["bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
                    capture_output=True)

@@ -627,7 +627,7 @@ std::vector<std::string> awaitAssignment() {
 
 int main(int argc, char** argv) {
   using namespace berth;
-  bool standby = argc == 2 && std::string_view(argv[1]) == "--standby";
+  bool standby = argc >= 2 && std::string_view(argv[1]) == "--standby";
   shim::Args a;
   if (standby)
     a.readyFd = 3;
@@ -655,6 +655,19 @@ int main(int argc, char** argv) {
     for (auto& w : words) av.push_back(w.data());
     a = shim::parseArgs(static_cast<int>(av.size()), av.data());
     a.readyFd = 3;
+    // What ps shows: the arguments in place of "--standby" and the padding berthd gave for them (the
+    // command line is this process's argument memory), as a shim started with them would show.
+    char* area = argv[0];
+    size_t cap = static_cast<size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - area);
+    std::string title = "berth-shim";
+    for (auto& w : words) title += std::string(1, '\0') + w;
+    if (title.size() >= cap)
+      title = std::string("berth-shim") + '\0' + "--id" + '\0' + a.id + '\0' + "--runtime-root" + '\0' +
+              a.runtimeRoot;
+    if (title.size() < cap) {
+      std::memcpy(area, title.data(), title.size());
+      std::memset(area + title.size(), 0, cap - title.size());
+    }
     // Made ahead at the daemon's background priority; the container inherits ours.
     (void)::setpriority(PRIO_PROCESS, 0, 0);
   }

@@ -127,7 +127,10 @@ Result<client::Api*> Globals::api() {
   if (!ping) {
     int e = ping.error().sysErrno();
     const char* noStart = std::getenv("BERTH_NO_START");  // completion scripts must not start daemons
-    if ((e == ENOENT || e == ECONNREFUSED) && !(noStart && *noStart)) {
+    // -H alone names a daemon someone else runs: berth starts one for its own socket, or for the data
+    // root it was given.
+    bool ours = host.empty() || !dataRoot.empty();
+    if ((e == ENOENT || e == ECONNREFUSED) && ours && !(noStart && *noStart)) {
       TRYV(startDaemon(*this, sock));
     } else if (e == ENOENT || e == ECONNREFUSED) {
       return berth::fail(ErrorCategory::Unavailable,

@@ -112,7 +112,8 @@ Result<UniqueFd> startStandbyShim(const std::string& exe) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return sysFail("socketpair");
   UniqueFd ours(sv[0]), theirs(sv[1]);
-  TRY(int st, spawnShimProcess(exe, {"berth-shim", "--standby"}, theirs.get()));
+  // The padding is room for the command line the shim writes once it has its container (ps shows it).
+  TRY(int st, spawnShimProcess(exe, {"berth-shim", "--standby", std::string(1536, ' ')}, theirs.get()));
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return fail("a waiting shim exited at its start");
   return ours;
 }

@@ -350,6 +350,10 @@ def test_berth_starts_berthd_once(tmp_path):
         r = run([BERTH, "--data-root", root, "images", "-q"])
         assert (r.returncode, r.stderr) == (0, "")
         assert os.path.exists(f"{root}/run/berthd.pid") and os.path.exists(f"{root}/berthd.log")
+        # -H alone names someone else's daemon: nothing is started for it.
+        r = run([BERTH, "-H", f"unix://{tmp_path}/nobody.sock", "ps"])
+        assert r.returncode == 1 and "Is berthd running?" in r.stderr, r.stderr
+        assert not os.path.exists(f"{tmp_path}/nobody.sock")
         # A second daemon on the same data root is refused, and berth says why.
         r = run([BERTH, "--data-root", root, "-H", f"unix://{tmp_path}/other.sock", "ps"])
         assert r.returncode == 1 and "exited" in r.stderr, r.stderr
