@@ -499,10 +499,16 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
   if (!annotations.empty()) spec["annotations"] = annotations;
   std::string text = spec.dump();
   if (!seccompText.empty()) {
+    // The placeholder is a string a user can write too (a label, an environment variable): spliced only
+    // where it occurs once; otherwise the profile goes in as JSON (the slow way).
     std::string quoted = std::string("\"") + kSeccompPlaceholder + "\"";
     auto at = text.find(quoted);
-    if (at == std::string::npos) return fail("the default seccomp profile's place in the config is lost");
-    text.replace(at, quoted.size(), seccompText);
+    if (at != std::string::npos && text.find(quoted, at + 1) == std::string::npos) {
+      text.replace(at, quoted.size(), seccompText);
+    } else {
+      spec["linux"]["seccomp"] = json::parse(seccompText);
+      text = spec.dump();
+    }
   }
   return text;
 }

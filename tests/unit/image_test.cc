@@ -156,6 +156,17 @@ TEST(RunSpec, DefaultSeccompProfileFollowsTheCapabilities) {
   EXPECT_EQ(plain["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
   EXPECT_TRUE(names(plain).count("read"));
   EXPECT_FALSE(names(plain).count("mount")) << "docker's profile: mount needs CAP_SYS_ADMIN";
+  // A user's label (or variable) that reads like the config's placeholder for the profile changes nothing.
+  o.labels = {{"x", "berth:default-seccomp-profile"}};
+  o.env = {"Y=berth:default-seccomp-profile"};
+  auto forged = makeRuntimeConfig(img, o, tmp.path());
+  ASSERT_TRUE(forged) << forged.error().message();
+  json fj = json::parse(*forged);
+  EXPECT_EQ(fj["annotations"]["x"], "berth:default-seccomp-profile");
+  EXPECT_EQ(fj["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(names(fj), names(plain));
+  o.labels.clear();
+  o.env.clear();
   o.capAdd = {"SYS_ADMIN"};
   auto admin = makeRuntimeConfig(img, o, tmp.path());
   ASSERT_TRUE(admin);
