@@ -170,6 +170,10 @@ class Engine {
   // stream (raw with a TTY), input (when stdin is attached, starting with `earlyInput`) to the container.
   // Blocks until the container's output ends or the client goes. Attaching to a created container waits for
   // its start.
+  // docker's refusals of an attach (a paused or restarting container; `ref` as the client named it), for
+  // the API to answer before it hijacks the connection. A stopped container is no refusal: the attach
+  // waits for its next start (`docker start -a`).
+  static Result<void> attachable(const std::string& status, const std::string& ref);
   Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
                       std::string_view earlyInput);
   Result<std::vector<std::string>> prune(int64_t* reclaimed);

@@ -158,6 +158,16 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
   }
 }
 
+Result<void> Engine::attachable(const std::string& status, const std::string& ref) {
+  if (status == "paused")
+    return fail(ErrorCategory::Conflict,
+                "container " + ref + " is paused, unpause the container before attach");
+  if (status == "restarting")
+    return fail(ErrorCategory::Conflict,
+                "container " + ref + " is restarting, wait until the container is running");
+  return {};
+}
+
 Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int clientFd,
                             std::string_view earlyInput) {
   UniqueFd shim;
@@ -167,12 +177,7 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int 
     TRY(std::string id, resolveId(ref));
     auto status = containers_.at(id).state.status;
     tty = containers_.at(id).config.value("Tty", false);
-    if (status == "paused")
-      return fail(ErrorCategory::Conflict,
-                  "container " + ref + " is paused, unpause the container before attach");
-    if (status == "restarting")
-      return fail(ErrorCategory::Conflict,
-                  "container " + ref + " is restarting, wait until the container is running");
+    TRYV(attachable(status, ref));
     if (!shimReady_.count(id)) {
       // As docker's daemon: an attach to a container that is not running (created, or exited: `docker
       // start -a` of a container that ran before) waits for its next start.

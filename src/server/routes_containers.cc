@@ -225,14 +225,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     s.stdin = req.queryBool("stdin");
     s.stdout = req.queryBool("stdout");
     s.stderr = req.queryBool("stderr");
-    // docker's daemon refuses these two; an attach to a stopped container waits for its next start
-    // (`docker start -a`; the CLIs refuse `attach` to a stopped container themselves).
-    if (c->state.status == "paused")
-      return r.json(409, {{"message", "container " + req.params[0] +
-                                          " is paused, unpause the container before attach"}});
-    if (c->state.status == "restarting")
-      return r.json(409, {{"message", "container " + req.params[0] +
-                                          " is restarting, wait until the container is running"}});
+    if (auto ok = engine::Engine::attachable(c->state.status, req.params[0]); !ok) return r.error(ok.error());
     bool tty = c->config.value("Tty", false);
     std::string early;
     int fd = r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
