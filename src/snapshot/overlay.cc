@@ -67,21 +67,15 @@ class Overlay final : public Base {
   // directory, fs/ and work/, emptied) is reused rather than deleted and made again (see Trash::recycle).
   Result<void> makeDirs(const std::string& dir, int64_t id, Kind kind,
                         const std::vector<Row>& chain) override {
-    if (kind == Kind::Active && recycled_.load() > 0) {
-      UniqueFd d(::open(recycleDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (auto names = d ? dirEntries(d.get(), recycleDir()) : Result<std::vector<std::string>>())
-        for (auto& n : *names)
-          if (::rename((recycleDir() + "/" + n).c_str(), dir.c_str()) == 0) {
-            --recycled_;
-            return {};
-          }
-    }
+    if (kind == Kind::Active)
+      for (auto& n : recycled())
+        if (::rename((recycleDir() + "/" + n).c_str(), dir.c_str()) == 0) return {};
     return Base::makeDirs(dir, id, kind, chain);
   }
 
   Result<void> dispose(int64_t id, Kind kind) override {
-    if (kind != Kind::Active || recycled_.load() >= 8) return Base::dispose(id, kind);
-    ++recycled_;
+    // Up to about 8 kept (skeletons still being emptied are not counted yet).
+    if (kind != Kind::Active || recycled().size() >= 8) return Base::dispose(id, kind);
     return trash_->recycle(dirOf(id),
                            recycleDir() + "/" + std::to_string(id) + "-" + std::to_string(++recycleSeq_),
                            {{"fs", 0755}, {"work", 0700}});
@@ -102,7 +96,14 @@ class Overlay final : public Base {
   }
 
   std::string recycleDir() const { return root_ + "/recycle"; }
-  std::atomic<int> recycled_{0};  // skeletons in (or on their way to) recycleDir()
+  // The emptied skeletons ready in recycleDir() (the directory is the count: an emptying that failed
+  // left nothing there).
+  std::vector<std::string> recycled() const {
+    UniqueFd d(::open(recycleDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d) return {};
+    auto names = dirEntries(d.get(), recycleDir());
+    return names ? std::move(*names) : std::vector<std::string>{};
+  }
   std::atomic<uint64_t> recycleSeq_{0};
 
   std::vector<Mount> mountsFor(const Row& self, const std::vector<Row>& chain) override {
