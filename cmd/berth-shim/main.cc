@@ -599,8 +599,8 @@ class Shim {
   std::string finishedAt_;
 };
 
-// --standby: started ahead of need by berthd (see Engine::ShimPool), with a socket as fd 3; it gets out of
-// berthd's way as a shim does, then waits there for its arguments (NUL-separated, an empty one last) and
+// --standby: started ahead of need by berthd (engine::startStandbyShim), with a socket as fd 3; it gets out
+// of berthd's way as a shim does, then waits there for its arguments (NUL-separated, an empty one last) and
 // reports on the same socket. EOF first (berthd gone): nothing to do.
 std::vector<std::string> awaitAssignment() {
   std::vector<std::string> args;

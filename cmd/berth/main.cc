@@ -142,9 +142,6 @@ void registerCommands(CLI::App& app, Globals& g, Runner& run, const std::string&
 }
 
 }  // namespace
-}  // namespace berth::cli
-
-namespace berth::cli {
 
 const std::set<std::string>* g_longFlagsUsed = nullptr;
 
