@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -94,6 +95,15 @@ int main(int argc, char** argv) {
       if (lo.contains("max-file")) opts.logMaxFiles = std::atoi(lo["max-file"].get<std::string>().c_str());
     }
   }
+  // Relative paths are the caller's: made absolute once here, as dockerd does, since the daemon hands
+  // them to shims and runtimes that run elsewhere (and a config.json's root is relative to its bundle).
+  for (std::string* p : {&opts.dataRoot, &opts.runRoot, &opts.shimPath, &opts.initPath})
+    if (!p->empty() && (*p)[0] != '/') {
+      std::error_code ec;
+      auto abs = std::filesystem::absolute(*p, ec);
+      if (ec) return die("making " + *p + " an absolute path: " + ec.message());
+      *p = abs.lexically_normal().string();
+    }
   if (opts.shimPath.empty()) opts.shimPath = findHelper("berth-shim");
   if (opts.initPath.empty()) opts.initPath = findHelper("berth-init");
   if (!host.starts_with("unix://"))

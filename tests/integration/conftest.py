@@ -179,8 +179,9 @@ BERTHD = os.environ.get("BERTHD", os.path.join(ROOT, "build", "cmd", "berthd", "
 
 
 class Daemon:
-    def __init__(self, work, extra=(), env=None):
+    def __init__(self, work, extra=(), env=None, relative=False):
         self.work = work
+        self.relative = relative  # data and exec roots given relative to the daemon's working directory
         self.extra = list(extra)
         self.env = env
         self.sock = f"{work}/berth.sock"
@@ -191,9 +192,10 @@ class Daemon:
 
     def start(self):
         self.log = open(f"{self.work}/berthd.log", "a")
-        self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.run_root,
+        roots = ["data", "run"] if self.relative else [self.data, self.run_root]
+        self.proc = subprocess.Popen([BERTHD, "--data-root", roots[0], "--exec-root", roots[1],
                                       "-H", f"unix://{self.sock}", *self.extra], stdout=self.log, stderr=self.log,
-                                     start_new_session=True, env=self.env)
+                                     start_new_session=True, env=self.env, cwd=self.work)
         wait_for_socket(self.sock, self.proc)
         for _ in range(100):
             if self.ping():

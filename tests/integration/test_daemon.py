@@ -223,6 +223,23 @@ def test_pools_and_their_absence(tmp_path):
         assert not standby_of(tag), "the waiting shims exit with their daemon"
 
 
+def test_relative_roots(tmp_path):
+    """`--data-root data --exec-root run` are the caller's relative paths (dockerd makes them absolute):
+    shims and the runtime, which work elsewhere, still find the container's files."""
+    d = Daemon(str(tmp_path), relative=True)
+    d.start()
+    try:
+        env = dict(os.environ, BERTH_HOST=f"unix://{d.sock}")
+        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH], env=env)
+        assert r.returncode == 0, r.stderr
+        r = run([BERTH, "-H", f"unix://{d.sock}", "run", "--rm", "busybox", "echo", "ok"])
+        assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+        status, body = d.request("GET", "/info")
+        assert json.loads(body)["DockerRootDir"] == str(tmp_path / "data")
+    finally:
+        d.stop()
+
+
 def test_malformed_input_gets_docker_errors(daemon):
     status, body = daemon.request("POST", "/v1.45/containers/create", body=b"{not json",
                                   headers={"Content-Type": "application/json"})
