@@ -23,6 +23,8 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "base/fd.h"
@@ -32,6 +34,7 @@
 #include "base/self_exe.h"
 #include "base/unix_socket.h"
 #include "json_log.h"
+#include "maker.h"
 #include "runtime/container.h"
 #include "runtime/shim_protocol.h"
 #include "sys/cgroup.h"
@@ -154,8 +157,11 @@ bool validExecId(const std::string& id) {
 
 class Shim {
  public:
-  explicit Shim(Args a)
-      : a_(std::move(a)), log_(a_.logPath, a_.logMaxSize, a_.logMaxFiles), rt_(a_.runtimeRoot) {
+  Shim(Args a, std::optional<Maker> maker)
+      : a_(std::move(a)),
+        log_(a_.logPath, a_.logMaxSize, a_.logMaxFiles),
+        rt_(a_.runtimeRoot),
+        maker_(std::move(maker)) {
     Proc& init = procs_.emplace_back();
     init.tty = a_.tty;
     init.closeStdinOnEof = a_.stdinOnce;
@@ -165,13 +171,14 @@ class Shim {
   // Creates the container (not started); its stdio are ours to hold.
   Result<pid_t> create() {
     TRYV(log_.open());
-    runtime::CreateOptions co;
-    co.id = a_.id;
-    co.bundle = a_.bundle;
     Proc& init = procs_.front();
-    auto pid = spawnWithStdio(init, a_.stdinOpen, [&](int consoleFd) {
-      co.consoleSocketFd = consoleFd;
-      return rt_.create(co);
+    auto pid = spawnWithStdio(init, a_.stdinOpen, [&](int consoleFd) -> Result<pid_t> {
+      if (!maker_) {
+        TRY(maker_, Maker::fork());
+      }
+      auto made = maker_->create(a_.runtimeRoot, a_.id, a_.bundle, consoleFd);
+      maker_.reset();
+      return made;
     });
     if (!pid) {
       (void)rt_.remove(a_.id, true);
@@ -465,7 +472,7 @@ class Shim {
     pr.closeStdinOnEof = true;
     auto pid = spawnWithStdio(pr, withStdin, [&](int consoleFd) {
       eo.consoleSocketFd = consoleFd;
-      return rt_.exec(eo);
+      return inChild([&] { return rt_.exec(eo); });
     });
     if (!pid) {
       procs_.pop_back();
@@ -589,7 +596,8 @@ class Shim {
   Args a_;
   JsonLog log_;
   runtime::Runtime rt_;
-  std::list<Proc> procs_;  // the init first, then running execs
+  std::optional<Maker> maker_;  // makes the container (forked ahead by a waiting shim)
+  std::list<Proc> procs_;       // the init first, then running execs
   std::map<std::string, int> execDone_;
   std::deque<std::string> execOrder_;
   UniqueFd listen_;
@@ -649,7 +657,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   ::setsid();
+  // The command line's memory, which ps shows.
+  std::span<char> title(argv[0], static_cast<size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - argv[0]));
+  std::optional<shim::Maker> maker;
   if (standby) {
+    // Found once per process and needed by both: the maker creates the container's cgroups, we remove
+    // them at its exit.
+    (void)sys::cgroup::detect();
+    if (auto m = shim::Maker::fork(title)) maker = std::move(*m);  // else forked when needed
+    mapProgramAhead();  // the start, the exit and the clean-up run code this process has not run yet
     std::vector<std::string> words = shim::awaitAssignment();
     std::vector<char*> av = {argv[0]};
     for (auto& w : words) av.push_back(w.data());
@@ -657,16 +673,14 @@ int main(int argc, char** argv) {
     a.readyFd = 3;
     // What ps shows: the arguments in place of "--standby" and the padding berthd gave for them (the
     // command line is this process's argument memory), as a shim started with them would show.
-    char* area = argv[0];
-    size_t cap = static_cast<size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - area);
-    std::string title = "berth-shim";
-    for (auto& w : words) title += std::string(1, '\0') + w;
-    if (title.size() >= cap)
-      title = std::string("berth-shim") + '\0' + "--id" + '\0' + a.id + '\0' + "--runtime-root" + '\0' +
+    std::string shown = "berth-shim";
+    for (auto& w : words) shown += std::string(1, '\0') + w;
+    if (shown.size() >= title.size())
+      shown = std::string("berth-shim") + '\0' + "--id" + '\0' + a.id + '\0' + "--runtime-root" + '\0' +
               a.runtimeRoot;
-    if (title.size() < cap) {
-      std::memcpy(area, title.data(), title.size());
-      std::memset(area + title.size(), 0, cap - title.size());
+    if (shown.size() < title.size()) {
+      std::memcpy(title.data(), shown.data(), shown.size());
+      std::memset(title.data() + shown.size(), 0, title.size() - shown.size());
     }
     // Made ahead at the daemon's background priority; the container inherits ours.
     (void)::setpriority(PRIO_PROCESS, 0, 0);
@@ -684,7 +698,7 @@ int main(int argc, char** argv) {
       ready.reset();
     }
   };
-  shim::Shim s(a);
+  shim::Shim s(a, std::move(maker));
   if (auto r = s.listen(); !r) {
     report("err " + r.error().message());
     return 1;

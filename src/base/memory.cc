@@ -75,4 +75,21 @@ size_t releaseResidentMemory() {
   return asked;
 }
 
+void mapProgramAhead() {
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (!maps) return;
+  char line[512];
+  while (std::fgets(line, sizeof line, maps)) {
+    uintptr_t lo = 0, hi = 0;
+    char perms[5] = {};
+    unsigned long long offset = 0, inode = 0;
+    unsigned devMajor = 0, devMinor = 0;
+    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %x:%x %llu", &lo, &hi, perms, &offset,
+                    &devMajor, &devMinor, &inode) == 7 &&
+        inode != 0 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p')
+      (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
+  }
+  std::fclose(maps);
+}
+
 }  // namespace berth

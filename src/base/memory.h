@@ -11,4 +11,9 @@ namespace berth {
 // mappings it asked the kernel to reclaim. Allocates a little (reads /proc/self/maps).
 size_t releaseResidentMemory();
 
+// The opposite, for a process made ahead of need (a waiting shim): maps the program's read-only file pages
+// into its page tables now (MADV_POPULATE_READ), so that its first request does not fault them in one
+// fault-around at a time. They are shared with every other process of the program.
+void mapProgramAhead();
+
 }  // namespace berth

@@ -184,9 +184,9 @@ def test_start_right_after_exit(docker):
 def test_pools_and_their_absence(tmp_path):
     """Shims and network namespaces made ahead of need: a daemon without them runs containers the same
     way, and the shims a daemon keeps waiting go away with it (no process left behind)."""
-    def standby_of(tag):  # the waiting shims inherit the daemon's environment
+    def standby_of(tag, what="--standby"):  # the waiting shims inherit the daemon's environment
         out = []
-        for p in run(["pgrep", "-f", "berth-shim --standby"]).stdout.split():
+        for p in run(["pgrep", "-f", f"berth-shim {what}"]).stdout.split():
             try:
                 with open(f"/proc/{p}/environ", "rb") as f:
                     if f"BERTH_TEST_TAG={tag}".encode() in f.read().split(b"\0"):
@@ -214,13 +214,16 @@ def test_pools_and_their_absence(tmp_path):
                     break
                 time.sleep(0.1)
             assert len(standby_of(tag)) == int(extra[1]), "shims wait for the next start"
+            # Each with the child that will create its container (cmd/berth-shim/maker.h).
+            assert len(standby_of(tag, "--maker")) == int(extra[1])
         finally:
             d.stop()
         for _ in range(50):
-            if not standby_of(tag):
+            if not standby_of(tag) and not standby_of(tag, "--maker"):
                 break
             time.sleep(0.1)
         assert not standby_of(tag), "the waiting shims exit with their daemon"
+        assert not standby_of(tag, "--maker"), "and their makers with them"
 
 
 def test_relative_roots(tmp_path):
