@@ -29,12 +29,13 @@ bool waitGone(pid_t pid) {
 
 // A forked child shares its parent's pages until it writes them; each first write is a fault and a copy.
 // A maker forked ahead takes those (and the stack the container's creation needs) before it is asked.
-__attribute__((noinline)) void touchStackBelow() {
+__attribute__((noinline, no_sanitize("address"))) void touchStackBelow() {
   volatile char depth[64 << 10];
   for (size_t i = 0; i < sizeof depth; i += 4096) depth[i] = 0;
 }
 
-void prefault() {
+// Reads and writes back whole mappings, redzones included: not for AddressSanitizer's eyes.
+__attribute__((no_sanitize("address"))) void prefault() {
   mapProgramAhead();
   touchStackBelow();
   int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -51,7 +52,9 @@ void prefault() {
     char* next = std::strchr(line, '\n');
     if (next) *next++ = '\0';
     uintptr_t lo = std::strtoull(line, &line, 16), hi = std::strtoull(line + 1, &line, 16);
-    if (std::strncmp(line, " rw-p", 5) == 0) {
+    // Small mappings only: ours are the program's data, heap and stack; a sanitizer's shadow is terabytes
+    // reserved, never to be touched whole.
+    if (std::strncmp(line, " rw-p", 5) == 0 && hi - lo <= (1u << 20)) {
       if (std::strstr(line, "[stack]")) lo = (sp & ~(page - 1)) + page;  // our frames are written already
       for (uintptr_t a = lo; a < hi; a += page) {
         volatile char* c = reinterpret_cast<volatile char*>(a);
