@@ -4,7 +4,7 @@ set -euo pipefail
 want_tests=${1:-}
 pkgs=(build-essential cmake ninja-build pkg-config git
       libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
-      libarchive-dev libsqlite3-dev libboost-dev
+      libarchive-dev libsqlite3-dev libboost-dev libnl-route-3-dev libnftables-dev
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.
