@@ -74,6 +74,12 @@ void addExec(CLI::App*, Globals&, Runner&);
 void addCp(CLI::App*, Globals&, Runner&);
 void addDiff(CLI::App*, Globals&, Runner&);
 void addExport(CLI::App*, Globals&, Runner&);
+// network_commands.cc
+void addNetworkCreate(CLI::App*, Globals&, Runner&);
+void addNetworkLs(CLI::App*, Globals&, Runner&);
+void addNetworkInspect(CLI::App*, Globals&, Runner&);
+void addNetworkRm(CLI::App*, Globals&, Runner&);
+void addNetworkPrune(CLI::App*, Globals&, Runner&);
 // image_commands.cc
 void addImages(CLI::App*, Globals&, Runner&);
 void addImageInspect(CLI::App*, Globals&, Runner&);
@@ -94,7 +100,7 @@ void addSystemDf(CLI::App*, Globals&, Runner&);
 void addSystemPrune(CLI::App*, Globals&, Runner&);
 void addCompletion(CLI::App*, Globals&, Runner&);
 
-// The command tables (main.cc): top level, and the `container`, `image` and `system` groups.
+// The command tables (main.cc): top level, and the `container`, `image`, `network` and `system` groups.
 const std::vector<CommandDef>& topCommands();
 const std::vector<CommandDef>& groupCommands(const std::string& group);
 

@@ -95,7 +95,15 @@ const std::vector<CommandDef>& groupCommands(const std::string& group) {
       {"info", "Display system-wide information", addInfo},
       {"events", "Get real time events from the server", addEvents},
   };
+  static const std::vector<CommandDef> network = {
+      {"create", "Create a network", addNetworkCreate},
+      {"ls", "List networks", addNetworkLs, "list"},
+      {"inspect", "Display detailed information on one or more networks", addNetworkInspect},
+      {"rm", "Remove one or more networks", addNetworkRm, "remove"},
+      {"prune", "Remove all unused networks", addNetworkPrune},
+  };
   static const std::vector<CommandDef> none;
+  if (group == "network") return network;
   if (group == "container") return container;
   if (group == "image") return image;
   if (group == "system") return system;
@@ -107,6 +115,7 @@ namespace {
 const char* groupHelp(const std::string& g) {
   if (g == "container") return "Manage containers";
   if (g == "image") return "Manage images";
+  if (g == "network") return "Manage networks";
   return "Manage berth";
 }
 
@@ -123,7 +132,7 @@ void registerCommands(CLI::App& app, Globals& g, Runner& run, const std::string&
                       const std::string& next) {
   for (auto& d : topCommands())
     if (word == d.name) return (void)addDef(app, d, g, run);
-  for (const char* group : {"container", "image", "system"}) {
+  for (const char* group : {"container", "image", "network", "system"}) {
     if (!word.empty() && word != group) continue;
     auto* grp = app.add_subcommand(group, groupHelp(group));
     grp->require_subcommand(1);

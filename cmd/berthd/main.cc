@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--init-path", opts.initPath,
                  "path of the init for containers run with --init (berth-init)");
   app.add_option("--cgroup-parent", opts.cgroupParent, "parent cgroup of containers")->capture_default_str();
+  app.add_option("-b,--bridge", opts.bridge, "device of the default bridge network")->capture_default_str();
   app.add_option("--netns-pool", opts.netnsPool,
                  "network namespaces made ahead of container starts (berth; 0 makes one per start)")
       ->capture_default_str()
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
     str("log-level", logLevel);
     str("storage-driver", opts.driver);
     str("cgroup-parent", opts.cgroupParent);
+    str("bridge", opts.bridge);
     if (j.contains("hosts") && j["hosts"].is_array() && !j["hosts"].empty())
       host = j["hosts"][0].get<std::string>();
     if (j.contains("log-opts") && j["log-opts"].is_object()) {

@@ -67,7 +67,12 @@ json toJson(const Container& c) {
           {"restartCount", c.restartCount},
           {"hasBeenStarted", c.hasBeenStarted},
           {"removalRequested", c.removalRequested},
-          {"manuallyStopped", c.manuallyStopped}};
+          {"manuallyStopped", c.manuallyStopped},
+          {"endpoints", [&] {
+             json e = json::object();
+             for (auto& [name, ep] : c.endpoints) e[name] = ep.toJson();
+             return e;
+           }()}};
 }
 
 Container fromJson(const json& j) {
@@ -94,6 +99,8 @@ Container fromJson(const json& j) {
   c.hasBeenStarted = j.value("hasBeenStarted", false);
   c.removalRequested = j.value("removalRequested", false);
   c.manuallyStopped = j.value("manuallyStopped", false);
+  if (auto it = j.find("endpoints"); it != j.end() && it->is_object())
+    for (auto& [name, ep] : it->items()) c.endpoints[name] = Endpoint::fromJson(ep);
   return c;
 }
 
@@ -146,6 +153,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
     e->shimPool_ = std::make_unique<FdPool>("shims", static_cast<size_t>(opts.shimPool),
                                             [exe] { return startStandbyShim(exe); });
   }
+  TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRYV(e->loadAll());
   return e;
 }
@@ -184,6 +192,19 @@ Result<void> Engine::loadAll() {
   for (auto& [id, c] : containers_) ids.push_back(id);
   for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile
     if (containers_.count(id)) reconcile(containers_.at(id));
+  // Endpoints live as long as their container runs: the others' are stale (a daemon killed around an
+  // exit), and ports of our bridges that no running container owns are removed.
+  std::set<std::string> live;
+  for (auto& [id, c] : containers_) {
+    bool running = c.state.status == "running" || c.state.status == "paused";
+    if (!running && !c.endpoints.empty()) {
+      for (auto& [name, ep] : c.endpoints) networks_->detach(ep);
+      c.endpoints.clear();
+      (void)save(c, db::Sync::Relaxed);
+    }
+    for (auto& [name, ep] : c.endpoints) live.insert(ep.veth);
+  }
+  networks_->reconcile(live);
   // docker restarts `always` containers when the daemon starts, `unless-stopped` ones unless a user stopped
   // them.
   for (auto& id : ids) {
@@ -260,9 +281,12 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
                      " is not supported yet (volumes and networking come later)");
   }
   std::string netMode = hc.value("NetworkMode", "default");
-  if (netMode != "none" && netMode != "host" && netMode != "default" && netMode != "bridge" &&
-      !netMode.empty())
-    return fail(ErrorCategory::NotFound, "network " + netMode + " not found");
+  if (netMode.starts_with("container:")) return invalid("--network container:<name> is not supported yet");
+  if (netMode != "default" && !netMode.empty()) {
+    std::lock_guard lock(m_);
+    TRYV(networks_->find(netMode));
+  }
+  TRYV(extraHosts(hc));
   if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object()) {
     std::string n = rp->value("Name", "");
     if (!n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")

@@ -25,6 +25,8 @@
 #include "base/trash.h"
 #include "db/sqlite.h"
 #include "engine/fd_pool.h"
+#include "engine/networks.h"
+#include "image/runspec.h"
 #include "image/service.h"
 #include "sys/cgroup.h"
 
@@ -39,8 +41,9 @@ struct EngineOptions {
   std::string cgroupParent = "/berth";
   int64_t logMaxSize = 20 << 20;  // json-file rotation defaults (docker's local driver: 20m x 5)
   int logMaxFiles = 5;
-  int netnsPool = 2;  // network namespaces kept ready for starts (0: each start makes its own)
-  int shimPool = 2;   // shims started ahead of container starts (0: each start starts its own)
+  int netnsPool = 2;              // network namespaces kept ready for starts (0: each start makes its own)
+  int shimPool = 2;               // shims started ahead of container starts (0: each start starts its own)
+  std::string bridge = "berth0";  // the default bridge network's device (dockerd's --bridge)
 };
 
 struct ContainerState {
@@ -78,6 +81,7 @@ struct Container {
   bool hasBeenStarted = false;
   bool removalRequested = false;  // AutoRemove after exit, or a removal in progress
   bool manuallyStopped = false;   // stop/kill by a user: restart policies leave it alone (docker's rule)
+  std::map<std::string, Endpoint> endpoints;  // by network name: its place on bridge networks while it runs
 };
 
 struct ListOptions {
@@ -221,6 +225,14 @@ class Engine {
   // docker diff: [{"Path", "Kind": 0 changed, 1 added, 2 deleted}] from the container's writable layer.
   Result<nlohmann::json> changes(const std::string& ref);
 
+  // docker's networks (GET /networks, /networks/{id}, POST /networks/create, DELETE, prune).
+  Result<std::vector<nlohmann::json>> networkList(
+      const std::map<std::string, std::vector<std::string>>& filters);
+  Result<nlohmann::json> networkInspect(const std::string& ref);
+  Result<std::string> networkCreate(const nlohmann::json& body);
+  Result<void> networkRemove(const std::string& ref);
+  Result<std::vector<std::string>> networkPrune();
+
   // Stops the monitors (the containers keep running in their shims).
   void shutdown();
 
@@ -261,6 +273,11 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
+  std::unique_ptr<Networks> networks_;
+  // Connects a starting container to its bridge network (when it has one); its /etc files go into `o`.
+  Result<void> connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o);
+  void disconnectNetworkLocked(Container& c);
+  nlohmann::json networkSettingsJson(const Container& c);
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
   std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)
   std::unique_ptr<Trash> trash_;      // removed containers' directories (logs), deleted in the background

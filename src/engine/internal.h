@@ -21,4 +21,7 @@ std::optional<HealthProbe> healthProbeOf(const nlohmann::json& config);
 // Checks a Healthcheck object of a create request (null passes).
 Result<nlohmann::json> validateHealthcheck(const nlohmann::json& h);
 
+// HostConfig.ExtraHosts (`--add-host name:ip`, ip may be "host-gateway"), checked: (name, ip) pairs.
+Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const nlohmann::json& hostConfig);
+
 }  // namespace berth::engine

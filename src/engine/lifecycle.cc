@@ -157,6 +157,8 @@ Result<void> Engine::spawnShim(Container& c) {
   // has joined it by then).
   UniqueFd netns;
   if (o.network != "host" && netns_) netns = netns_->take();
+  TRYV(connectNetworkLocked(c, netns, o));
+  Defer disconnect([&] { disconnectNetworkLocked(c); });
   if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());
   log::phase("start: options");
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
@@ -245,6 +247,7 @@ Result<void> Engine::spawnShim(Container& c) {
   if (line.starts_with("ok ")) {
     c.state.pid = std::atoi(line.c_str() + 3);
     unmount.dismiss();
+    disconnect.dismiss();
     return {};
   }
   if (line.starts_with("err ")) return fail(ErrorCategory::Internal, line.substr(4));
@@ -292,11 +295,13 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   if (auto started = shimRequest(id, "start"); !started) {
     (void)shimRequest(id, "kill 9");
     cleanupRuntime(id);  // the shim's rootfs mount and run directory (no monitor runs to do it)
+    disconnectNetworkLocked(c);
     return failed(started.error());
   }
   Container& live = containers_[id];
   live.state.status = "running";
   live.state.pid = c.state.pid;
+  live.endpoints = c.endpoints;
   live.state.exitCode = 0;
   live.state.oomKilled = false;
   live.state.error.clear();
@@ -395,6 +400,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   c.state.pid = 0;
   shimReady_.erase(id);
   cleanupRuntime(id);
+  disconnectNetworkLocked(c);
   (void)save(c, db::Sync::Relaxed);
   exitSeq_[id]++;
   if (c.state.oomKilled) emitLocked("container", "oom", id);

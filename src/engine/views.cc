@@ -78,7 +78,12 @@ json Engine::summaryJson(const Container& c) {
           {"State", publicStatus(c.state.status)},
           {"Status", statusText(c)},
           {"HostConfig", {{"NetworkMode", net}}},
-          {"NetworkSettings", {{"Networks", json::object()}}},
+          {"NetworkSettings",
+           {{"Networks",
+             [&] {
+               std::lock_guard lock(m_);
+               return networkSettingsJson(c)["Networks"];
+             }()}}},
           {"Mounts", json::array()}};
 }
 
@@ -163,9 +168,9 @@ json Engine::inspectJson(const Container& c) {
           {"Args", c.args},
           {"State", state},
           {"Image", c.imageId},
-          {"ResolvConfPath", ""},
-          {"HostnamePath", ""},
-          {"HostsPath", ""},
+          {"ResolvConfPath", c.endpoints.empty() ? "" : containerDir(c.id) + "/resolv.conf"},
+          {"HostnamePath", c.endpoints.empty() ? "" : containerDir(c.id) + "/hostname"},
+          {"HostsPath", c.endpoints.empty() ? "" : containerDir(c.id) + "/hosts"},
           {"LogPath", dir + "/" + c.id + "-json.log"},
           {"Name", "/" + c.name},
           {"RestartCount", c.restartCount},
@@ -179,17 +184,7 @@ json Engine::inspectJson(const Container& c) {
           {"GraphDriver", graph},
           {"Mounts", json::array()},
           {"Config", cfg},
-          {"NetworkSettings",
-           {{"Bridge", ""},
-            {"SandboxID", ""},
-            {"HairpinMode", false},
-            {"Ports", json::object()},
-            {"SandboxKey", ""},
-            {"Gateway", ""},
-            {"IPAddress", ""},
-            {"IPPrefixLen", 0},
-            {"MacAddress", ""},
-            {"Networks", json::object()}}}};
+          {"NetworkSettings", networkSettingsJson(c)}};  // under the lock taken above
 }
 
 }  // namespace berth::engine

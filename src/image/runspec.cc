@@ -453,6 +453,11 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
       for (auto& x : split(t.substr(t.find(':') + 1), ',')) opts.push_back(x);
     mounts.push_back({{"destination", dest}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
   }
+  for (auto& b : o.binds)
+    mounts.push_back({{"destination", b.destination},
+                      {"type", "bind"},
+                      {"source", b.source},
+                      {"options", b.readOnly ? json{"rbind", "rprivate", "ro"} : json{"rbind", "rprivate"}}});
 
   json namespaces =
       json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});

@@ -27,7 +27,12 @@ struct RunOptions {
   std::string netnsPath;  // none: join this prepared namespace (loopback up) instead of making one
   int64_t shmSize = 64 << 20;
   std::vector<std::string> tmpfs;  // "/path[:options]"
-  std::string seccomp;             // "" (docker's default), "unconfined"
+  struct Bind {
+    std::string source, destination;
+    bool readOnly = false;
+  };
+  std::vector<Bind> binds;  // after every other mount (docker's /etc/hosts, /etc/resolv.conf, /etc/hostname)
+  std::string seccomp;      // "" (docker's default), "unconfined"
   std::map<std::string, std::string> labels;
   std::optional<int64_t> memory, memorySwap, cpuShares, pidsLimit, cpuQuota, cpuPeriod;
   std::string cpusetCpus;

@@ -206,6 +206,7 @@ Server::Server(engine::Engine& engine, std::string version) : engine_(engine), v
   addContainerRoutes(router_, engine_);
   addImageRoutes(router_, engine_);
   addArchiveRoutes(router_, engine_);
+  addNetworkRoutes(router_, engine_);
 }
 
 Result<void> Server::listen(const std::string& path) {

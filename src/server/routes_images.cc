@@ -225,11 +225,21 @@ void addImageRoutes(Router& router, engine::Engine& e) {
           return r.json(400, {{"message", src.empty() ? "fromImage or fromSrc is required"
                                                       : "importing from a URL is not supported: give the "
                                                         "tarball as the request body (fromSrc=-)"}});
-        if (!from.empty())
+        if (!from.empty()) {
+          // An image that is here already is "up to date" (there is no registry to ask): clients that pull
+          // after a create's 404 (docker run, docker-py) then show the create's real error.
+          std::string tag = req.queryStr("tag");
+          std::string ref = tag.empty() || from.find('@') != std::string::npos ? from : from + ":" + tag;
+          if (e.withImages([&](image::ImageService& s) { return s.resolve(ref).has_value(); })) {
+            r.beginStream("application/json");
+            r.chunk(json{{"status", "Status: Image is up to date for " + ref}}.dump() + "\r\n");
+            return;
+          }
           return r.json(404, {{"message", "pull access denied for " + from +
                                               ", repository does not exist or may require 'docker login': "
                                               "berthd cannot pull yet (no registry client); load the image "
                                               "with docker load or berth load"}});
+        }
         auto spooled = spoolBody(req, e.options().dataRoot);
         if (!spooled) return r.error(spooled.error());
         image::ImportOptions o;

@@ -182,7 +182,11 @@ class Daemon:
     def __init__(self, work, extra=(), env=None, relative=False):
         self.work = work
         self.relative = relative  # data and exec roots given relative to the daemon's working directory
+        # A default bridge of its own (two daemons never share one), removed with its nftables table at stop.
+        self.bridge = "bt" + os.urandom(4).hex()
         self.extra = list(extra)
+        if "--bridge" not in self.extra:
+            self.extra += ["--bridge", self.bridge]
         self.env = env
         self.sock = f"{work}/berth.sock"
         self.data = f"{work}/data"
@@ -209,12 +213,15 @@ class Daemon:
         except OSError:
             return False
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, keep_network=False):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
         if self.log:
             self.log.close()
+        if not keep_network:  # (a restart test keeps them for the next daemon on the same roots)
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+            subprocess.run(["nft", "delete", "table", "ip", f"berth_{self.bridge}"], capture_output=True)
 
     def request(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("localhost", timeout=30)

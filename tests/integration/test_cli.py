@@ -315,6 +315,27 @@ def test_system_commands(b, daemon):
     assert "Deleted Containers:" in ok(run(b + ["container", "prune", "-f"]))
 
 
+def test_network_commands(b):
+    name = f"cli-net-{os.getpid()}"
+    net_id = ok(run(b + ["network", "create", "--subnet", "10.241.3.0/24", "--label", "team=x", name])).strip()
+    try:
+        assert len(net_id) == 64
+        ls = ok(run(b + ["network", "ls"])).splitlines()
+        assert ls[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+        assert any(line.split()[1:] == [name, "bridge", "local"] for line in ls[1:])
+        assert ok(run(b + ["network", "ls", "-q", "--filter", "label=team=x"])).split() == [net_id[:12]]
+        assert ok(run(b + ["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", name])) == "10.241.3.1\n"
+        out = ok(run(b + ["run", "--rm", "--network", name, "busybox", "sh", "-c", "ip -4 -o addr show eth0"]))
+        assert "inet 10.241.3.2/24" in out
+        r = run(b + ["network", "rm", "bridge"])
+        assert r.returncode == 1 and "pre-defined network" in r.stderr
+    finally:
+        assert ok(run(b + ["network", "rm", name])) == name + "\n"
+    assert ok(run(b + ["network", "rm", "-f", name])) == ""
+    ok(run(b + ["network", "create", name + "-unused"]))
+    assert name + "-unused" in ok(run(b + ["network", "prune", "-f"]))
+
+
 def test_completion_scripts(b, tmp_path):
     script = tmp_path / "berth.bash"
     script.write_text(ok(run([BERTH, "completion", "bash"])))

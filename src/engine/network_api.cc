@@ -1,0 +1,238 @@
+// The engine's side of networks: a container's endpoint at start and exit, its /etc/hosts, /etc/resolv.conf
+// and /etc/hostname, its NetworkSettings, and the /networks API.
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+
+namespace berth::engine {
+
+using json = nlohmann::json;
+using network::Address;
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (auto& x : v) out += (out.empty() ? "" : sep) + x;
+  return out;
+}
+
+// The host's resolv.conf for a container with a network of its own: the host's loopback resolvers mean
+// nothing there (docker drops them and falls back to Google's); --dns, --dns-search, --dns-option replace
+// their lines.
+std::string resolvConf(const json& hc) {
+  std::vector<std::string> servers, search, options;
+  if (auto text = readFile("/etc/resolv.conf")) {
+    for (auto& raw : split(*text, '\n')) {
+      auto w = split(trim(raw), ' ');
+      w.erase(std::remove(w.begin(), w.end(), std::string()), w.end());
+      if (w.size() < 2) continue;
+      if (w[0] == "nameserver" && !w[1].starts_with("127.") && w[1] != "::1")
+        servers.push_back(w[1]);
+      else if (w[0] == "search" || w[0] == "domain")
+        search.assign(w.begin() + 1, w.end());
+      else if (w[0] == "options")
+        options.insert(options.end(), w.begin() + 1, w.end());
+    }
+  }
+  auto strings = [&](const char* key, std::vector<std::string>& out) {
+    if (auto it = hc.find(key); it != hc.end() && it->is_array() && !it->empty()) {
+      out.clear();
+      for (auto& v : *it)
+        if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  };
+  strings("Dns", servers);
+  strings("DnsSearch", search);
+  strings("DnsOptions", options);
+  if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
+  std::string out;
+  for (auto& s : servers) out += "nameserver " + s + "\n";
+  if (!search.empty()) out += "search " + join(search, " ") + "\n";
+  if (!options.empty()) out += "options " + join(options, " ") + "\n";
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const json& hc) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto it = hc.find("ExtraHosts");
+  if (it == hc.end() || it->is_null()) return out;
+  if (!it->is_array()) return invalid("HostConfig.ExtraHosts: expected an array of \"host:ip\"");
+  for (auto& v : *it) {
+    std::string s = v.is_string() ? v.get<std::string>() : "";
+    auto colon = s.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+      return invalid("invalid argument \"" + s + "\" for \"--add-host\" flag: bad format for add-host");
+    std::string ip = s.substr(colon + 1);
+    if (ip != "host-gateway" && !Address::parse(ip)) {
+      in6_addr a6;
+      if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1)
+        return invalid("invalid argument \"" + s + "\" for \"--add-host\" flag: invalid IP address " + ip);
+    }
+    out.emplace_back(s.substr(0, colon), ip);
+  }
+  return out;
+}
+
+Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o) {
+  std::string mode = c.hostConfig.value("NetworkMode", "none");
+  if (mode.empty() || mode == "default" || mode == "none" || mode == "host") return {};
+  TRY(Network n, networks_->find(mode));
+  if (n.driver != "bridge") return {};
+  if (!netns) {
+    TRY(netns, makeNetworkNamespace());
+  }
+  std::set<Address> taken;
+  for (auto& [id, other] : containers_)
+    if (id != c.id)
+      for (auto& [name, ep] : other.endpoints)
+        if (ep.networkId == n.id) taken.insert(ep.ip);
+  TRY(Endpoint ep, networks_->attach(n, c.id, netns.get(), taken));
+  c.endpoints[n.name] = ep;
+  emitLocked("network", "connect", n.id, {{"container", c.id}, {"name", n.name}, {"type", "bridge"}});
+
+  std::string host = o.hostname.empty() ? c.id.substr(0, 12) : o.hostname;
+  std::string hosts =
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+      "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+  TRY(auto extra, extraHosts(c.hostConfig));
+  for (auto& [name, ip] : extra) hosts += (ip == "host-gateway" ? n.gateway.str() : ip) + "\t" + name + "\n";
+  hosts += ep.ip.str() + "\t" + host + "\n";
+  std::string dir = containerDir(c.id);
+  TRYV(replaceFile(dir + "/hosts", hosts, 0644));
+  TRYV(replaceFile(dir + "/resolv.conf", resolvConf(c.hostConfig), 0644));
+  TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
+  for (const char* f : {"hostname", "hosts", "resolv.conf"})
+    o.binds.push_back({dir + "/" + f, std::string("/etc/") + f, false});
+  return {};
+}
+
+void Engine::disconnectNetworkLocked(Container& c) {
+  for (auto& [name, ep] : c.endpoints) {
+    networks_->detach(ep);
+    emitLocked("network", "disconnect", ep.networkId,
+               {{"container", c.id}, {"name", name}, {"type", "bridge"}});
+  }
+  c.endpoints.clear();
+}
+
+json Engine::networkSettingsJson(const Container& c) {
+  auto entry = [](const std::string& networkId, const Endpoint* ep) {
+    return json{{"IPAMConfig", nullptr},
+                {"Links", nullptr},
+                {"Aliases", ep && !ep->aliases.empty() ? json(ep->aliases) : json(nullptr)},
+                {"MacAddress", ep ? ep->mac : ""},
+                {"NetworkID", networkId},
+                {"EndpointID", ep ? ep->endpointId : ""},
+                {"Gateway", ep ? ep->gateway.str() : ""},
+                {"IPAddress", ep ? ep->ip.str() : ""},
+                {"IPPrefixLen", ep ? ep->prefix : 0},
+                {"IPv6Gateway", ""},
+                {"GlobalIPv6Address", ""},
+                {"GlobalIPv6PrefixLen", 0},
+                {"DriverOpts", nullptr},
+                {"DNSNames", nullptr}};
+  };
+  json nets = json::object();
+  for (auto& [name, ep] : c.endpoints) nets[name] = entry(ep.networkId, &ep);
+  std::string mode = c.hostConfig.value("NetworkMode", "none");
+  if (nets.empty() && !mode.empty() && mode != "default")
+    if (auto n = networks_->find(mode)) nets[n->name] = entry(n->id, nullptr);
+  json s = {{"Bridge", ""},     {"SandboxID", ""}, {"HairpinMode", false}, {"Ports", json::object()},
+            {"SandboxKey", ""}, {"Gateway", ""},   {"IPAddress", ""},      {"IPPrefixLen", 0},
+            {"MacAddress", ""}, {"Networks", nets}};
+  if (auto it = c.endpoints.find("bridge"); it != c.endpoints.end()) {  // docker's top-level fields
+    s["Gateway"] = it->second.gateway.str();
+    s["IPAddress"] = it->second.ip.str();
+    s["IPPrefixLen"] = it->second.prefix;
+    s["MacAddress"] = it->second.mac;
+  }
+  return s;
+}
+
+Result<std::vector<json>> Engine::networkList(
+    const std::map<std::string, std::vector<std::string>>& filters) {
+  for (auto& [k, v] : filters)
+    if (k != "name" && k != "id" && k != "driver" && k != "label" && k != "type")
+      return invalid("invalid filter '" + k + "'");
+  std::lock_guard lock(m_);
+  std::vector<json> out;
+  auto any = [&](const char* key, auto pred) {
+    auto it = filters.find(key);
+    return it == filters.end() || std::any_of(it->second.begin(), it->second.end(), pred);
+  };
+  for (auto& n : networks_->list()) {
+    bool ok = any("name", [&](auto& v) { return n.name.find(v) != std::string::npos; }) &&
+              any("id", [&](auto& v) { return n.id.starts_with(v); }) &&
+              any("driver", [&](auto& v) { return n.driver == v; }) &&
+              any("type", [&](auto& v) { return v == (n.predefined() ? "builtin" : "custom"); }) &&
+              any("label", [&](const std::string& v) {
+                auto eq = v.find('=');
+                auto it = n.labels.find(v.substr(0, eq));
+                return it != n.labels.end() && (eq == std::string::npos || it->second == v.substr(eq + 1));
+              });
+    if (ok) out.push_back(networks_->toJson(n, json::object()));
+  }
+  return out;
+}
+
+Result<json> Engine::networkInspect(const std::string& ref) {
+  std::lock_guard lock(m_);
+  TRY(Network n, networks_->find(ref));
+  json containers = json::object();
+  for (auto& [id, c] : containers_)
+    for (auto& [name, ep] : c.endpoints)
+      if (ep.networkId == n.id)
+        containers[id] = {{"Name", c.name},
+                          {"EndpointID", ep.endpointId},
+                          {"MacAddress", ep.mac},
+                          {"IPv4Address", ep.ip.str() + "/" + std::to_string(ep.prefix)},
+                          {"IPv6Address", ""}};
+  return networks_->toJson(n, containers);
+}
+
+Result<std::string> Engine::networkCreate(const json& body) {
+  std::lock_guard lock(m_);
+  TRY(Network n, networks_->create(body));
+  emitLocked("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+  return n.id;
+}
+
+Result<void> Engine::networkRemove(const std::string& ref) {
+  std::lock_guard lock(m_);
+  TRY(Network n, networks_->find(ref));
+  std::vector<std::string> inUse;
+  for (auto& [id, c] : containers_)
+    for (auto& [name, ep] : c.endpoints)
+      if (ep.networkId == n.id) inUse.push_back(c.name);
+  TRYV(networks_->remove(n, inUse));
+  emitLocked("network", "destroy", n.id, {{"name", n.name}, {"type", n.driver}});
+  return {};
+}
+
+Result<std::vector<std::string>> Engine::networkPrune() {
+  std::lock_guard lock(m_);
+  std::vector<std::string> removed;
+  for (auto& n : networks_->list()) {
+    if (n.predefined()) continue;
+    bool used = std::any_of(containers_.begin(), containers_.end(), [&](auto& kv) {
+      std::string mode = kv.second.hostConfig.value("NetworkMode", "");
+      return mode == n.name || mode == n.id || kv.second.endpoints.count(n.name);
+    });
+    if (used) continue;
+    if (networks_->remove(n, {})) {
+      emitLocked("network", "destroy", n.id, {{"name", n.name}, {"type", n.driver}});
+      removed.push_back(n.name);
+    }
+  }
+  return removed;
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,386 @@
+#include "engine/networks.h"
+
+#include <algorithm>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "base/random_id.h"
+#include "network/netlink.h"
+#include "network/nft.h"
+#include "network/steps.h"
+
+namespace berth::engine {
+
+using json = nlohmann::json;
+using network::Address;
+using network::Netlink;
+using network::Subnet;
+
+namespace {
+
+constexpr std::string_view kSchemaV1 = R"(
+CREATE TABLE networks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  data TEXT NOT NULL
+);
+)";
+
+json recordOf(const Network& n) {
+  return {{"id", n.id},
+          {"name", n.name},
+          {"driver", n.driver},
+          {"created", n.created},
+          {"bridge", n.bridge},
+          {"subnet", n.driver == "bridge" ? n.subnet.str() : ""},
+          {"gateway", n.driver == "bridge" ? n.gateway.str() : ""},
+          {"internal", n.internal},
+          {"attachable", n.attachable},
+          {"masquerade", n.masquerade},
+          {"labels", n.labels},
+          {"options", n.options}};
+}
+
+Network networkOf(const json& j) {
+  Network n;
+  n.id = j.at("id").get<std::string>();
+  n.name = j.at("name").get<std::string>();
+  n.driver = j.value("driver", "bridge");
+  n.created = j.value("created", "");
+  n.bridge = j.value("bridge", "");
+  if (auto s = Subnet::parse(j.value("subnet", ""))) n.subnet = *s;
+  if (auto g = Address::parse(j.value("gateway", ""))) n.gateway = *g;
+  n.internal = j.value("internal", false);
+  n.attachable = j.value("attachable", false);
+  n.masquerade = j.value("masquerade", true);
+  n.labels = j.value("labels", std::map<std::string, std::string>{});
+  n.options = j.value("options", std::map<std::string, std::string>{});
+  return n;
+}
+
+bool validName(const std::string& s) {
+  if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// A device name of the kernel: at most 15 bytes, no '/', no whitespace, not "." or "..".
+bool validDevice(const std::string& s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
+  return std::none_of(s.begin(), s.end(),
+                      [](char c) { return c == '/' || c == ':' || std::isspace(c) || !c; });
+}
+
+}  // namespace
+
+json Endpoint::toJson() const {
+  return {{"networkId", networkId}, {"endpointId", endpointId}, {"veth", veth},     {"mac", mac},
+          {"ip", ip.str()},         {"gateway", gateway.str()}, {"prefix", prefix}, {"aliases", aliases}};
+}
+
+Endpoint Endpoint::fromJson(const json& j) {
+  Endpoint e;
+  e.networkId = j.value("networkId", "");
+  e.endpointId = j.value("endpointId", "");
+  e.veth = j.value("veth", "");
+  e.mac = j.value("mac", "");
+  if (auto a = Address::parse(j.value("ip", ""))) e.ip = *a;
+  if (auto a = Address::parse(j.value("gateway", ""))) e.gateway = *a;
+  e.prefix = j.value("prefix", 0);
+  e.aliases = j.value("aliases", std::vector<std::string>{});
+  return e;
+}
+
+Result<std::unique_ptr<Networks>> Networks::open(db::Database& db, const std::string& defaultBridge) {
+  if (!validDevice(defaultBridge)) return invalid("--bridge: \"" + defaultBridge + "\" is not a device name");
+  std::unique_ptr<Networks> ns(new Networks(db));
+  ns->table_ = defaultBridge == "berth0" ? "berth" : "berth_" + defaultBridge;
+  for (char& c : ns->table_)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  TRYV(db.migrate("networks", {kSchemaV1}));
+  TRY(auto st, db.prepare("SELECT data FROM networks"));
+  for (;;) {
+    TRY(bool row, st.step());
+    if (!row) break;
+    auto j = json::parse(st.text(0), nullptr, false);
+    try {
+      if (j.is_object()) {
+        Network n = networkOf(j);
+        ns->byId_[n.id] = n;
+      }
+    } catch (const json::exception& ex) {
+      log::warn(std::string("skipping an unreadable network record: ") + ex.what());
+    }
+  }
+  auto named = [&](const std::string& name) {
+    return std::any_of(ns->byId_.begin(), ns->byId_.end(), [&](auto& kv) { return kv.second.name == name; });
+  };
+  for (const char* driver : {"host", "null"}) {
+    std::string name = std::string(driver) == "null" ? "none" : driver;
+    if (named(name)) continue;
+    Network n;
+    n.id = randomHexId(), n.name = name, n.driver = driver, n.created = log::nowRfc3339();
+    TRYV(ns->save(n));
+    ns->byId_[n.id] = n;
+  }
+  if (!named("bridge")) {
+    Network n;
+    n.id = randomHexId(), n.name = "bridge", n.driver = "bridge", n.created = log::nowRfc3339();
+    n.bridge = defaultBridge;
+    n.options["com.docker.network.bridge.name"] = defaultBridge;
+    n.options["com.docker.network.bridge.default_bridge"] = "true";
+    TRY(Netlink nl, Netlink::open());
+    TRY(bool exists, nl.linkExists(defaultBridge));
+    std::vector<Subnet> have;
+    if (exists) {
+      TRY(have, nl.addresses(defaultBridge));
+    }
+    if (!have.empty()) {  // a bridge made by an earlier daemon or the administrator: its address stays
+      n.gateway = have[0].base;
+      n.subnet = {{have[0].base.value & Subnet{{0}, have[0].prefix}.mask()}, have[0].prefix};
+    } else {
+      TRY(auto routed, nl.routes());
+      std::vector<Subnet> used;
+      for (auto& [id, o] : ns->byId_)
+        if (o.driver == "bridge") used.push_back(o.subnet);
+      TRY(n.subnet, network::pickSubnet(network::defaultPools(), used, routed));
+      n.gateway = n.subnet.first();
+    }
+    TRYV(ns->save(n));
+    ns->byId_[n.id] = n;
+  }
+  // The rules of networks whose devices exist (after a daemon restart); a daemon that never made a device
+  // writes no table.
+  TRY(Netlink nl, Netlink::open());
+  for (auto& [id, n] : ns->byId_)
+    if (n.driver == "bridge")
+      if (auto e = nl.linkExists(n.bridge); e && *e) {
+        TRYV(ns->applyRules());
+        break;
+      }
+  return ns;
+}
+
+Result<void> Networks::save(const Network& n) {
+  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(auto st, db_.prepare("INSERT OR REPLACE INTO networks (id, name, data) VALUES (?, ?, ?)"));
+  TRYV(st.bind(1, n.id).bind(2, n.name).bind(3, recordOf(n).dump()).run());
+  return tx.commit();
+}
+
+Result<Network> Networks::find(const std::string& ref) const {
+  if (auto it = byId_.find(ref); it != byId_.end()) return it->second;
+  for (auto& [id, n] : byId_)
+    if (n.name == ref) return n;
+  const Network* match = nullptr;
+  if (!ref.empty())
+    for (auto& [id, n] : byId_)
+      if (id.starts_with(ref)) {
+        if (match) return fail(ErrorCategory::NotFound, "network " + ref + " is ambiguous");
+        match = &n;
+      }
+  if (!match) return fail(ErrorCategory::NotFound, "network " + ref + " not found");
+  return *match;
+}
+
+std::vector<Network> Networks::list() const {
+  std::vector<Network> out;
+  for (auto& [id, n] : byId_) out.push_back(n);
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<Network> Networks::create(const json& body) {
+  if (!body.is_object()) return invalid("the body must be a JSON object");
+  std::string name = body.value("Name", "");
+  if (!validName(name))
+    return invalid("invalid network name \"" + name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  if (std::any_of(byId_.begin(), byId_.end(), [&](auto& kv) { return kv.second.name == name; }))
+    return fail(ErrorCategory::Conflict, "network with name " + name + " already exists");
+  std::string driver = body.value("Driver", "");
+  if (driver == "host" || driver == "null")
+    return fail(ErrorCategory::PermissionDenied,
+                "only one instance of \"" + driver + "\" network is allowed");
+  if (!driver.empty() && driver != "bridge")
+    return fail(ErrorCategory::NotFound, "plugin \"" + driver + "\" not found");
+  if (body.value("EnableIPv6", false)) return invalid("IPv6 networks are not supported yet");
+  Network n;
+  n.id = randomHexId(), n.name = name, n.driver = "bridge", n.created = log::nowRfc3339();
+  n.internal = body.value("Internal", false);
+  n.attachable = body.value("Attachable", false);
+  for (const char* key : {"Labels", "Options"})
+    if (auto it = body.find(key); it != body.end() && it->is_object())
+      for (auto& [k, v] : it->items()) {
+        if (!v.is_string()) return invalid(std::string(key) + "." + k + ": must be a string");
+        (std::string(key) == "Labels" ? n.labels : n.options)[k] = v.get<std::string>();
+      }
+  n.bridge = "br-" + n.id.substr(0, 12);
+  if (auto it = n.options.find("com.docker.network.bridge.name"); it != n.options.end()) {
+    if (!validDevice(it->second)) return invalid("invalid bridge name \"" + it->second + "\"");
+    n.bridge = it->second;
+  }
+  if (auto it = n.options.find("com.docker.network.bridge.enable_ip_masquerade"); it != n.options.end())
+    n.masquerade = it->second != "false";
+  std::vector<Subnet> used;
+  for (auto& [id, o] : byId_)
+    if (o.driver == "bridge") used.push_back(o.subnet);
+  json ipam = body.value("IPAM", json::object());
+  json configs = ipam.is_object() ? ipam.value("Config", json::array()) : json::array();
+  if (!configs.is_array()) return invalid("IPAM.Config: must be an array");
+  if (configs.size() > 1) return invalid("IPAM.Config: one IPv4 subnet per network is supported");
+  if (!configs.empty() && configs[0].is_object() && !configs[0].value("Subnet", "").empty()) {
+    TRY(n.subnet, Subnet::parse(configs[0].value("Subnet", "")));
+    if (n.subnet.prefix > 30) return invalid("subnet " + n.subnet.str() + " is too small for a network");
+    for (auto& u : used)
+      if (u.overlaps(n.subnet))
+        return fail(ErrorCategory::PermissionDenied, "Pool overlaps with other one on this address space");
+    n.gateway = n.subnet.first();
+    if (std::string gw = configs[0].value("Gateway", ""); !gw.empty()) {
+      TRY(n.gateway, Address::parse(gw));
+      if (!n.subnet.contains(n.gateway) || n.gateway == n.subnet.base || n.gateway == n.subnet.last())
+        return invalid("gateway " + gw + " is not a host address of subnet " + n.subnet.str());
+    }
+    if (!configs[0].value("IPRange", "").empty()) return invalid("IPAM.Config.IPRange is not supported yet");
+  } else {
+    if (!configs.empty() && configs[0].is_object() && !configs[0].value("Gateway", "").empty())
+      return invalid("a gateway needs a subnet");
+    TRY(Netlink nl, Netlink::open());
+    TRY(auto routed, nl.routes());
+    TRY(n.subnet, network::pickSubnet(network::defaultPools(), used, routed));
+    n.gateway = n.subnet.first();
+  }
+  for (auto& [id, o] : byId_)
+    if (o.driver == "bridge" && o.bridge == n.bridge)
+      return fail(ErrorCategory::Conflict, "bridge " + n.bridge + " is used by network " + o.name);
+  TRYV(ensureBridge(n));
+  if (auto r = save(n); !r) {
+    if (auto nl = Netlink::open()) (void)nl->deleteLink(n.bridge);
+    return std::unexpected(r.error());
+  }
+  byId_[n.id] = n;
+  if (auto r = applyRules(); !r) log::warn("network " + n.name + ": " + r.error().message());
+  return n;
+}
+
+Result<void> Networks::remove(const Network& n, const std::vector<std::string>& inUse) {
+  if (n.predefined())
+    return fail(ErrorCategory::PermissionDenied, n.name + " is a pre-defined network and cannot be removed");
+  if (!inUse.empty())
+    return fail(ErrorCategory::PermissionDenied,
+                "error while removing network: network " + n.name + " id " + n.id + " has active endpoints");
+  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(auto st, db_.prepare("DELETE FROM networks WHERE id = ?"));
+  TRYV(st.bind(1, n.id).run());
+  TRYV(tx.commit());
+  byId_.erase(n.id);
+  if (auto nl = Netlink::open()) {
+    if (auto r = nl->deleteLink(n.bridge); !r) log::warn("network " + n.name + ": " + r.error().message());
+  }
+  if (auto r = applyRules(); !r) log::warn("network " + n.name + ": " + r.error().message());
+  return {};
+}
+
+Result<void> Networks::ensureBridge(const Network& n) {
+  TRY(Netlink nl, Netlink::open());
+  TRY(bool exists, nl.linkExists(n.bridge));
+  if (!exists) {
+    network::Steps s;
+    s.add(
+         "creating bridge " + n.bridge, [&] { return nl.createBridge(n.bridge); },
+         [&] { (void)nl.deleteLink(n.bridge); })
+        .add("giving " + n.bridge + " its address",
+             [&] { return nl.addAddress(n.bridge, n.gateway, n.subnet.prefix); })
+        .add("setting " + n.bridge + " up", [&] { return nl.setUp(n.bridge); });
+    TRYV(s.run());
+  } else {
+    TRYV(nl.setUp(n.bridge));
+  }
+  if (!rulesApplied_) {
+    // Forwarding between the bridges and the host's other devices, as dockerd sets it.
+    (void)replaceFile("/proc/sys/net/ipv4/ip_forward", "1\n", 0644);
+    TRYV(applyRules());
+  }
+  return {};
+}
+
+Result<void> Networks::applyRules() {
+  std::vector<network::nft::BridgeRules> rules;
+  for (auto& [id, n] : byId_)
+    if (n.driver == "bridge") rules.push_back({n.bridge, n.subnet, n.masquerade && !n.internal});
+  TRYV(network::nft::apply(table_, rules));
+  rulesApplied_ = true;
+  return {};
+}
+
+Result<Endpoint> Networks::attach(const Network& n, const std::string& containerId, int netnsFd,
+                                  const std::set<Address>& taken) {
+  TRYV(ensureBridge(n));
+  Endpoint e;
+  e.networkId = n.id;
+  e.endpointId = randomHexId();
+  e.veth = "vb" + containerId.substr(0, 12);
+  e.gateway = n.gateway;
+  e.prefix = n.subnet.prefix;
+  TRY(e.ip, network::pickAddress(n.subnet, n.gateway, taken));
+  auto mac = network::macFor(e.ip);
+  e.mac = network::macString(mac);
+  TRY(Netlink host, Netlink::open());
+  TRY(Netlink ctr, Netlink::openIn(netnsFd));
+  network::Steps s;
+  s.add(
+       "creating veth pair " + e.veth, [&] { return host.createVethPair(e.veth, "eth0", netnsFd, mac); },
+       [&] { (void)host.deleteLink(e.veth); })
+      .add("attaching " + e.veth + " to " + n.bridge, [&] { return host.setMaster(e.veth, n.bridge); })
+      .add("setting " + e.veth + " up", [&] { return host.setUp(e.veth); })
+      .add("giving eth0 " + e.ip.str(), [&] { return ctr.addAddress("eth0", e.ip, e.prefix); })
+      .add("setting eth0 up", [&] { return ctr.setUp("eth0"); });
+  if (!n.internal)
+    s.add("routing via " + n.gateway.str(), [&] { return ctr.addDefaultRoute(n.gateway, "eth0"); });
+  TRYV(s.run());
+  return e;
+}
+
+void Networks::detach(const Endpoint& e) {
+  if (e.veth.empty()) return;
+  auto nl = Netlink::open();
+  if (!nl) return log::warn("removing " + e.veth + ": " + nl.error().message());
+  if (auto r = nl->deleteLink(e.veth); !r) log::warn(r.error().message());
+}
+
+void Networks::reconcile(const std::set<std::string>& live) {
+  auto nl = Netlink::open();
+  if (!nl) return;
+  for (auto& [id, n] : byId_) {
+    if (n.driver != "bridge") continue;
+    auto ports = nl->portsOf(n.bridge);
+    if (!ports) continue;
+    for (auto& p : *ports)
+      if (p.starts_with("vb") && !live.count(p)) {
+        log::info("removing " + p + ", left on " + n.bridge + " by a container that is gone");
+        (void)nl->deleteLink(p);
+      }
+  }
+}
+
+json Networks::toJson(const Network& n, const json& containers) const {
+  json config = json::array();
+  if (n.driver == "bridge") config.push_back({{"Subnet", n.subnet.str()}, {"Gateway", n.gateway.str()}});
+  return {{"Name", n.name},
+          {"Id", n.id},
+          {"Created", n.created},
+          {"Scope", "local"},
+          {"Driver", n.driver},
+          {"EnableIPv6", false},
+          {"IPAM", {{"Driver", "default"}, {"Options", nullptr}, {"Config", config}}},
+          {"Internal", n.internal},
+          {"Attachable", n.attachable},
+          {"Ingress", false},
+          {"ConfigFrom", {{"Network", ""}}},
+          {"ConfigOnly", false},
+          {"Containers", containers},
+          {"Options", n.options},
+          {"Labels", n.labels}};
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,80 @@
+// docker's networks: the predefined `bridge`, `host` and `none`, and user-defined bridge networks. Records
+// in the engine's SQLite database; devices through src/network (bridge per network, a veth pair per
+// container endpoint) and one nftables table of this daemon's (outbound NAT, isolation between networks).
+// Used under the engine's lock.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "db/sqlite.h"
+#include "network/ipam.h"
+
+namespace berth::engine {
+
+struct Network {
+  std::string id, name;
+  std::string driver;  // bridge | host | null
+  std::string created;
+  std::string bridge;  // the device (bridge driver)
+  network::Subnet subnet;
+  network::Address gateway;
+  bool internal = false, attachable = false, masquerade = true;
+  std::map<std::string, std::string> labels, options;
+  bool predefined() const { return name == "bridge" || name == "host" || name == "none"; }
+};
+
+// A container's place on a bridge network while it runs (kept in its record).
+struct Endpoint {
+  std::string networkId, endpointId, veth, mac;
+  network::Address ip, gateway;
+  int prefix = 0;
+  std::vector<std::string> aliases;
+  nlohmann::json toJson() const;
+  static Endpoint fromJson(const nlohmann::json& j);
+};
+
+class Networks {
+ public:
+  // `defaultBridge`: the device of the predefined `bridge` network (dockerd's --bridge), which also names
+  // this daemon's nftables table (two daemons with their own bridges never rewrite each other's rules).
+  static Result<std::unique_ptr<Networks>> open(db::Database& db, const std::string& defaultBridge);
+
+  // By full id, name, or unique id prefix; NotFound "network X not found".
+  Result<Network> find(const std::string& ref) const;
+  std::vector<Network> list() const;
+  // POST /networks/create (docker's body): a bridge network with its device made now.
+  Result<Network> create(const nlohmann::json& body);
+  // `inUse`: containers with an endpoint on it (their names, for the error).
+  Result<void> remove(const Network& n, const std::vector<std::string>& inUse);
+
+  // Connects the namespace `netnsFd` of container `containerId` to bridge network `n` as `eth0`:
+  // ordered steps (bridge, veth pair, bridge port, address and route inside), undone on failure.
+  // `taken`: the network's addresses in use.
+  Result<Endpoint> attach(const Network& n, const std::string& containerId, int netnsFd,
+                          const std::set<network::Address>& taken);
+  // Removes the endpoint's host side (which takes the pair); gone already is fine.
+  void detach(const Endpoint& e);
+  // At start: ports of our bridges that no running container owns (`live` veth names), removed.
+  void reconcile(const std::set<std::string>& live);
+  const std::string& tableName() const { return table_; }
+
+  nlohmann::json toJson(const Network& n, const nlohmann::json& containers) const;  // docker's shape
+
+ private:
+  Networks(db::Database& db) : db_(db) {}
+  Result<void> save(const Network& n);
+  Result<void> ensureBridge(const Network& n);
+  Result<void> applyRules();
+  db::Database& db_;
+  std::map<std::string, Network> byId_;
+  std::string table_;
+  bool rulesApplied_ = false;
+};
+
+}  // namespace berth::engine

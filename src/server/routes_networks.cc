@@ -1,0 +1,49 @@
+// /networks/...: list, inspect, create, remove, prune (docker's bodies and statuses).
+#include "server/http.h"
+
+namespace berth::server {
+
+using nlohmann::json;
+
+void addNetworkRoutes(Router& router, engine::Engine& e) {
+  router.add("GET", "/networks", [&e](Request& req, Responder& r) {
+    auto f = parseFilters(req.queryStr("filters"));
+    if (!f) return r.error(f.error());
+    auto list = e.networkList(*f);
+    if (!list) return r.error(list.error());
+    r.json(200, *list);
+  });
+  router.add("POST", "/networks/create", [&e](Request& req, Responder& r) {
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto id = e.networkCreate(body);
+    if (!id) return r.error(id.error());
+    r.json(201, {{"Id", *id}, {"Warning", ""}});
+  });
+  router.add("POST", "/networks/prune", [&e](Request& req, Responder& r) {
+    auto f = parseFilters(req.queryStr("filters"));
+    if (!f) return r.error(f.error());
+    if (!f->empty())
+      return r.error(Error(ErrorCategory::InvalidArgument, "network prune filters are not supported yet"));
+    auto removed = e.networkPrune();
+    if (!removed) return r.error(removed.error());
+    r.json(200, {{"NetworksDeleted", *removed}});
+  });
+  for (const char* verb : {"connect", "disconnect"})
+    router.add("POST", std::string("/networks/([^/]+)/") + verb, [verb](Request&, Responder& r) {
+      r.error(Error(ErrorCategory::InvalidArgument,
+                    std::string("network ") + verb + " of a running container is not supported yet"));
+    });
+  router.add("GET", "/networks/([^/]+)", [&e](Request& req, Responder& r) {
+    auto j = e.networkInspect(req.params[0]);
+    if (!j) return r.error(j.error());
+    r.json(200, *j);
+  });
+  router.add("DELETE", "/networks/([^/]+)", [&e](Request& req, Responder& r) {
+    auto done = e.networkRemove(req.params[0]);
+    if (!done) return r.error(done.error());
+    r.text(204, "", "");
+  });
+}
+
+}  // namespace berth::server

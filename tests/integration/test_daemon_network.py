@@ -1,0 +1,148 @@
+"""Bridge networks of berthd through the docker CLI and python3-docker: the default `bridge`, user-defined
+networks (reachable inside, isolated between), docker's errors, a daemon restart, and a host left as it was
+(links, routes, our nftables table)."""
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import dk, run
+
+
+def host_state(daemon):
+    """What the tests must leave as they found it: links (names only: counters change), IPv4 routes, and
+    this daemon's nftables table (made once, then rewritten in place). A bridge's carrier comes and goes with
+    its ports: routes are compared without "linkdown"."""
+    links = sorted(re.findall(r"^\d+: ([^:@]+)", run(["ip", "-o", "link"]).stdout, re.M))
+    routes = sorted(line.replace(" linkdown", "").strip() for line in run(["ip", "-4", "route"]).stdout.splitlines())
+    return links, routes
+
+
+def names(prefix):
+    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 100000}"
+
+
+def test_default_bridge(docker, daemon):
+    r = dk(docker, "run", "--rm", "--network", "bridge", "--add-host", "db.local:10.9.8.7", "-h", "web1",
+           "busybox", "sh", "-c",
+           "ip -4 -o addr show eth0; ip route; cat /etc/hosts /etc/hostname; grep -c nameserver /etc/resolv.conf;"
+           " gw=$(ip route | awk '/default/ {print $3}'); ping -c1 -W2 $gw >/dev/null && echo gw-ok")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    ip = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/(\d+)", out)
+    assert ip, out
+    assert f"{ip.group(1)}\tweb1" in out and "10.9.8.7\tdb.local" in out and "127.0.0.1\tlocalhost" in out
+    assert "default via" in out and "gw-ok" in out
+    assert out.splitlines()[-2] != "0"  # at least one resolver
+    lines = dk(docker, "network", "ls", "--format", "{{json .}}").stdout.splitlines()
+    nets = [json.loads(x) for x in lines]
+    assert sorted(n["Name"] for n in nets) == ["bridge", "host", "none"]
+    assert {n["Name"]: n["Driver"] for n in nets} == {"bridge": "bridge", "host": "host", "none": "null"}
+
+
+def test_user_networks_reach_inside_and_are_isolated_between(docker, daemon):
+    before = host_state(daemon)
+    n1, n2 = names("front"), names("back")
+    assert dk(docker, "network", "create", n1).returncode == 0
+    r = dk(docker, "network", "create", "--subnet", "10.231.7.0/24", "--gateway", "10.231.7.254", n2)
+    assert r.returncode == 0, r.stderr
+    a, b, c = names("a"), names("b"), names("c")
+    try:
+        for name, net in ((a, n1), (b, n1), (c, n2)):
+            r = dk(docker, "run", "-d", "--name", name, "--network", net, "busybox", "sleep", "1000")
+            assert r.returncode == 0, r.stderr
+        ip = {x: dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                    x).stdout.strip() for x in (a, b, c)}
+        assert ip[c].startswith("10.231.7."), ip
+        assert ip[a] != ip[b] and ip[a].rsplit(".", 1)[0] == ip[b].rsplit(".", 1)[0], ip
+        r = dk(docker, "exec", a, "ping", "-c1", "-W2", ip[b])
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = dk(docker, "exec", a, "ping", "-c1", "-W1", ip[c])
+        assert r.returncode != 0, "containers on different networks must not reach each other"
+        r = dk(docker, "exec", c, "sh", "-c", "ip route | awk '/default/ {print $3}'")
+        assert r.stdout.strip() == "10.231.7.254"
+        info = json.loads(dk(docker, "network", "inspect", n1).stdout)[0]
+        assert info["Driver"] == "bridge" and info["IPAM"]["Config"][0]["Subnet"]
+        assert sorted(v["Name"] for v in info["Containers"].values()) == sorted([a, b])
+        r = dk(docker, "network", "rm", n1)
+        assert r.returncode != 0 and "has active endpoints" in r.stderr
+        # A stopped container has no endpoint: its address goes back.
+        assert dk(docker, "stop", "-t", "0", b).returncode == 0
+        assert dk(docker, "inspect", "-f", "{{.NetworkSettings.Networks." + n1 + ".IPAddress}}",
+                  b).stdout.strip() == ""
+        assert dk(docker, "start", b).returncode == 0
+        assert dk(docker, "exec", b, "ping", "-c1", "-W2", ip[a]).returncode == 0
+    finally:
+        dk(docker, "rm", "-f", a, b, c)
+        dk(docker, "network", "rm", n1, n2)
+    assert host_state(daemon) == before
+    table = run(["nft", "list", "table", "ip", f"berth_{daemon.bridge}"]).stdout
+    assert " drop" not in table and "10.231.7.0/24" not in table, table
+
+
+def test_network_errors(docker, daemon):
+    n = names("err")
+    assert dk(docker, "network", "create", "--subnet", "10.232.0.0/16", n).returncode == 0
+    try:
+        cases = [
+            (["network", "create", n], "already exists"),
+            (["network", "create", "--subnet", "10.232.5.0/24", n + "x"], "overlaps"),
+            (["network", "create", "--subnet", "10.233.0.1/16", n + "y"], "it should be 10.233.0.0/16"),
+            (["network", "create", "-d", "overlay", n + "z"], "not found"),
+            (["network", "rm", "bridge"], "pre-defined network"),
+            (["network", "inspect", "nosuchnet"], "nosuchnet"),
+            (["run", "--rm", "--network", "nosuchnet", "busybox", "true"], "network nosuchnet not found"),
+            (["run", "--rm", "--add-host", "bad", "busybox", "true"], "bad format for add-host"),
+        ]
+        for args, msg in cases:
+            r = dk(docker, *args)
+            assert r.returncode != 0 and msg in r.stderr, (args, r.stderr)
+        status, body = daemon.request("POST", "/networks/create", body="{not json",
+                                      headers={"Content-Type": "application/json"})
+        assert status == 400
+        status, body = daemon.request("DELETE", "/networks/bridge")
+        assert status == 403 and "pre-defined" in json.loads(body)["message"]
+        status, body = daemon.request("POST", "/networks/create", body=json.dumps({"Name": "../x"}),
+                                      headers={"Content-Type": "application/json"})
+        assert status == 400
+    finally:
+        dk(docker, "network", "rm", n)
+
+
+def test_endpoints_survive_a_daemon_restart(docker, daemon):
+    n, a = names("keep"), names("keep-a")
+    assert dk(docker, "network", "create", n).returncode == 0
+    try:
+        assert dk(docker, "run", "-d", "--name", a, "--network", n, "busybox", "sleep", "1000").returncode == 0
+        ip = dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", a).stdout.strip()
+        daemon.stop(signal.SIGKILL, keep_network=True)
+        daemon.start()
+        assert dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                  a).stdout.strip() == ip
+        gw = dk(docker, "exec", a, "sh", "-c", "ip route | awk '/default/ {print $3}'").stdout.strip()
+        assert dk(docker, "exec", a, "ping", "-c1", "-W2", gw).returncode == 0
+        veth = "vb" + dk(docker, "inspect", "-f", "{{.Id}}", a).stdout.strip()[:12]
+        assert run(["ip", "link", "show", veth]).returncode == 0
+        assert dk(docker, "stop", "-t", "0", a).returncode == 0
+        assert run(["ip", "link", "show", veth]).returncode != 0, "the endpoint goes with the container"
+    finally:
+        dk(docker, "rm", "-f", a)
+        dk(docker, "network", "rm", n)
+
+
+def test_python_docker_networks(daemon):
+    docker_mod = pytest.importorskip("docker")
+    client = docker_mod.DockerClient(base_url=f"unix://{daemon.sock}")
+    n = names("py")
+    net = client.networks.create(n, driver="bridge", labels={"tier": "db"})
+    try:
+        assert net.name == n and any(x.name == n for x in client.networks.list())
+        assert [x.name for x in client.networks.list(filters={"label": "tier=db"})] == [n]
+        out = client.containers.run("busybox", ["sh", "-c", "ip -4 -o addr show eth0"], network=n, remove=True)
+        assert b"inet " in out
+    finally:
+        net.remove()
+    assert n not in [x.name for x in client.networks.list()]
