@@ -116,7 +116,7 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
 
 void Engine::disconnectNetworkLocked(Container& c) {
   for (auto& [name, ep] : c.endpoints) {
-    networks_->detach(ep);
+    networks_->detach(ep, false);
     emitLocked("network", "disconnect", ep.networkId,
                {{"container", c.id}, {"name", name}, {"type", "bridge"}});
   }

@@ -281,10 +281,11 @@ Result<void> Networks::remove(const Network& n, const std::vector<std::string>& 
   return {};
 }
 
-Result<void> Networks::ensureBridge(const Network& n) {
+Result<int> Networks::ensureBridge(const Network& n) {
   TRY(Netlink nl, Netlink::open());
-  TRY(bool exists, nl.linkExists(n.bridge));
-  if (!exists) {
+  auto index = nl.linkIndex(n.bridge);
+  if (!index && index.error().category() != ErrorCategory::NotFound) return std::unexpected(index.error());
+  if (!index) {
     network::Steps s;
     s.add(
          "creating bridge " + n.bridge, [&] { return nl.createBridge(n.bridge); },
@@ -293,15 +294,14 @@ Result<void> Networks::ensureBridge(const Network& n) {
              [&] { return nl.addAddress(n.bridge, n.gateway, n.subnet.prefix); })
         .add("setting " + n.bridge + " up", [&] { return nl.setUp(n.bridge); });
     TRYV(s.run());
-  } else {
-    TRYV(nl.setUp(n.bridge));
+    TRY(index, nl.linkIndex(n.bridge));
   }
   if (!rulesApplied_) {
     // Forwarding between the bridges and the host's other devices, as dockerd sets it.
     (void)replaceFile("/proc/sys/net/ipv4/ip_forward", "1\n", 0644);
     TRYV(applyRules());
   }
-  return {};
+  return *index;
 }
 
 Result<void> Networks::applyRules() {
@@ -315,34 +315,52 @@ Result<void> Networks::applyRules() {
 
 Result<Endpoint> Networks::attach(const Network& n, const std::string& containerId, int netnsFd,
                                   const std::set<Address>& taken) {
-  TRYV(ensureBridge(n));
+  (void)containerId;
+  log::phase("network: attach");
+  TRY(int bridgeIndex, ensureBridge(n));
   Endpoint e;
   e.networkId = n.id;
   e.endpointId = randomHexId();
-  e.veth = "vb" + containerId.substr(0, 12);
+  // A name of its own per start: the pair of an exited container goes with its namespace, in the
+  // kernel's time, and a restart must not wait for that.
+  e.veth = "vb" + randomHexId().substr(0, 12);
   e.gateway = n.gateway;
   e.prefix = n.subnet.prefix;
-  TRY(e.ip, network::pickAddress(n.subnet, n.gateway, taken));
+  TRY(e.ip, network::pickAddress(n.subnet, n.gateway, taken, last_[n.id]));
+  last_[n.id] = e.ip;
   auto mac = network::macFor(e.ip);
   e.mac = network::macString(mac);
   TRY(Netlink host, Netlink::open());
   TRY(Netlink ctr, Netlink::openIn(netnsFd));
+  log::phase("network: sockets open");
+  // The namespaces we make hold `lo` (1) only: eth0 takes index 2, known without asking.
+  Netlink::VethPair v;
+  v.hostName = e.veth, v.peerName = "eth0", v.peerNetnsFd = netnsFd, v.peerIndex = 2, v.peerMac = mac;
+  v.masterIndex = bridgeIndex, v.up = true;
+  int index = 2;
   network::Steps s;
   s.add(
-       "creating veth pair " + e.veth, [&] { return host.createVethPair(e.veth, "eth0", netnsFd, mac); },
+       "creating veth pair " + e.veth + " on " + n.bridge,
+       [&]() -> Result<void> {
+         auto made = host.createVethPair(v);
+         if (made || made.error().category() != ErrorCategory::Conflict) return made;
+         v.peerIndex = 0;  // a namespace with more devices: the kernel picks, we ask
+         TRYV(host.createVethPair(v));
+         TRY(index, ctr.linkIndex("eth0"));
+         return {};
+       },
        [&] { (void)host.deleteLink(e.veth); })
-      .add("attaching " + e.veth + " to " + n.bridge, [&] { return host.setMaster(e.veth, n.bridge); })
-      .add("setting " + e.veth + " up", [&] { return host.setUp(e.veth); })
-      .add("giving eth0 " + e.ip.str(), [&] { return ctr.addAddress("eth0", e.ip, e.prefix); })
-      .add("setting eth0 up", [&] { return ctr.setUp("eth0"); });
+      .add("setting eth0 up", [&] { return ctr.setUp(index); })
+      .add("giving eth0 " + e.ip.str(), [&] { return ctr.addAddress(index, e.ip, e.prefix); });
   if (!n.internal)
-    s.add("routing via " + n.gateway.str(), [&] { return ctr.addDefaultRoute(n.gateway, "eth0"); });
+    s.add("routing via " + n.gateway.str(), [&] { return ctr.addDefaultRoute(n.gateway, index); });
   TRYV(s.run());
+  log::phase("network: attached");
   return e;
 }
 
-void Networks::detach(const Endpoint& e) {
-  if (e.veth.empty()) return;
+void Networks::detach(const Endpoint& e, bool removeDevice) {
+  if (e.veth.empty() || !removeDevice) return;
   auto nl = Netlink::open();
   if (!nl) return log::warn("removing " + e.veth + ": " + nl.error().message());
   if (auto r = nl->deleteLink(e.veth); !r) log::warn(r.error().message());

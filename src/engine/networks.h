@@ -58,8 +58,10 @@ class Networks {
   // `taken`: the network's addresses in use.
   Result<Endpoint> attach(const Network& n, const std::string& containerId, int netnsFd,
                           const std::set<network::Address>& taken);
-  // Removes the endpoint's host side (which takes the pair); gone already is fine.
-  void detach(const Endpoint& e);
+  // Forgets the endpoint; with `removeDevice`, removes its host side (which takes the pair) now. A
+  // container's exit leaves that to the kernel: the pair goes with the namespace, and deleting a device
+  // waits for RCU grace periods (10-30 ms here).
+  void detach(const Endpoint& e, bool removeDevice);
   // At start: ports of our bridges that no running container owns (`live` veth names), removed.
   void reconcile(const std::set<std::string>& live);
   const std::string& tableName() const { return table_; }
@@ -69,12 +71,13 @@ class Networks {
  private:
   Networks(db::Database& db) : db_(db) {}
   Result<void> save(const Network& n);
-  Result<void> ensureBridge(const Network& n);
+  Result<int> ensureBridge(const Network& n);  // its ifindex
   Result<void> applyRules();
   db::Database& db_;
   std::map<std::string, Network> byId_;
   std::string table_;
   bool rulesApplied_ = false;
+  std::map<std::string, network::Address> last_;  // the last address given on each network
 };
 
 }  // namespace berth::engine

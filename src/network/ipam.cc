@@ -65,8 +65,13 @@ Result<Subnet> pickSubnet(const std::vector<Subnet>& pools, const std::vector<Su
               "all predefined address pools have been fully subnetted (give the network a --subnet)");
 }
 
-Result<Address> pickAddress(const Subnet& subnet, Address gateway, const std::set<Address>& taken) {
-  for (uint64_t v = uint64_t{subnet.base.value} + 1; v < subnet.last().value; ++v) {
+Result<Address> pickAddress(const Subnet& subnet, Address gateway, const std::set<Address>& taken,
+                            Address after) {
+  uint64_t lo = uint64_t{subnet.base.value} + 1, hi = subnet.last().value;  // [lo, hi)
+  uint64_t start = subnet.contains(after) && after.value >= lo && after.value < hi ? after.value + 1 : lo;
+  for (uint64_t i = 0, n = hi > lo ? hi - lo : 0; i < n; ++i) {
+    uint64_t v = start + i;
+    if (v >= hi) v -= n;
     Address a{static_cast<uint32_t>(v)};
     if (a != gateway && !taken.count(a)) return a;
   }

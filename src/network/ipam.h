@@ -42,8 +42,11 @@ std::vector<Subnet> defaultPools();
 Result<Subnet> pickSubnet(const std::vector<Subnet>& pools, const std::vector<Subnet>& used,
                           const std::vector<Subnet>& routed);
 
-// The lowest address of `subnet` that is not its network address, broadcast address, `gateway` or in `taken`.
-Result<Address> pickAddress(const Subnet& subnet, Address gateway, const std::set<Address>& taken);
+// The first address of `subnet` after `after` (wrapping around; from the start when `after` is outside it)
+// that is not its network address, broadcast address, `gateway` or in `taken`. Allocating after the last
+// one given, as docker's IPAM does, keeps a released address (and its MAC) out of use for a while.
+Result<Address> pickAddress(const Subnet& subnet, Address gateway, const std::set<Address>& taken,
+                            Address after = {});
 
 // docker's MAC address for an IPv4 address: 02:42 and the four bytes of the address.
 std::vector<uint8_t> macFor(Address a);

@@ -1,5 +1,7 @@
 #include "network/netlink.h"
 
+#include "base/fd.h"
+
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netlink/addr.h>
@@ -12,8 +14,11 @@
 #include <netlink/route/route.h>
 #include <sched.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <utility>
 
 namespace berth::network {
@@ -81,17 +86,18 @@ Result<Netlink> Netlink::open() {
 }
 
 Result<Netlink> Netlink::openIn(int netnsFd) {
-  // A socket belongs to the namespace it was made in, whoever uses it later: made by a thread that joins
-  // the namespace and ends (the daemon's other threads stay where they are).
-  Result<nl_sock*> made = fail("not run");
-  std::thread t([&] {
-    if (::setns(netnsFd, CLONE_NEWNET) < 0) {
-      made = sysFail("joining the container's network namespace");
-      return;
-    }
-    made = connectRoute();
-  });
-  t.join();
+  // A socket belongs to the namespace it was made in, whoever uses it later: this thread joins the
+  // namespace for the time of a socket(2) and comes back (a thread of its own for that cost more than the
+  // rest of the attach under load).
+  UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home) return sysFail("opening this thread's network namespace");
+  if (::setns(netnsFd, CLONE_NEWNET) < 0) return sysFail("joining the container's network namespace");
+  Result<nl_sock*> made = connectRoute();
+  if (::setns(home.get(), CLONE_NEWNET) < 0) {
+    // Never seen; a daemon thread left in a container's namespace would be worse than stopping.
+    std::fprintf(stderr, "berthd: cannot return to the host's network namespace: %s\n", std::strerror(errno));
+    std::abort();
+  }
   if (!made) return std::unexpected(made.error());
   return Netlink(*made);
 }
@@ -146,26 +152,29 @@ Result<void> Netlink::createBridge(const std::string& name, int mtu) {
   return {};
 }
 
-Result<void> Netlink::createVethPair(const std::string& hostName, const std::string& peerName,
-                                     int peerNetnsFd, const std::vector<uint8_t>& peerMac, int mtu) {
+Result<void> Netlink::createVethPair(const VethPair& v) {
   Link veth(rtnl_link_veth_alloc());
   if (!veth.get()) return fail("out of memory");
-  rtnl_link_set_name(veth.get(), hostName.c_str());
+  rtnl_link_set_name(veth.get(), v.hostName.c_str());
   rtnl_link* peer = rtnl_link_veth_get_peer(veth.get());  // a reference of its own
   Link peerRef(peer);
-  rtnl_link_set_name(peer, peerName.c_str());
-  if (peerNetnsFd >= 0) rtnl_link_set_ns_fd(peer, peerNetnsFd);
+  rtnl_link_set_name(peer, v.peerName.c_str());
+  if (v.peerNetnsFd >= 0) rtnl_link_set_ns_fd(peer, v.peerNetnsFd);
+  if (v.peerIndex > 0) rtnl_link_set_ifindex(peer, v.peerIndex);
   Addr mac;
-  if (!peerMac.empty()) {
-    mac = Addr(nl_addr_build(AF_LLC, peerMac.data(), peerMac.size()));
+  if (!v.peerMac.empty()) {
+    mac = Addr(nl_addr_build(AF_LLC, v.peerMac.data(), v.peerMac.size()));
     if (mac.get()) rtnl_link_set_addr(peer, mac.get());
   }
-  if (mtu > 0) {
-    rtnl_link_set_mtu(veth.get(), static_cast<unsigned>(mtu));
-    rtnl_link_set_mtu(peer, static_cast<unsigned>(mtu));
+  if (v.mtu > 0) {
+    rtnl_link_set_mtu(veth.get(), static_cast<unsigned>(v.mtu));
+    rtnl_link_set_mtu(peer, static_cast<unsigned>(v.mtu));
   }
+  // One message: the kernel enslaves and sets up a device it creates (rtnl_newlink).
+  if (v.masterIndex > 0) rtnl_link_set_master(veth.get(), v.masterIndex);
+  if (v.up) rtnl_link_set_flags(veth.get(), IFF_UP);  // (the kernel refuses the peer's: setUp it)
   if (int err = rtnl_link_add(sock_.get(), veth.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0)
-    return std::unexpected(nlError(err, "creating veth pair " + hostName));
+    return std::unexpected(nlError(err, "creating veth pair " + v.hostName));
   return {};
 }
 
@@ -191,6 +200,16 @@ Result<void> Netlink::setUp(const std::string& name) {
   return {};
 }
 
+Result<void> Netlink::setUp(int index) {
+  Link cur(rtnl_link_alloc()), change(rtnl_link_alloc());
+  if (!cur.get() || !change.get()) return fail("out of memory");
+  rtnl_link_set_ifindex(cur.get(), index);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  if (int err = rtnl_link_change(sock_.get(), cur.get(), change.get(), 0); err < 0)
+    return std::unexpected(nlError(err, "setting device " + std::to_string(index) + " up"));
+  return {};
+}
+
 Result<void> Netlink::setMaster(const std::string& name, const std::string& bridge) {
   TRY(int master, linkIndex(bridge));
   TRY(int slave, linkIndex(name));
@@ -201,6 +220,10 @@ Result<void> Netlink::setMaster(const std::string& name, const std::string& brid
 
 Result<void> Netlink::addAddress(const std::string& name, Address addr, int prefix) {
   TRY(int index, linkIndex(name));
+  return addAddress(index, addr, prefix);
+}
+
+Result<void> Netlink::addAddress(int index, Address addr, int prefix) {
   RtAddr a(rtnl_addr_alloc());
   if (!a.get()) return fail("out of memory");
   rtnl_addr_set_ifindex(a.get(), index);
@@ -212,8 +235,7 @@ Result<void> Netlink::addAddress(const std::string& name, Address addr, int pref
     rtnl_addr_set_broadcast(a.get(), bcast.get());
   }
   if (int err = rtnl_addr_add(sock_.get(), a.get(), 0); err < 0)
-    return std::unexpected(
-        nlError(err, "adding " + addr.str() + "/" + std::to_string(prefix) + " to " + name));
+    return std::unexpected(nlError(err, "adding " + addr.str() + "/" + std::to_string(prefix)));
   return {};
 }
 
@@ -249,6 +271,10 @@ Result<std::vector<Subnet>> Netlink::addresses(const std::string& name) {
 
 Result<void> Netlink::addDefaultRoute(Address gateway, const std::string& dev) {
   TRY(int index, linkIndex(dev));
+  return addDefaultRoute(gateway, index);
+}
+
+Result<void> Netlink::addDefaultRoute(Address gateway, int index) {
   Route r(rtnl_route_alloc());
   if (!r.get()) return fail("out of memory");
   rtnl_route_set_family(r.get(), AF_INET);

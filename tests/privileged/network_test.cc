@@ -31,6 +31,13 @@ UniqueFd newNetns() {
   return fd;
 }
 
+Netlink::VethPair pair(std::string host, std::string peer, int netns, std::vector<uint8_t> mac = {}) {
+  Netlink::VethPair v;
+  v.hostName = std::move(host), v.peerName = std::move(peer), v.peerNetnsFd = netns,
+  v.peerMac = std::move(mac);
+  return v;
+}
+
 // Runs f in a thread inside the namespace (libnftables works on the calling thread's).
 template <class F>
 void inNetns(int fd, F f) {
@@ -58,7 +65,7 @@ TEST(Netlink, BridgeVethAddressesAndRouteAcrossTwoNamespaces) {
   EXPECT_EQ(again.error().category(), ErrorCategory::Conflict);
   ASSERT_TRUE(h->addAddress("tbr0", gw, net.prefix));
   ASSERT_TRUE(h->setUp("tbr0"));
-  auto made = h->createVethPair("vtest0", "eth0", ctr.get(), macFor(ip));
+  auto made = h->createVethPair(pair("vtest0", "eth0", ctr.get(), macFor(ip)));
   ASSERT_TRUE(made) << made.error().message();
   ASSERT_TRUE(h->setMaster("vtest0", "tbr0"));
   ASSERT_TRUE(h->setUp("vtest0"));
@@ -81,6 +88,26 @@ TEST(Netlink, BridgeVethAddressesAndRouteAcrossTwoNamespaces) {
   ASSERT_TRUE(h->deleteLink("vtest0"));
   EXPECT_FALSE(*c->linkExists("eth0"));
   EXPECT_TRUE(h->deleteLink("vtest0"));
+  // In one request: the host end on the bridge and up, the peer at a chosen index.
+  UniqueFd ctr2 = newNetns();
+  auto c2 = Netlink::openIn(ctr2.get());
+  ASSERT_TRUE(c2);
+  Netlink::VethPair v = pair("vtest2", "eth0", ctr2.get(), macFor(ip));
+  v.peerIndex = 2;
+  v.masterIndex = *h->linkIndex("tbr0");
+  v.up = true;
+  auto one = h->createVethPair(v);
+  ASSERT_TRUE(one) << one.error().message();
+  EXPECT_EQ(*c2->linkIndex("eth0"), 2);
+  ASSERT_TRUE(c2->setUp(2));
+  auto ports = h->portsOf("tbr0");
+  ASSERT_TRUE(ports);
+  EXPECT_EQ(*ports, std::vector<std::string>{"vtest2"});
+  ASSERT_TRUE(c2->addAddress(2, ip, net.prefix));
+  ASSERT_TRUE(c2->addDefaultRoute(gw, 2));
+  ctr2.reset();
+  c2 = std::unexpected(Error());  // the namespace goes with its last reference, and the pair with it
+
   auto missing = h->linkIndex("nosuch0");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().category(), ErrorCategory::NotFound);
@@ -95,7 +122,7 @@ TEST(Netlink, FailedStepsLeaveNothingBehind) {
   s.add(
        "create bridge", [&] { return h->createBridge("tbr1"); }, [&] { (void)h->deleteLink("tbr1"); })
       .add(
-          "create veth", [&] { return h->createVethPair("vtest1", "vpeer1", -1); },
+          "create veth", [&] { return h->createVethPair(pair("vtest1", "vpeer1", -1)); },
           [&] { (void)h->deleteLink("vtest1"); })
       .add("attach to a missing bridge", [&] { return h->setMaster("vtest1", "nosuchbr"); });
   auto r = s.run();

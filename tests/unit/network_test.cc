@@ -59,6 +59,15 @@ TEST(Ipam, PicksFreeAddresses) {
   EXPECT_EQ(pickAddress(s, gw, taken)->str(), "10.1.2.4");
 }
 
+TEST(Ipam, AllocatesAfterTheLastOneAndWrapsAround) {
+  Subnet s = S("10.1.2.0/29");
+  Address gw = s.first();
+  std::set<Address> taken{*Address::parse("10.1.2.2")};
+  EXPECT_EQ(pickAddress(s, gw, taken, *Address::parse("10.1.2.3"))->str(), "10.1.2.4");
+  EXPECT_EQ(pickAddress(s, gw, taken, *Address::parse("10.1.2.6"))->str(), "10.1.2.3");  // wrapped, .2 taken
+  EXPECT_EQ(pickAddress(s, gw, taken, *Address::parse("192.168.0.9"))->str(), "10.1.2.3");
+}
+
 TEST(Ipam, DockersMacForAnAddress) {
   EXPECT_EQ(macString(macFor(*Address::parse("172.17.0.2"))), "02:42:ac:11:00:02");
 }
