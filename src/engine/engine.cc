@@ -198,7 +198,7 @@ Result<void> Engine::loadAll() {
   for (auto& [id, c] : containers_) {
     bool running = c.state.status == "running" || c.state.status == "paused";
     if (!running && !c.endpoints.empty()) {
-      for (auto& [name, ep] : c.endpoints) networks_->detach(ep);
+      for (auto& [name, ep] : c.endpoints) networks_->detach(ep, true);
       c.endpoints.clear();
       (void)save(c, db::Sync::Relaxed);
     }
@@ -379,7 +379,8 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   }
   if (!c.config.contains("StopSignal") && !icfg.config.stopSignal.empty())
     c.config["StopSignal"] = icfg.config.stopSignal;
-  if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "none";
+  // docker's default network: the bridge.
+  if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "bridge";
   c.hostConfig = hc;
 
   // The container's writable layer on the image's top layer.

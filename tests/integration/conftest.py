@@ -60,7 +60,31 @@ def stop_autostarted(root):
             stop_pid(int(open(pidfile).read()))
         except (OSError, ValueError):
             pass
+    remove_bridges_of(root)
     unmount_under(root)
+
+
+def remove_bridges_of(data_root):
+    """The bridge devices a test daemon made (its networks' records) and its nftables table."""
+    import sqlite3
+    db_path = f"{data_root}/metadata.db"
+    if not os.path.exists(db_path):
+        return
+    try:
+        db = sqlite3.connect(db_path)
+        rows = db.execute("SELECT data FROM networks").fetchall()
+        db.close()
+    except sqlite3.Error:
+        return
+    for (data,) in rows:
+        net = json.loads(data)
+        if net.get("driver") != "bridge" or not net.get("bridge"):
+            continue
+        subprocess.run(["ip", "link", "delete", net["bridge"]], capture_output=True)
+        if net.get("name") == "bridge":
+            b = net["bridge"]
+            table = "berth" if b == "berth0" else "berth_" + "".join(c if c.isalnum() or c == "_" else "_" for c in b)
+            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
 
 
 def stop_pid(pid, timeout=20):

@@ -112,7 +112,7 @@ def test_daemon_restart_keeps_containers(daemon, docker):
             assert r.returncode == 0, r.stderr
         for sig in (signal.SIGKILL, signal.SIGTERM):
             before = {n: len(dk(docker, "logs", n).stdout.splitlines()) for n in names[:3]}
-            daemon.stop(sig)
+            daemon.stop(sig, keep_network=True)
             time.sleep(0.5)  # containers keep logging while no daemon runs
             daemon.start()
             running = dk(docker, "ps", "--format", "{{.Names}}").stdout.split()
@@ -122,7 +122,7 @@ def test_daemon_restart_keeps_containers(daemon, docker):
                 assert len(dk(docker, "logs", n).stdout.splitlines()) > before[n] + 3
         # End half of them while the daemon is down: their exit codes are read back at its start.
         ids = {n: json.loads(dk(docker, "inspect", n).stdout)[0]["Id"] for n in names}
-        daemon.stop(signal.SIGKILL)
+        daemon.stop(signal.SIGKILL, keep_network=True)
         for n in names[:10]:
             open(f"{daemon.run_root}/containers/{ids[n]}/rootfs/stop", "w").close()
         time.sleep(1)
@@ -147,7 +147,7 @@ def test_layer_without_container_is_removed_at_start(daemon, docker):
     assert cid
     snaps = f"{daemon.data}/overlay/snapshots"
     before = set(os.listdir(snaps))
-    daemon.stop(signal.SIGKILL)
+    daemon.stop(signal.SIGKILL, keep_network=True)
     db = sqlite3.connect(f"{daemon.data}/metadata.db")
     db.execute("DELETE FROM containers WHERE id = ?", (cid,))  # the record's commit only
     db.commit()

@@ -165,7 +165,7 @@ def test_restart_removes_mounts_of_interrupted_copies(daemon):
     # A daemon killed during `docker cp` of a stopped container leaves that container's filesystem mounted
     # under <exec-root>/tmp; the next start unmounts and removes it.
     leftover = f"{daemon.run_root}/tmp/fs-leftover"
-    daemon.stop(signal.SIGKILL)
+    daemon.stop(signal.SIGKILL, keep_network=True)
     os.makedirs(leftover, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "none", leftover], check=True)
     daemon.start()

@@ -21,6 +21,10 @@ def host_state(daemon):
     return links, routes
 
 
+def ports_of(bridge):
+    return re.findall(r"^\d+: ([^:@]+)", run(["ip", "-o", "link", "show", "master", bridge]).stdout, re.M)
+
+
 def names(prefix):
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 100000}"
 
@@ -78,6 +82,10 @@ def test_user_networks_reach_inside_and_are_isolated_between(docker, daemon):
     finally:
         dk(docker, "rm", "-f", a, b, c)
         dk(docker, "network", "rm", n1, n2)
+    for _ in range(100):  # pairs go with their namespaces, in the kernel's time
+        if host_state(daemon) == before:
+            break
+        time.sleep(0.05)
     assert host_state(daemon) == before
     table = run(["nft", "list", "table", "ip", f"berth_{daemon.bridge}"]).stdout
     assert " drop" not in table and "10.231.7.0/24" not in table, table
@@ -124,10 +132,15 @@ def test_endpoints_survive_a_daemon_restart(docker, daemon):
                   a).stdout.strip() == ip
         gw = dk(docker, "exec", a, "sh", "-c", "ip route | awk '/default/ {print $3}'").stdout.strip()
         assert dk(docker, "exec", a, "ping", "-c1", "-W2", gw).returncode == 0
-        veth = "vb" + dk(docker, "inspect", "-f", "{{.Id}}", a).stdout.strip()[:12]
-        assert run(["ip", "link", "show", veth]).returncode == 0
+        bridge = "br-" + dk(docker, "network", "inspect", "-f", "{{.Id}}", n).stdout.strip()[:12]
+        assert len(ports_of(bridge)) == 1
         assert dk(docker, "stop", "-t", "0", a).returncode == 0
-        assert run(["ip", "link", "show", veth]).returncode != 0, "the endpoint goes with the container"
+        # The pair goes with the container's namespace, which the kernel tears down in its own time.
+        for _ in range(100):
+            if not ports_of(bridge):
+                break
+            time.sleep(0.05)
+        assert ports_of(bridge) == [], "the endpoint goes with the container"
     finally:
         dk(docker, "rm", "-f", a)
         dk(docker, "network", "rm", n)
@@ -146,3 +159,37 @@ def test_python_docker_networks(daemon):
     finally:
         net.remove()
     assert n not in [x.name for x in client.networks.list()]
+
+
+def test_200_networked_containers_leave_the_host_as_it_was(docker, daemon):
+    """Half on the default bridge, half on a user network: created, running, removed; then the host's links,
+    routes and our nftables table are what they were (addresses given out on the way are all different)."""
+    dk(docker, "run", "--rm", "busybox", "true")  # the default bridge and the table exist from here on
+    table = f"berth_{daemon.bridge}"
+
+    def rules():
+        return run(["nft", "list", "table", "ip", table]).stdout
+
+    before, rules_before = host_state(daemon), rules()
+    n = names("many")
+    assert dk(docker, "network", "create", n).returncode == 0
+    started = []
+    try:
+        for i in range(200):
+            name = f"{n}-{i}"
+            net = n if i % 2 else "bridge"
+            r = dk(docker, "run", "-d", "--name", name, "--network", net, "busybox", "sleep", "600")
+            assert r.returncode == 0, r.stderr
+            started.append(name)
+        ips = dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", *started)
+        assert len(set(ips.stdout.split())) == 200, "every container has an address of its own"
+    finally:
+        for i in range(0, len(started), 50):
+            dk(docker, "rm", "-f", *started[i:i + 50])
+        dk(docker, "network", "rm", n)
+    for _ in range(200):  # pairs go with their namespaces, in the kernel's time
+        if host_state(daemon) == before:
+            break
+        time.sleep(0.05)
+    assert host_state(daemon) == before
+    assert rules() == rules_before

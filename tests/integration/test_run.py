@@ -53,7 +53,7 @@ def test_docker_defaults(berth):
 
 
 def test_network_none_has_loopback(berth):
-    r = sh(berth, "ip addr show lo; ip link | grep -c '^[0-9]'")
+    r = sh(berth, "ip addr show lo; ip link | grep -c '^[0-9]'", "--network", "none")
     assert r.returncode == 0, r.stderr
     assert "LOOPBACK,UP" in r.stdout and "inet 127.0.0.1/8" in r.stdout, "docker's none network: lo is up"
     assert r.stdout.split()[-1] == "1", "and it is the only device"
