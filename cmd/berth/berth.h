@@ -80,6 +80,7 @@ void addNetworkLs(CLI::App*, Globals&, Runner&);
 void addNetworkInspect(CLI::App*, Globals&, Runner&);
 void addNetworkRm(CLI::App*, Globals&, Runner&);
 void addNetworkPrune(CLI::App*, Globals&, Runner&);
+void addPort(CLI::App*, Globals&, Runner&);
 // image_commands.cc
 void addImages(CLI::App*, Globals&, Runner&);
 void addImageInspect(CLI::App*, Globals&, Runner&);

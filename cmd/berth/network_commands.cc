@@ -199,3 +199,42 @@ void addNetworkPrune(CLI::App* c, Globals& g, Runner& run) {
 }
 
 }  // namespace berth::cli
+
+namespace berth::cli {
+
+// docker port CONTAINER [PRIVATE_PORT[/PROTO]]: "80/tcp -> 0.0.0.0:8080", or the addresses of one port.
+void addPort(CLI::App* c, Globals& g, Runner& run) {
+  auto ref = state<std::string>(), which = state<std::string>();
+  c->add_option("CONTAINER", *ref)->required();
+  c->add_option("PRIVATE_PORT", *which, "port[/proto]");
+  c->callback([=, &g, &run] {
+    run = [=, &g] {
+      auto api = g.api();
+      if (!api) return fail(api.error());
+      auto j = (*api)->callJson("GET", "/containers/" + urlEncode(*ref) + "/json");
+      if (!j) return fail(j.error());
+      json ports = j->value("NetworkSettings", json::object()).value("Ports", json::object());
+      std::string want = *which;
+      if (!want.empty() && want.find('/') == std::string::npos) want += "/tcp";
+      bool any = false;
+      for (auto& [key, list] : ports.items()) {
+        if (!list.is_array() || (!want.empty() && key != want)) continue;
+        for (auto& b : list) {
+          std::string addr = b.value("HostIp", "") + ":" + b.value("HostPort", "");
+          if (want.empty())
+            std::printf("%s -> %s\n", key.c_str(), addr.c_str());
+          else
+            std::printf("%s\n", addr.c_str());
+          any = true;
+        }
+      }
+      if (!want.empty() && !any) {
+        std::fprintf(stderr, "Error: No public port '%s' published for %s\n", want.c_str(), ref->c_str());
+        return 1;
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace berth::cli

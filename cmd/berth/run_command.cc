@@ -100,7 +100,8 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
   if (flagWanted("--security-opt"))
     c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
   if (flagWanted("--network,--net"))
-    c->add_option("--network,--net", f->network, "connect a container to a network (none, host)");
+    c->add_option("--network,--net", f->network,
+                  "connect a container to a network (bridge, none, host or a network name)");
   if (flagWanted("--network-alias"))
     c->add_option("--network-alias", f->networkAlias, "add network-scoped alias for the container")
         ->allow_extra_args(false);
@@ -360,12 +361,46 @@ Result<json> createBody(RunFlags& f) {
   if (!f.publish.empty()) {
     json pb = json::object();
     for (auto& p : f.publish) {
-      // [ip:]host:container[/proto] or container[/proto]
-      auto parts = split(p, ':');
+      // [ip:][hostPort[-end]:]containerPort[-end][/proto], as docker's CLI expands it: one binding per
+      // container port; a host range for one container port is the daemon's to choose from.
+      auto bad = [&](const std::string& why) {
+        return invalid("invalid argument \"" + p + "\" for \"-p, --publish\" flag: " + why);
+      };
+      std::string spec = p, proto = "tcp";
+      if (auto slash = spec.rfind('/'); slash != std::string::npos)
+        proto = spec.substr(slash + 1), spec = spec.substr(0, slash);
+      auto parts = split(spec, ':');
+      if (parts.size() > 3) return bad("too many colons");
       std::string cport = parts.back(), hport = parts.size() >= 2 ? parts[parts.size() - 2] : "",
                   ip = parts.size() >= 3 ? parts[0] : "";
-      if (cport.find('/') == std::string::npos) cport += "/tcp";
-      pb[cport].push_back({{"HostIp", ip}, {"HostPort", hport}});
+      auto range = [](const std::string& r, int* lo, int* hi) {
+        auto dash = r.find('-');
+        char* end = nullptr;
+        *lo = static_cast<int>(std::strtol(r.c_str(), &end, 10));
+        if (end == r.c_str() || (*end && *end != '-')) return false;
+        *hi = *lo;
+        if (dash != std::string::npos) {
+          *hi = static_cast<int>(std::strtol(r.c_str() + dash + 1, &end, 10));
+          if (*end) return false;
+        }
+        return *lo >= 1 && *hi >= *lo && *hi <= 65535;
+      };
+      int clo, chi, hlo = 0, hhi = 0;
+      if (!range(cport, &clo, &chi)) return bad("invalid containerPort: " + cport);
+      if (!hport.empty() && !range(hport, &hlo, &hhi)) return bad("invalid hostPort: " + hport);
+      bool hostRange = !hport.empty() && hhi > hlo;
+      if (chi > clo && !hport.empty() && hhi - hlo != chi - clo)
+        return bad("invalid ranges specified for container and host Ports");
+      for (int cp = clo; cp <= chi; ++cp) {
+        std::string key = std::to_string(cp) + "/" + proto;
+        std::string host = hport.empty() ? ""
+                           : chi > clo   ? std::to_string(hlo + (cp - clo))
+                           : hostRange   ? hport
+                                         : std::to_string(hlo);
+        pb[key].push_back({{"HostIp", ip}, {"HostPort", host}});
+        if (!cfg.contains("ExposedPorts")) cfg["ExposedPorts"] = json::object();
+        cfg["ExposedPorts"][key] = json::object();
+      }
     }
     hc["PortBindings"] = pb;
   }

@@ -68,10 +68,16 @@ json toJson(const Container& c) {
           {"hasBeenStarted", c.hasBeenStarted},
           {"removalRequested", c.removalRequested},
           {"manuallyStopped", c.manuallyStopped},
-          {"endpoints", [&] {
+          {"endpoints",
+           [&] {
              json e = json::object();
              for (auto& [name, ep] : c.endpoints) e[name] = ep.toJson();
              return e;
+           }()},
+          {"ports", [&] {
+             json p = json::array();
+             for (auto& b : c.ports) p.push_back(b.toJson());
+             return p;
            }()}};
 }
 
@@ -101,6 +107,8 @@ Container fromJson(const json& j) {
   c.manuallyStopped = j.value("manuallyStopped", false);
   if (auto it = j.find("endpoints"); it != j.end() && it->is_object())
     for (auto& [name, ep] : it->items()) c.endpoints[name] = Endpoint::fromJson(ep);
+  if (auto it = j.find("ports"); it != j.end() && it->is_array())
+    for (auto& b : *it) c.ports.push_back(PortBinding::fromJson(b));
   return c;
 }
 
@@ -197,12 +205,16 @@ Result<void> Engine::loadAll() {
   std::set<std::string> live;
   for (auto& [id, c] : containers_) {
     bool running = c.state.status == "running" || c.state.status == "paused";
-    if (!running && !c.endpoints.empty()) {
+    if (!running && (!c.endpoints.empty() || !c.ports.empty())) {
       for (auto& [name, ep] : c.endpoints) networks_->detach(ep, true);
       c.endpoints.clear();
+      c.ports.clear();
       (void)save(c, db::Sync::Relaxed);
     }
     for (auto& [name, ep] : c.endpoints) live.insert(ep.veth);
+    if (!c.ports.empty() && !c.endpoints.empty())
+      if (auto r = networks_->setPublished(c.id, portRules(c)); !r)
+        log::warn("the published ports of " + c.name + ": " + r.error().message());
   }
   networks_->reconcile(live);
   // docker restarts `always` containers when the daemon starts, `unless-stopped` ones unless a user stopped
@@ -274,7 +286,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   json hc = body.value("HostConfig", json::object());
   if (!hc.is_object()) hc = json::object();
   // What the later issues bring, refused clearly rather than ignored.
-  for (const char* key : {"Binds", "Mounts", "PortBindings", "Links", "VolumesFrom", "Devices"}) {
+  for (const char* key : {"Binds", "Mounts", "Links", "VolumesFrom", "Devices"}) {
     auto it = hc.find(key);
     if (it != hc.end() && !it->is_null() && !it->empty())
       return invalid(std::string("HostConfig.") + key +
@@ -287,6 +299,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     TRYV(networks_->find(netMode));
   }
   TRYV(extraHosts(hc));
+  TRYV(portBindingsOf(hc, json::object()));
   if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object()) {
     std::string n = rp->value("Name", "");
     if (!n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")

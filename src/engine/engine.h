@@ -82,6 +82,7 @@ struct Container {
   bool removalRequested = false;  // AutoRemove after exit, or a removal in progress
   bool manuallyStopped = false;   // stop/kill by a user: restart policies leave it alone (docker's rule)
   std::map<std::string, Endpoint> endpoints;  // by network name: its place on bridge networks while it runs
+  std::vector<PortBinding> ports;             // published while it runs
 };
 
 struct ListOptions {
@@ -275,7 +276,8 @@ class Engine {
   std::optional<db::Database> db_;
   std::unique_ptr<Networks> networks_;
   // Connects a starting container to its bridge network (when it has one); its /etc files go into `o`.
-  Result<void> connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o);
+  Result<void> connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
+                                    const std::vector<std::string>& imageExposed);
   void disconnectNetworkLocked(Container& c);
   nlohmann::json networkSettingsJson(const Container& c);
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts

@@ -24,4 +24,17 @@ Result<nlohmann::json> validateHealthcheck(const nlohmann::json& h);
 // HostConfig.ExtraHosts (`--add-host name:ip`, ip may be "host-gateway"), checked: (name, ip) pairs.
 Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const nlohmann::json& hostConfig);
 
+// HostConfig.PortBindings (and PublishAllPorts over `exposed`, docker's ExposedPorts object) checked and
+// listed; host ports 0 (any) or a range "a-b" (lo, hi) are chosen at start.
+struct PortRequest {
+  std::string proto;
+  int containerPort = 0;
+  std::string hostIp;
+  int hostLo = 0, hostHi = 0;  // 0, 0: any
+};
+Result<std::vector<PortRequest>> portBindingsOf(const nlohmann::json& hostConfig,
+                                                const nlohmann::json& exposed);
+// The nftables rules of a container's published ports (to its endpoint's address).
+std::vector<network::nft::PortRule> portRules(const Container& c);
+
 }  // namespace berth::engine

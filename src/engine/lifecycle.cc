@@ -157,7 +157,7 @@ Result<void> Engine::spawnShim(Container& c) {
   // has joined it by then).
   UniqueFd netns;
   if (o.network != "host" && netns_) netns = netns_->take();
-  TRYV(connectNetworkLocked(c, netns, o));
+  TRYV(connectNetworkLocked(c, netns, o, icfg.config.exposedPorts));
   Defer disconnect([&] { disconnectNetworkLocked(c); });
   if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());
   log::phase("start: options");
@@ -302,6 +302,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   live.state.status = "running";
   live.state.pid = c.state.pid;
   live.endpoints = c.endpoints;
+  live.ports = c.ports;
   live.state.exitCode = 0;
   live.state.oomKilled = false;
   live.state.error.clear();

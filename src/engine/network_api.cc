@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <functional>
+#include <set>
 
 #include "base/file.h"
 #include "base/log.h"
@@ -81,7 +83,82 @@ Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const json& 
   return out;
 }
 
-Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o) {
+namespace {
+
+Result<std::pair<int, std::string>> portKey(const std::string& key) {
+  auto slash = key.find('/');
+  std::string num = key.substr(0, slash), proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+  char* end = nullptr;
+  long port = std::strtol(num.c_str(), &end, 10);
+  if (num.empty() || *end || port < 1 || port > 65535)
+    return invalid("invalid port specification: \"" + key + "\"");
+  if (proto == "sctp") return invalid("publishing sctp ports is not supported yet: \"" + key + "\"");
+  if (proto != "tcp" && proto != "udp") return invalid("invalid proto: \"" + proto + "\" in \"" + key + "\"");
+  return std::pair<int, std::string>{static_cast<int>(port), proto};
+}
+
+Result<std::pair<int, int>> hostPorts(const std::string& s) {
+  if (s.empty()) return std::pair<int, int>{0, 0};
+  auto dash = s.find('-');
+  auto num = [&](const std::string& t) -> long {
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    return t.empty() || *end || v < 1 || v > 65535 ? -1 : v;
+  };
+  long lo = num(s.substr(0, dash)), hi = dash == std::string::npos ? lo : num(s.substr(dash + 1));
+  if (lo < 0 || hi < lo) return invalid("invalid hostPort: " + s);
+  return std::pair<int, int>{static_cast<int>(lo), static_cast<int>(hi)};
+}
+
+}  // namespace
+
+Result<std::vector<PortRequest>> portBindingsOf(const json& hc, const json& exposed) {
+  std::vector<PortRequest> out;
+  std::set<std::string> bound;
+  auto pb = hc.find("PortBindings");
+  if (pb != hc.end() && !pb->is_null()) {
+    if (!pb->is_object()) return invalid("HostConfig.PortBindings: expected an object");
+    for (auto& [key, list] : pb->items()) {
+      TRY(auto kp, portKey(key));
+      bound.insert(std::to_string(kp.first) + "/" + kp.second);
+      if (list.is_null()) continue;
+      if (!list.is_array()) return invalid("HostConfig.PortBindings[\"" + key + "\"]: expected an array");
+      for (auto& b : list) {
+        if (!b.is_object()) return invalid("HostConfig.PortBindings[\"" + key + "\"]: expected objects");
+        std::string ip = b.value("HostIp", "");
+        if (ip.find(':') != std::string::npos) continue;  // IPv6: not yet (docker adds "::" beside 0.0.0.0)
+        if (ip == "0.0.0.0") ip.clear();
+        if (!ip.empty() && !Address::parse(ip)) return invalid("invalid IP address: " + ip);
+        TRY(auto range, hostPorts(b.value("HostPort", "")));
+        out.push_back({kp.second, kp.first, ip, range.first, range.second});
+      }
+    }
+  }
+  if (hc.value("PublishAllPorts", false) && exposed.is_object())
+    for (auto& [key, v] : exposed.items()) {
+      TRY(auto kp, portKey(key));
+      if (bound.insert(std::to_string(kp.first) + "/" + kp.second).second)
+        out.push_back({kp.second, kp.first, "", 0, 0});
+    }
+  return out;
+}
+
+std::vector<network::nft::PortRule> portRules(const Container& c) {
+  std::vector<network::nft::PortRule> out;
+  if (c.endpoints.empty()) return out;
+  Address ip = c.endpoints.begin()->second.ip;
+  for (auto& b : c.ports) {
+    network::nft::PortRule r;
+    r.proto = b.proto, r.hostPort = b.hostPort, r.containerIp = ip, r.containerPort = b.containerPort;
+    if (!b.hostIp.empty())
+      if (auto a = Address::parse(b.hostIp)) r.hostIp = *a;
+    out.push_back(r);
+  }
+  return out;
+}
+
+Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
+                                          const std::vector<std::string>& imageExposed) {
   std::string mode = c.hostConfig.value("NetworkMode", "none");
   if (mode.empty() || mode == "default" || mode == "none" || mode == "host") return {};
   TRY(Network n, networks_->find(mode));
@@ -111,10 +188,45 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
   for (const char* f : {"hostname", "hosts", "resolv.conf"})
     o.binds.push_back({dir + "/" + f, std::string("/etc/") + f, false});
+
+  // Published ports: host ports chosen among those no running container holds (docker's allocator: a
+  // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.
+  json exposed = c.config.value("ExposedPorts", json::object());
+  if (!exposed.is_object()) exposed = json::object();
+  for (auto& p : imageExposed) exposed[p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+  TRY(auto requests, portBindingsOf(c.hostConfig, exposed));
+  c.ports.clear();
+  if (requests.empty()) return {};
+  std::set<std::pair<std::string, int>> used;
+  for (auto& [id, other] : containers_)
+    if (id != c.id)
+      for (auto& b : other.ports) used.insert({b.proto, b.hostPort});
+  for (auto& r : requests) {
+    int lo = r.hostLo ? r.hostLo : 49153, hi = r.hostLo ? r.hostHi : 60999;
+    int span = hi - lo + 1, start = r.hostLo ? 0 : static_cast<int>(std::hash<std::string>{}(c.id) % span);
+    int chosen = 0;
+    for (int i = 0; i < span && !chosen; ++i) {
+      int p = lo + (start + i) % span;
+      if (!used.count({r.proto, p})) chosen = p;
+    }
+    if (!chosen)
+      return fail(ErrorCategory::Conflict, "Bind for " + (r.hostIp.empty() ? "0.0.0.0" : r.hostIp) + ":" +
+                                               std::to_string(lo) + " failed: port is already allocated");
+    used.insert({r.proto, chosen});
+    c.ports.push_back({r.proto, r.containerPort, r.hostIp, chosen});
+  }
+  if (auto r = networks_->setPublished(c.id, portRules(c)); !r) {
+    c.ports.clear();
+    return std::unexpected(r.error().context("publishing ports"));
+  }
   return {};
 }
 
 void Engine::disconnectNetworkLocked(Container& c) {
+  if (!c.ports.empty())
+    if (auto r = networks_->setPublished(c.id, {}); !r)
+      log::warn("unpublishing ports: " + r.error().message());
+  c.ports.clear();
   for (auto& [name, ep] : c.endpoints) {
     networks_->detach(ep, false);
     emitLocked("network", "disconnect", ep.networkId,
@@ -145,7 +257,16 @@ json Engine::networkSettingsJson(const Container& c) {
   std::string mode = c.hostConfig.value("NetworkMode", "none");
   if (nets.empty() && !mode.empty() && mode != "default")
     if (auto n = networks_->find(mode)) nets[n->name] = entry(n->id, nullptr);
-  json s = {{"Bridge", ""},     {"SandboxID", ""}, {"HairpinMode", false}, {"Ports", json::object()},
+  json ports = json::object();
+  if (auto ex = c.config.find("ExposedPorts"); ex != c.config.end() && ex->is_object())
+    for (auto& [k, v] : ex->items()) ports[k.find('/') == std::string::npos ? k + "/tcp" : k] = nullptr;
+  for (auto& b : c.ports) {
+    std::string key = std::to_string(b.containerPort) + "/" + b.proto;
+    if (!ports[key].is_array()) ports[key] = json::array();
+    ports[key].push_back(
+        {{"HostIp", b.hostIp.empty() ? "0.0.0.0" : b.hostIp}, {"HostPort", std::to_string(b.hostPort)}});
+  }
+  json s = {{"Bridge", ""},     {"SandboxID", ""}, {"HairpinMode", false}, {"Ports", ports},
             {"SandboxKey", ""}, {"Gateway", ""},   {"IPAddress", ""},      {"IPPrefixLen", 0},
             {"MacAddress", ""}, {"Networks", nets}};
   if (auto it = c.endpoints.find("bridge"); it != c.endpoints.end()) {  // docker's top-level fields

@@ -92,6 +92,29 @@ Endpoint Endpoint::fromJson(const json& j) {
   return e;
 }
 
+json PortBinding::toJson() const {
+  return {{"proto", proto}, {"containerPort", containerPort}, {"hostIp", hostIp}, {"hostPort", hostPort}};
+}
+
+PortBinding PortBinding::fromJson(const json& j) {
+  PortBinding b;
+  b.proto = j.value("proto", "tcp");
+  b.containerPort = j.value("containerPort", 0);
+  b.hostIp = j.value("hostIp", "");
+  b.hostPort = j.value("hostPort", 0);
+  return b;
+}
+
+Result<void> Networks::setPublished(const std::string& id, std::vector<network::nft::PortRule> rules) {
+  auto it = published_.find(id);
+  if (rules.empty() && it == published_.end()) return {};
+  if (rules.empty())
+    published_.erase(it);
+  else
+    published_[id] = std::move(rules);
+  return applyRules();
+}
+
 Result<std::unique_ptr<Networks>> Networks::open(db::Database& db, const std::string& defaultBridge) {
   if (!validDevice(defaultBridge)) return invalid("--bridge: \"" + defaultBridge + "\" is not a device name");
   std::unique_ptr<Networks> ns(new Networks(db));
@@ -296,9 +319,13 @@ Result<int> Networks::ensureBridge(const Network& n) {
     TRYV(s.run());
     TRY(index, nl.linkIndex(n.bridge));
   }
+  // Published ports answer on 127.0.0.1 too: a DNATed packet from the host's loopback may leave through
+  // the bridge (and is masqueraded there), as with dockerd without its userland proxy.
+  if (auto r = writeFile("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet", "1\n"); !r)
+    log::warn(r.error().message());
   if (!rulesApplied_) {
     // Forwarding between the bridges and the host's other devices, as dockerd sets it.
-    (void)replaceFile("/proc/sys/net/ipv4/ip_forward", "1\n", 0644);
+    if (auto r = writeFile("/proc/sys/net/ipv4/ip_forward", "1\n"); !r) log::warn(r.error().message());
     TRYV(applyRules());
   }
   return *index;
@@ -308,7 +335,9 @@ Result<void> Networks::applyRules() {
   std::vector<network::nft::BridgeRules> rules;
   for (auto& [id, n] : byId_)
     if (n.driver == "bridge") rules.push_back({n.bridge, n.subnet, n.masquerade && !n.internal});
-  TRYV(network::nft::apply(table_, rules));
+  std::vector<network::nft::PortRule> ports;
+  for (auto& [id, list] : published_) ports.insert(ports.end(), list.begin(), list.end());
+  TRYV(network::nft::apply(table_, rules, ports));
   rulesApplied_ = true;
   return {};
 }

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "db/sqlite.h"
 #include "network/ipam.h"
+#include "network/nft.h"
 
 namespace berth::engine {
 
@@ -37,6 +38,16 @@ struct Endpoint {
   std::vector<std::string> aliases;
   nlohmann::json toJson() const;
   static Endpoint fromJson(const nlohmann::json& j);
+};
+
+// A published port of a running container (docker's NetworkSettings.Ports entry).
+struct PortBinding {
+  std::string proto;  // tcp | udp
+  int containerPort = 0;
+  std::string hostIp;  // "" for all of the host's addresses
+  int hostPort = 0;
+  nlohmann::json toJson() const;
+  static PortBinding fromJson(const nlohmann::json& j);
 };
 
 class Networks {
@@ -65,6 +76,8 @@ class Networks {
   // At start: ports of our bridges that no running container owns (`live` veth names), removed.
   void reconcile(const std::set<std::string>& live);
   const std::string& tableName() const { return table_; }
+  // The DNAT rules of container `id` (none: its rules go); the table is rewritten when they change.
+  Result<void> setPublished(const std::string& id, std::vector<network::nft::PortRule> rules);
 
   nlohmann::json toJson(const Network& n, const nlohmann::json& containers) const;  // docker's shape
 
@@ -78,6 +91,7 @@ class Networks {
   std::string table_;
   bool rulesApplied_ = false;
   std::map<std::string, network::Address> last_;  // the last address given on each network
+  std::map<std::string, std::vector<network::nft::PortRule>> published_;  // by container
 };
 
 }  // namespace berth::engine

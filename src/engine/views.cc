@@ -73,7 +73,16 @@ json Engine::summaryJson(const Container& c) {
           {"ImageID", c.imageId},
           {"Command", command},
           {"Created", unixOf(c.created)},
-          {"Ports", json::array()},
+          {"Ports",
+           [&] {
+             json out = json::array();
+             for (auto& b : c.ports)
+               out.push_back({{"IP", b.hostIp.empty() ? "0.0.0.0" : b.hostIp},
+                              {"PrivatePort", b.containerPort},
+                              {"PublicPort", b.hostPort},
+                              {"Type", b.proto}});
+             return out;
+           }()},
           {"Labels", labels},
           {"State", publicStatus(c.state.status)},
           {"Status", statusText(c)},

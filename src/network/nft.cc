@@ -7,12 +7,18 @@
 
 namespace berth::network::nft {
 
-std::string ruleset(const std::string& table, const std::vector<BridgeRules>& bridges) {
+std::string ruleset(const std::string& table, const std::vector<BridgeRules>& bridges,
+                    const std::vector<PortRule>& ports) {
   std::string out = "table ip " + table + " {\n";
   out += "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
-  for (auto& b : bridges)
+  for (auto& b : bridges) {
     if (b.masquerade)
       out += "    ip saddr " + b.subnet.str() + " oifname != \"" + b.bridge + "\" masquerade\n";
+    if (!ports.empty()) {
+      out += "    oifname \"" + b.bridge + "\" ip saddr 127.0.0.0/8 masquerade\n";
+      out += "    oifname \"" + b.bridge + "\" ip saddr " + b.subnet.str() + " ct status dnat masquerade\n";
+    }
+  }
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
   if (bridges.size() > 1) {
@@ -22,7 +28,24 @@ std::string ruleset(const std::string& table, const std::vector<BridgeRules>& br
       out +=
           "    iifname \"" + b.bridge + "\" oifname != \"" + b.bridge + "\" oifname { " + all + " } drop\n";
   }
-  out += "  }\n}\n";
+  out += "  }\n";
+  if (!ports.empty()) {
+    out += "  chain publish {\n";
+    for (auto& p : ports) {
+      out += "    ";
+      if (p.hostIp.value) out += "ip daddr " + p.hostIp.str() + " ";
+      out += p.proto + " dport " + std::to_string(p.hostPort) + " dnat to " + p.containerIp.str() + ":" +
+             std::to_string(p.containerPort) + "\n";
+    }
+    out += "  }\n";
+    out +=
+        "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    fib daddr type local jump publish\n  }\n";
+    out +=
+        "  chain output {\n    type nat hook output priority -100; policy accept;\n"
+        "    fib daddr type local jump publish\n  }\n";
+  }
+  out += "}\n";
   return out;
 }
 
@@ -43,10 +66,11 @@ Result<void> run(const std::string& commands) {
   return {};
 }
 
-Result<void> apply(const std::string& table, const std::vector<BridgeRules>& bridges) {
-  if (bridges.empty()) return removeTable(table);
+Result<void> apply(const std::string& table, const std::vector<BridgeRules>& bridges,
+                   const std::vector<PortRule>& ports) {
+  if (bridges.empty() && ports.empty()) return removeTable(table);
   // "add" first makes the "delete" valid when the table does not exist yet; all of it is one transaction.
-  return run("add table ip " + table + "\ndelete table ip " + table + "\n" + ruleset(table, bridges));
+  return run("add table ip " + table + "\ndelete table ip " + table + "\n" + ruleset(table, bridges, ports));
 }
 
 Result<void> removeTable(const std::string& table) {

@@ -17,12 +17,26 @@ struct BridgeRules {
   bool masquerade = true;  // outbound NAT (docker's com.docker.network.bridge.enable_ip_masquerade)
 };
 
-// The ruleset text for `bridges`: outbound NAT for each subnet, and no forwarding between two of our
-// bridges (containers on different networks do not reach each other).
-std::string ruleset(const std::string& table, const std::vector<BridgeRules>& bridges);
+// A published port: traffic to `hostPort` on the host (on `hostIp`, or any of its addresses when 0,
+// 127.0.0.1 included) goes to `containerIp`:`containerPort`.
+struct PortRule {
+  std::string proto;  // tcp | udp
+  Address hostIp;
+  int hostPort = 0;
+  Address containerIp;
+  int containerPort = 0;
+};
 
-// Replaces our table with `ruleset(bridges)` (an empty list removes it), atomically.
-Result<void> apply(const std::string& table, const std::vector<BridgeRules>& bridges);
+// The ruleset text: outbound NAT for each subnet; no forwarding between two of our bridges (containers on
+// different networks do not reach each other); published ports as DNAT from outside (prerouting) and from
+// the host itself (output), with the masquerading that makes the replies come back through the host (from
+// 127.0.0.1, and from a container of the same bridge that used the host's address).
+std::string ruleset(const std::string& table, const std::vector<BridgeRules>& bridges,
+                    const std::vector<PortRule>& ports = {});
+
+// Replaces our table with `ruleset(…)` (nothing at all removes it), atomically.
+Result<void> apply(const std::string& table, const std::vector<BridgeRules>& bridges,
+                   const std::vector<PortRule>& ports = {});
 // Removes the table, if there is one.
 Result<void> removeTable(const std::string& table);
 

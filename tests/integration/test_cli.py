@@ -327,6 +327,17 @@ def test_network_commands(b):
         assert ok(run(b + ["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", name])) == "10.241.3.1\n"
         out = ok(run(b + ["run", "--rm", "--network", name, "busybox", "sh", "-c", "ip -4 -o addr show eth0"]))
         assert "inet 10.241.3.2/24" in out
+        cid = ok(run(b + ["run", "-d", "--network", name, "-p", "127.0.0.1:19180-19181:80-81", "-p", "19190-19199:82",
+                          "busybox", "sleep", "100"])).strip()
+        try:
+            assert ok(run(b + ["port", cid])).splitlines() == [
+                "80/tcp -> 127.0.0.1:19180", "81/tcp -> 127.0.0.1:19181", "82/tcp -> 0.0.0.0:19190"]
+            assert ok(run(b + ["port", cid, "81"])) == "127.0.0.1:19181\n"
+            assert "127.0.0.1:19180->80/tcp" in ok(run(b + ["ps", "--format", "{{.Ports}}", "-f", f"id={cid}"]))
+        finally:
+            run(b + ["rm", "-f", cid])
+        r = run(b + ["run", "--rm", "-p", "80:90-91", "busybox", "true"])
+        assert r.returncode == 125 and "invalid ranges" in r.stderr
         r = run(b + ["network", "rm", "bridge"])
         assert r.returncode == 1 and "pre-defined network" in r.stderr
     finally:

@@ -193,3 +193,88 @@ def test_200_networked_containers_leave_the_host_as_it_was(docker, daemon):
         time.sleep(0.05)
     assert host_state(daemon) == before
     assert rules() == rules_before
+
+
+HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && httpd -f -p 80 -h /www"
+UDP_SINK = "/probe udp-recv 81 > /tmp/udp.txt & " + HTTPD  # (busybox's nc has no UDP)
+PROBE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     "build", "tests", "probe", "probe")
+
+
+def http_get(host, port, timeout=3):
+    import urllib.request
+    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=timeout) as r:
+        return r.read().decode()
+
+
+def host_address():
+    out = run(["ip", "-4", "-o", "route", "get", "1.1.1.1"]).stdout
+    return re.search(r"src (\d+\.\d+\.\d+\.\d+)", out).group(1)
+
+
+def test_published_ports(docker, daemon):
+    web, other, client = names("web"), names("web2"), names("client")
+    try:
+        r = dk(docker, "create", "--name", web, "-h", "web", "-p", "127.0.0.1:18080:80", "-p", "18081:80",
+               "-p", "18082:81/udp", "--expose", "90", "busybox", "sh", "-c", UDP_SINK)
+        assert r.returncode == 0, r.stderr
+        assert dk(docker, "cp", PROBE, f"{web}:/probe").returncode == 0
+        assert dk(docker, "start", web).returncode == 0
+        time.sleep(0.3)
+        # From the host: its loopback (no proxy process: DNAT in our table) and its own address.
+        assert http_get("127.0.0.1", 18080) == "hello-web\n"
+        assert http_get("127.0.0.1", 18081) == "hello-web\n"
+        assert http_get(host_address(), 18081) == "hello-web\n"
+        with pytest.raises(OSError):  # bound to 127.0.0.1 only
+            http_get(host_address(), 18080, timeout=1)
+        if run(["which", "wget"]).returncode == 0:
+            assert run(["wget", "-qO-", "-T", "3", "http://127.0.0.1:18080/"]).stdout == "hello-web\n"
+        # UDP.
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"udp-hello\n", ("127.0.0.1", 18082))
+        for _ in range(50):
+            if dk(docker, "exec", web, "cat", "/tmp/udp.txt").stdout == "udp-hello\n":
+                break
+            time.sleep(0.1)
+        assert dk(docker, "exec", web, "cat", "/tmp/udp.txt").stdout == "udp-hello\n"
+        # docker port, ps and inspect.
+        ports = dk(docker, "port", web).stdout.splitlines()
+        assert sorted(ports) == ["80/tcp -> 0.0.0.0:18081", "80/tcp -> 127.0.0.1:18080", "81/udp -> 0.0.0.0:18082"]
+        assert "0.0.0.0:18081->80/tcp" in dk(docker, "ps", "--format", "{{.Ports}}", "--filter", f"name={web}").stdout
+        info = json.loads(dk(docker, "inspect", web).stdout)[0]["NetworkSettings"]["Ports"]
+        assert info["90/tcp"] is None and {"HostIp": "127.0.0.1", "HostPort": "18080"} in info["80/tcp"]
+        # From another container, through the host's address (hairpin through our NAT).
+        get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} 18081 | tail -1"
+        r = dk(docker, "run", "--rm", "--name", client, "busybox", "sh", "-c",
+               get.format(host_address()) + "; " + get.format("$(ip route | awk '/default/ {print $3}')"))
+        assert r.stdout.split() == ["hello-web", "hello-web"], r.stdout + r.stderr
+        # A host port is one container's; -P picks free ones for the exposed ports.
+        r = dk(docker, "run", "-d", "--name", other, "-p", "18081:80", "busybox", "sleep", "100")
+        assert r.returncode != 0 and "port is already allocated" in r.stderr, r.stderr
+        dk(docker, "rm", "-f", other)
+        r = dk(docker, "run", "-d", "--name", other, "-h", "web2", "-P", "--expose", "80", "busybox", "sh", "-c", HTTPD)
+        assert r.returncode == 0, r.stderr
+        port = int(dk(docker, "port", other, "80").stdout.split(":")[-1])
+        assert 49153 <= port <= 60999
+        time.sleep(0.3)
+        assert http_get("127.0.0.1", port) == "hello-web2\n"
+    finally:
+        dk(docker, "rm", "-f", web, other, client)
+    table = run(["nft", "list", "table", "ip", f"berth_{daemon.bridge}"]).stdout
+    assert "dnat" not in table, "a container's ports go with it"
+    with pytest.raises(OSError):
+        http_get("127.0.0.1", 18081, timeout=1)
+
+
+def test_port_errors(docker, daemon):
+    for spec in ("1:2:3:4", "80:90-91", "x:80"):  # the docker CLI's own checks
+        assert dk(docker, "run", "--rm", "-p", spec, "busybox", "true").returncode != 0
+    body = {"Image": "busybox", "HostConfig": {"PortBindings": {"99999/tcp": [{"HostPort": "1"}]}}}
+    status, out = daemon.request("POST", "/containers/create", body=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and "invalid port specification" in json.loads(out)["message"]
+    body["HostConfig"]["PortBindings"] = {"80/sctp": [{"HostPort": "1"}]}
+    status, out = daemon.request("POST", "/containers/create", body=json.dumps(body),
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and "sctp" in json.loads(out)["message"]

@@ -2,17 +2,20 @@
  * so tests assert on facts (crun's tests/init.c idea). One command per invocation; output is
  * "key=value" lines unless stated. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -186,10 +189,31 @@ static void onTerm(int sig) {
   _exit(143);
 }
 
+// udp-recv PORT: prints each datagram received on 0.0.0.0:PORT (busybox's nc has no UDP).
+static int cmdUdpRecv(const char* port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)atoi(port));
+  if (fd < 0 || bind(fd, (struct sockaddr*)&a, sizeof a) < 0) {
+    printf("udp-error=%d\n", errno);
+    return 1;
+  }
+  char buf[2048];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) return 1;
+    fwrite(buf, 1, (size_t)n, stdout);
+    fflush(stdout);
+  }
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: probe id|caps|mounts|ns|cgroup|fds|rlimits|seccomp|cwd|hostname|env|"
-          "syscall NAME|stat PATH|write PATH TEXT|cat PATH|echo ARGS|exit N|sleep SECS|pause|trap-term\n");
+          "syscall NAME|stat PATH|write PATH TEXT|cat PATH|echo ARGS|exit N|sleep SECS|pause|trap-term|"
+          "udp-recv PORT\n");
   return 2;
 }
 
@@ -242,6 +266,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!strcmp(c, "exit") && argc > 2) return atoi(argv[2]);
+  if (!strcmp(c, "udp-recv") && argc > 2) return cmdUdpRecv(argv[2]);
   if (!strcmp(c, "sleep") && argc > 2) {
     sleep((unsigned)atoi(argv[2]));
     return 0;

@@ -109,5 +109,19 @@ TEST(Nft, RulesetNatsEachSubnetAndIsolatesBridges) {
             std::string::npos);
 }
 
+TEST(Nft, PublishedPortsAreDnatFromOutsideAndFromTheHost) {
+  nft::PortRule any{"tcp", {}, 8080, *Address::parse("172.17.0.2"), 80};
+  nft::PortRule local{"udp", *Address::parse("127.0.0.1"), 5353, *Address::parse("172.17.0.3"), 53};
+  std::string t = nft::ruleset("berth", {{"berth0", S("172.17.0.0/16"), true}}, {any, local});
+  EXPECT_NE(t.find("    tcp dport 8080 dnat to 172.17.0.2:80\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("ip daddr 127.0.0.1 udp dport 5353 dnat to 172.17.0.3:53"), std::string::npos);
+  EXPECT_NE(t.find("hook prerouting priority dstnat"), std::string::npos);
+  EXPECT_NE(t.find("hook output priority -100"), std::string::npos);
+  EXPECT_NE(t.find("fib daddr type local jump publish"), std::string::npos);
+  EXPECT_NE(t.find("oifname \"berth0\" ip saddr 127.0.0.0/8 masquerade"), std::string::npos);
+  EXPECT_NE(t.find("oifname \"berth0\" ip saddr 172.17.0.0/16 ct status dnat masquerade"), std::string::npos);
+  EXPECT_EQ(nft::ruleset("berth", {{"berth0", S("172.17.0.0/16"), true}}).find("publish"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace berth::network
