@@ -74,6 +74,7 @@ json toJson(const Container& c) {
              for (auto& [name, ep] : c.endpoints) e[name] = ep.toJson();
              return e;
            }()},
+          {"aliases", c.aliases},
           {"ports", [&] {
              json p = json::array();
              for (auto& b : c.ports) p.push_back(b.toJson());
@@ -107,6 +108,7 @@ Container fromJson(const json& j) {
   c.manuallyStopped = j.value("manuallyStopped", false);
   if (auto it = j.find("endpoints"); it != j.end() && it->is_object())
     for (auto& [name, ep] : it->items()) c.endpoints[name] = Endpoint::fromJson(ep);
+  c.aliases = j.value("aliases", std::map<std::string, std::vector<std::string>>{});
   if (auto it = j.find("ports"); it != j.end() && it->is_array())
     for (auto& b : *it) c.ports.push_back(PortBinding::fromJson(b));
   return c;
@@ -217,6 +219,8 @@ Result<void> Engine::loadAll() {
         log::warn("the published ports of " + c.name + ": " + r.error().message());
   }
   networks_->reconcile(live);
+  for (auto& n : networks_->list())
+    if (n.driver == "bridge" && !n.predefined()) refreshNamesLocked(n);
   // docker restarts `always` containers when the daemon starts, `unless-stopped` ones unless a user stopped
   // them.
   for (auto& id : ids) {
@@ -341,6 +345,14 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   c.config = body;
   c.config.erase("HostConfig");
   c.config.erase("NetworkingConfig");
+  // Network-scoped aliases (--network-alias, compose's service names), by network name or id.
+  if (auto nc = body.find("NetworkingConfig"); nc != body.end() && nc->is_object())
+    if (auto ec = nc->find("EndpointsConfig"); ec != nc->end() && ec->is_object())
+      for (auto& [net, cfg] : ec->items())
+        if (cfg.is_object() && cfg.contains("Aliases") && cfg["Aliases"].is_array())
+          for (auto& a : cfg["Aliases"])
+            if (a.is_string() && !a.get<std::string>().empty())
+              c.aliases[net].push_back(a.get<std::string>());
   c.config["Image"] = imageRef;
   if (!c.config.contains("Hostname") || c.config["Hostname"].get<std::string>().empty())
     c.config["Hostname"] = c.id.substr(0, 12);

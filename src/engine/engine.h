@@ -28,6 +28,7 @@
 #include "engine/networks.h"
 #include "image/runspec.h"
 #include "image/service.h"
+#include "network/dns.h"
 #include "sys/cgroup.h"
 
 namespace berth::engine {
@@ -83,6 +84,7 @@ struct Container {
   bool manuallyStopped = false;   // stop/kill by a user: restart policies leave it alone (docker's rule)
   std::map<std::string, Endpoint> endpoints;  // by network name: its place on bridge networks while it runs
   std::vector<PortBinding> ports;             // published while it runs
+  std::map<std::string, std::vector<std::string>> aliases;  // by network name or id (NetworkingConfig)
 };
 
 struct ListOptions {
@@ -279,6 +281,10 @@ class Engine {
   Result<void> connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
                                     const std::vector<std::string>& imageExposed);
   void disconnectNetworkLocked(Container& c);
+  // The embedded DNS server's names of user network `n`: its running containers' names, short ids and
+  // aliases. The server (one for the daemon) is made at the first user network endpoint.
+  void refreshNamesLocked(const Network& n);
+  std::unique_ptr<network::dns::Server> dns_;
   nlohmann::json networkSettingsJson(const Container& c);
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
   std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)

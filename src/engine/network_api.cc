@@ -172,6 +172,9 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
       for (auto& [name, ep] : other.endpoints)
         if (ep.networkId == n.id) taken.insert(ep.ip);
   TRY(Endpoint ep, networks_->attach(n, c.id, netns.get(), taken));
+  for (const std::string& key : {n.name, n.id})
+    if (auto it = c.aliases.find(key); it != c.aliases.end())
+      ep.aliases.insert(ep.aliases.end(), it->second.begin(), it->second.end());
   c.endpoints[n.name] = ep;
   emitLocked("network", "connect", n.id, {{"container", c.id}, {"name", n.name}, {"type", "bridge"}});
 
@@ -184,11 +187,39 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   hosts += ep.ip.str() + "\t" + host + "\n";
   std::string dir = containerDir(c.id);
   TRYV(replaceFile(dir + "/hosts", hosts, 0644));
-  TRYV(replaceFile(dir + "/resolv.conf", resolvConf(c.hostConfig), 0644));
+  // User networks resolve their containers' names: the daemon's DNS server on the gateway's address
+  // (docker's embedded DNS), which forwards other names to the host's resolvers.
+  std::string resolv;
+  bool explicitDns =
+      c.hostConfig.contains("Dns") && c.hostConfig["Dns"].is_array() && !c.hostConfig["Dns"].empty();
+  if (!n.predefined() && !explicitDns) {
+    if (!dns_) {
+      std::vector<std::string> upstreams;
+      if (auto text = readFile("/etc/resolv.conf"))
+        for (auto& line : split(*text, '\n')) {
+          auto w = split(trim(line), ' ');
+          w.erase(std::remove(w.begin(), w.end(), std::string()), w.end());
+          if (w.size() >= 2 && w[0] == "nameserver" && Address::parse(w[1])) upstreams.push_back(w[1]);
+        }
+      dns_ = std::make_unique<network::dns::Server>(upstreams);
+    }
+    if (auto r = dns_->listen(n.id, n.gateway); r) {
+      std::string host = resolvConf(c.hostConfig);
+      resolv = "nameserver " + n.gateway.str() + "\n";
+      for (auto& line : split(host, '\n'))
+        if (line.starts_with("search ") || line.starts_with("options ")) resolv += line + "\n";
+      resolv += "options ndots:0\n";
+    } else {
+      log::warn("network " + n.name + ": no name resolution between its containers: " + r.error().message());
+    }
+  }
+  if (resolv.empty()) resolv = resolvConf(c.hostConfig);
+  TRYV(replaceFile(dir + "/resolv.conf", resolv, 0644));
   TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
   for (const char* f : {"hostname", "hosts", "resolv.conf"})
     o.binds.push_back({dir + "/" + f, std::string("/etc/") + f, false});
 
+  if (!n.predefined()) refreshNamesLocked(n);
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.
   json exposed = c.config.value("ExposedPorts", json::object());
@@ -222,17 +253,38 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   return {};
 }
 
+void Engine::refreshNamesLocked(const Network& n) {
+  if (!dns_) return;
+  std::map<std::string, std::vector<Address>> names;
+  auto add = [&](std::string name, Address a) {
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    auto& v = names[name];
+    if (std::find(v.begin(), v.end(), a) == v.end()) v.push_back(a);
+  };
+  for (auto& [id, c] : containers_)
+    for (auto& [name, ep] : c.endpoints) {
+      if (ep.networkId != n.id) continue;
+      add(c.name, ep.ip);
+      add(id.substr(0, 12), ep.ip);
+      for (auto& a : ep.aliases) add(a, ep.ip);
+    }
+  dns_->setNames(n.id, std::move(names));
+}
+
 void Engine::disconnectNetworkLocked(Container& c) {
   if (!c.ports.empty())
     if (auto r = networks_->setPublished(c.id, {}); !r)
       log::warn("unpublishing ports: " + r.error().message());
   c.ports.clear();
-  for (auto& [name, ep] : c.endpoints) {
+  // Out of the record first: the names refreshed next are those of the containers still there.
+  auto endpoints = std::move(c.endpoints);
+  c.endpoints.clear();
+  for (auto& [name, ep] : endpoints) {
     networks_->detach(ep, false);
     emitLocked("network", "disconnect", ep.networkId,
                {{"container", c.id}, {"name", name}, {"type", "bridge"}});
+    if (auto n = networks_->find(ep.networkId); n && !n->predefined()) refreshNamesLocked(*n);
   }
-  c.endpoints.clear();
 }
 
 json Engine::networkSettingsJson(const Container& c) {
@@ -334,6 +386,7 @@ Result<void> Engine::networkRemove(const std::string& ref) {
     for (auto& [name, ep] : c.endpoints)
       if (ep.networkId == n.id) inUse.push_back(c.name);
   TRYV(networks_->remove(n, inUse));
+  if (dns_) dns_->close(n.id);
   emitLocked("network", "destroy", n.id, {{"name", n.name}, {"type", n.driver}});
   return {};
 }
@@ -349,6 +402,7 @@ Result<std::vector<std::string>> Engine::networkPrune() {
     });
     if (used) continue;
     if (networks_->remove(n, {})) {
+      if (dns_) dns_->close(n.id);
       emitLocked("network", "destroy", n.id, {{"name", n.name}, {"type", n.driver}});
       removed.push_back(n.name);
     }

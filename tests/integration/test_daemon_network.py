@@ -12,6 +12,15 @@ import pytest
 from conftest import dk, run
 
 
+def settled():
+    """Waits for the veth pairs of containers that ended to go with their namespaces (the kernel tears
+    those down in its own time), so that a "before" holds none of them."""
+    for _ in range(200):
+        if not re.search(r"^\d+: vb", run(["ip", "-o", "link"]).stdout, re.M):
+            return
+        time.sleep(0.05)
+
+
 def host_state(daemon):
     """What the tests must leave as they found it: links (names only: counters change), IPv4 routes, and
     this daemon's nftables table (made once, then rewritten in place). A bridge's carrier comes and goes with
@@ -48,6 +57,7 @@ def test_default_bridge(docker, daemon):
 
 
 def test_user_networks_reach_inside_and_are_isolated_between(docker, daemon):
+    settled()
     before = host_state(daemon)
     n1, n2 = names("front"), names("back")
     assert dk(docker, "network", "create", n1).returncode == 0
@@ -170,6 +180,7 @@ def test_200_networked_containers_leave_the_host_as_it_was(docker, daemon):
     def rules():
         return run(["nft", "list", "table", "ip", table]).stdout
 
+    settled()
     before, rules_before = host_state(daemon), rules()
     n = names("many")
     assert dk(docker, "network", "create", n).returncode == 0
@@ -278,3 +289,32 @@ def test_port_errors(docker, daemon):
     status, out = daemon.request("POST", "/containers/create", body=json.dumps(body),
                                  headers={"Content-Type": "application/json"})
     assert status == 400 and "sctp" in json.loads(out)["message"]
+
+
+def test_names_resolve_on_user_networks(docker, daemon):
+    n, db, web = names("dns"), names("db"), names("web")
+    assert dk(docker, "network", "create", n).returncode == 0
+    try:
+        r = dk(docker, "run", "-d", "--name", db, "--network", n, "--network-alias", "database", "busybox",
+               "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        ip = dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", db).stdout.strip()
+        aliases = dk(docker, "inspect", "-f", "{{json .NetworkSettings.Networks}}", db).stdout
+        assert "database" in aliases
+        r = dk(docker, "run", "--rm", "--name", web, "--network", n, "busybox", "sh", "-c",
+               f"ping -c1 -W2 {db} | head -1; ping -c1 -W2 database | head -1; "
+               "nslookup nosuch.invalid 2>&1 | grep -c NXDOMAIN; head -1 /etc/resolv.conf")
+        out = r.stdout.splitlines()
+        assert out[0] == f"PING {db} ({ip}): 56 data bytes", r.stdout + r.stderr
+        assert out[1] == f"PING database ({ip}): 56 data bytes"
+        assert out[2] != "0", "other names go to the host's resolvers"
+        assert out[3].startswith("nameserver ")
+        # The default bridge has no names (docker's rule): the host's resolvers there.
+        r = dk(docker, "run", "--rm", "busybox", "sh", "-c", f"ping -c1 -W1 {db} 2>&1 | head -1")
+        assert "bad address" in r.stdout
+        assert dk(docker, "rm", "-f", db).returncode == 0
+        r = dk(docker, "run", "--rm", "--network", n, "busybox", "sh", "-c", f"ping -c1 -W1 {db} 2>&1 | head -1")
+        assert "bad address" in r.stdout, "a removed container's name goes"
+    finally:
+        dk(docker, "rm", "-f", db, web)
+        dk(docker, "network", "rm", n)

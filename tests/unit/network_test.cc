@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "network/dns.h"
 #include "network/ipam.h"
 #include "network/nft.h"
 #include "network/steps.h"
@@ -121,6 +122,33 @@ TEST(Nft, PublishedPortsAreDnatFromOutsideAndFromTheHost) {
   EXPECT_NE(t.find("oifname \"berth0\" ip saddr 127.0.0.0/8 masquerade"), std::string::npos);
   EXPECT_NE(t.find("oifname \"berth0\" ip saddr 172.17.0.0/16 ct status dnat masquerade"), std::string::npos);
   EXPECT_EQ(nft::ruleset("berth", {{"berth0", S("172.17.0.0/16"), true}}).find("publish"), std::string::npos);
+}
+
+TEST(Dns, ParsesAQueryAndAnswersIt) {
+  // id 0x1234, RD, one question: "Web.Example" A IN
+  std::vector<uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0, 0, 0, 3, 'W', 'e',
+                            'b',  7,    'E',  'x',  'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  auto parsed = dns::parseQuery(q.data(), q.size());
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->name, "web.example");
+  EXPECT_EQ(parsed->type, 1);
+  auto r = dns::respond(q.data(), q.size(), *parsed, {*Address::parse("172.18.0.2")}, 0);
+  ASSERT_EQ(r.size(), q.size() + 16);
+  EXPECT_EQ(r[0], 0x12);
+  EXPECT_EQ(r[2] & 0x80, 0x80);  // a response
+  EXPECT_EQ(r[7], 1);            // one answer
+  EXPECT_EQ(std::vector<uint8_t>(r.end() - 4, r.end()), (std::vector<uint8_t>{172, 18, 0, 2}));
+  auto nx = dns::respond(q.data(), q.size(), *parsed, {}, 3);
+  EXPECT_EQ(nx[3] & 0x0f, 3);
+  EXPECT_EQ(nx[7], 0);
+  // Malformed input is refused, never read past its end.
+  for (size_t cut = 0; cut < q.size(); ++cut) EXPECT_FALSE(dns::parseQuery(q.data(), cut)) << cut;
+  auto resp = q;
+  resp[2] |= 0x80;
+  EXPECT_FALSE(dns::parseQuery(resp.data(), resp.size()));
+  auto bad = q;
+  bad[12] = 200;  // a label longer than the message
+  EXPECT_FALSE(dns::parseQuery(bad.data(), bad.size()));
 }
 
 }  // namespace
