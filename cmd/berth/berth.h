@@ -142,6 +142,13 @@ std::optional<int64_t> parseDuration(const std::string& s);
 bool confirm(const std::string& question);
 // Prints a formatted result or the template's error; returns the exit status.
 int printOut(const Result<std::string>& s);
+// `inspect` of named objects, each fetched by `fetch` (the object's JSON): a JSON array of them, or `format`
+// over each; a name that fails is reported ("Error: …") and the others still printed (exit 1).
+int inspectEach(Globals& g, const std::vector<std::string>& names, const std::string& format,
+                const std::function<Result<std::string>(client::Api&, const std::string&)>& fetch);
+// The fetch of an object at an API path: `inspectEach(g, names, format, atPath([](auto& n) {…}))`.
+std::function<Result<std::string>(client::Api&, const std::string&)> atPath(
+    std::function<std::string(const std::string&)> pathOf);
 
 // Attach/exec streams: relays stdin to the connection and its output to stdout/stderr (demultiplexed
 // without a TTY; the terminal in raw mode with one). Returns when the output ends.

@@ -199,41 +199,21 @@ Result<std::string> inspectOne(client::Api& a, const std::string& name, const st
     if (r) return r->body;
     if (r.error().category() != ErrorCategory::NotFound || type == "image") return std::unexpected(r.error());
   }
+  if (type.empty() || type == "network") {
+    auto r = a.call("GET", "/networks/" + urlEncode(name));
+    if (r) return r->body;
+    if (r.error().category() != ErrorCategory::NotFound || type == "network")
+      return std::unexpected(r.error());
+  }
   return berth::fail(ErrorCategory::NotFound, "No such object: " + name);
 }
 
 int cmdInspect(Globals& g, const std::vector<std::string>& names, const std::string& format,
                const std::string& type, bool size) {
-  if (!type.empty() && type != "container" && type != "image")
+  if (!type.empty() && type != "container" && type != "image" && type != "network")
     return failLocal("\"" + type + "\" is not a valid value for --type");
-  auto api = g.api();
-  if (!api) return fail(api.error());
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  std::string rendered;
-  int rc = 0;
-  for (auto& n : names) {
-    auto body = inspectOne(**api, n, type, size);
-    if (!body) {
-      std::fprintf(stderr, "Error: %s\n", body.error().message().c_str());
-      rc = 1;
-      continue;
-    }
-    if (!format.empty()) {
-      auto s = client::formatOne(format, json::parse(*body, nullptr, false));
-      if (!s) {
-        std::fprintf(stderr, "berth: %s\n", s.error().message().c_str());
-        return 1;
-      }
-      rendered += *s;
-    } else {
-      out.push_back(nlohmann::ordered_json::parse(*body, nullptr, false));
-    }
-  }
-  if (!format.empty())
-    std::fwrite(rendered.data(), 1, rendered.size(), stdout);
-  else
-    std::printf("%s\n", out.dump(4).c_str());
-  return rc;
+  return inspectEach(g, names, format,
+                     [&](client::Api& a, const std::string& n) { return inspectOne(a, n, type, size); });
 }
 
 }  // namespace

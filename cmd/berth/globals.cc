@@ -13,6 +13,7 @@
 
 #include "base/file.h"
 #include "berth.h"
+#include "client/format.h"
 #include "client/http_client.h"
 
 extern char** environ;
@@ -251,6 +252,44 @@ int printOut(const Result<std::string>& s) {
   }
   std::fwrite(s->data(), 1, s->size(), stdout);
   return 0;
+}
+
+int inspectEach(Globals& g, const std::vector<std::string>& names, const std::string& format,
+                const std::function<Result<std::string>(client::Api&, const std::string&)>& fetch) {
+  auto api = g.api();
+  if (!api) return fail(api.error());
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  std::string rendered;
+  int rc = 0;
+  for (auto& n : names) {
+    auto body = fetch(**api, n);
+    if (!body) {
+      std::fprintf(stderr, "Error: %s\n", body.error().message().c_str());
+      rc = 1;
+      continue;
+    }
+    if (!format.empty()) {
+      auto s = client::formatOne(format, json::parse(*body, nullptr, false));
+      if (!s) return printOut(s);
+      rendered += *s;
+    } else {
+      out.push_back(nlohmann::ordered_json::parse(*body, nullptr, false));
+    }
+  }
+  if (!format.empty())
+    std::fwrite(rendered.data(), 1, rendered.size(), stdout);
+  else
+    std::printf("%s\n", out.dump(4).c_str());
+  return rc;
+}
+
+std::function<Result<std::string>(client::Api&, const std::string&)> atPath(
+    std::function<std::string(const std::string&)> pathOf) {
+  return [pathOf = std::move(pathOf)](client::Api& api, const std::string& name) -> Result<std::string> {
+    auto r = api.call("GET", pathOf(name));
+    if (!r) return std::unexpected(r.error());
+    return r->body;
+  };
 }
 
 }  // namespace berth::cli

@@ -120,31 +120,8 @@ void addNetworkInspect(CLI::App* c, Globals& g, Runner& run) {
   c->add_option("NETWORK", *names)->required();
   c->callback([=, &g, &run] {
     run = [=, &g] {
-      auto api = g.api();
-      if (!api) return fail(api.error());
-      nlohmann::ordered_json out = nlohmann::ordered_json::array();
-      std::string rendered;
-      int rc = 0;
-      for (auto& n : *names) {
-        auto r = (*api)->call("GET", "/networks/" + urlEncode(n));
-        if (!r) {
-          std::fprintf(stderr, "Error: %s\n", r.error().message().c_str());
-          rc = 1;
-          continue;
-        }
-        if (!format->empty()) {
-          auto s = client::formatOne(*format, json::parse(r->body, nullptr, false));
-          if (!s) return printOut(s);
-          rendered += *s;
-        } else {
-          out.push_back(nlohmann::ordered_json::parse(r->body, nullptr, false));
-        }
-      }
-      if (!format->empty())
-        std::fwrite(rendered.data(), 1, rendered.size(), stdout);
-      else
-        std::printf("%s\n", out.dump(4).c_str());
-      return rc;
+      return inspectEach(g, *names, *format,
+                         atPath([](const std::string& n) { return "/networks/" + urlEncode(n); }));
     };
   });
 }

@@ -19,6 +19,20 @@ struct Mapping {
   bool anonymous = true;  // has copied-on-write pages (or is not known to have none)
 };
 
+// One line of /proc/self/maps (or a mapping's first line in smaps): false for the other lines.
+bool parseMapping(const char* line, Mapping* m) {
+  uintptr_t lo = 0, hi = 0;
+  char perms[5] = {};
+  unsigned long long offset = 0, inode = 0;
+  unsigned devMajor = 0, devMinor = 0;
+  if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %x:%x %llu", &lo, &hi, perms, &offset, &devMajor,
+                  &devMinor, &inode) != 7)
+    return false;
+  *m = Mapping{lo, hi, inode != 0 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p',
+               std::strstr(line, "[stack]") != nullptr, true};
+  return true;
+}
+
 }  // namespace
 
 size_t releaseResidentMemory() {
@@ -51,15 +65,9 @@ size_t releaseResidentMemory() {
   bool have = false;
   char line[512];
   while (std::fgets(line, sizeof line, smaps)) {
-    uintptr_t lo = 0, hi = 0;
-    char perms[5] = {};
-    unsigned long long offset = 0, inode = 0;
-    unsigned devMajor = 0, devMinor = 0;
-    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %x:%x %llu", &lo, &hi, perms, &offset,
-                    &devMajor, &devMinor, &inode) == 7) {
+    if (Mapping next; parseMapping(line, &next)) {
       if (have) consider(cur);
-      cur = Mapping{lo, hi, inode != 0 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p',
-                    std::strstr(line, "[stack]") != nullptr, true};
+      cur = next;
       have = true;
       continue;
     }
@@ -79,16 +87,9 @@ void mapProgramAhead() {
   FILE* maps = std::fopen("/proc/self/maps", "re");
   if (!maps) return;
   char line[512];
-  while (std::fgets(line, sizeof line, maps)) {
-    uintptr_t lo = 0, hi = 0;
-    char perms[5] = {};
-    unsigned long long offset = 0, inode = 0;
-    unsigned devMajor = 0, devMinor = 0;
-    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %x:%x %llu", &lo, &hi, perms, &offset,
-                    &devMajor, &devMinor, &inode) == 7 &&
-        inode != 0 && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p')
-      (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
-  }
+  while (std::fgets(line, sizeof line, maps))
+    if (Mapping m; parseMapping(line, &m) && m.readOnlyFile)
+      (void)::madvise(reinterpret_cast<void*>(m.lo), m.hi - m.lo, MADV_POPULATE_READ);
   std::fclose(maps);
 }
 
