@@ -303,6 +303,9 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   live.state.pid = c.state.pid;
   live.endpoints = c.endpoints;
   live.ports = c.ports;
+  // Its names answer once its record has the endpoint (spawnShim worked on a copy).
+  for (auto& [name, ep] : live.endpoints)
+    if (auto n = networks_->find(ep.networkId); n && !n->predefined()) refreshNamesLocked(*n);
   live.state.exitCode = 0;
   live.state.oomKilled = false;
   live.state.error.clear();

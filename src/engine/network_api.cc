@@ -219,7 +219,6 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   for (const char* f : {"hostname", "hosts", "resolv.conf"})
     o.binds.push_back({dir + "/" + f, std::string("/etc/") + f, false});
 
-  if (!n.predefined()) refreshNamesLocked(n);
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.
   json exposed = c.config.value("ExposedPorts", json::object());

@@ -65,11 +65,13 @@ bool validName(const std::string& s) {
   });
 }
 
-// A device name of the kernel: at most 15 bytes, no '/', no whitespace, not "." or "..".
+// A device name we make or take: at most 15 bytes (the kernel's limit) of [A-Za-z0-9_.-], not "." or "..".
+// (The name goes into nftables rules as a quoted string: nothing that could end the string.)
 bool validDevice(const std::string& s) {
   if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
-  return std::none_of(s.begin(), s.end(),
-                      [](char c) { return c == '/' || c == ':' || std::isspace(c) || !c; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
 }
 
 }  // namespace
@@ -276,6 +278,14 @@ Result<Network> Networks::create(const json& body) {
   for (auto& [id, o] : byId_)
     if (o.driver == "bridge" && o.bridge == n.bridge)
       return fail(ErrorCategory::Conflict, "bridge " + n.bridge + " is used by network " + o.name);
+  {
+    // A device that is already there is someone else's: taking it would hand it to `network rm`.
+    TRY(Netlink nl, Netlink::open());
+    TRY(bool exists, nl.linkExists(n.bridge));
+    if (exists)
+      return fail(ErrorCategory::Conflict,
+                  "a network device named " + n.bridge + " exists already on this host");
+  }
   TRYV(ensureBridge(n));
   if (auto r = save(n); !r) {
     if (auto nl = Netlink::open()) (void)nl->deleteLink(n.bridge);
@@ -297,6 +307,7 @@ Result<void> Networks::remove(const Network& n, const std::vector<std::string>& 
   TRYV(st.bind(1, n.id).run());
   TRYV(tx.commit());
   byId_.erase(n.id);
+  configured_.erase(n.bridge);
   if (auto nl = Netlink::open()) {
     if (auto r = nl->deleteLink(n.bridge); !r) log::warn("network " + n.name + ": " + r.error().message());
   }
@@ -318,11 +329,15 @@ Result<int> Networks::ensureBridge(const Network& n) {
         .add("setting " + n.bridge + " up", [&] { return nl.setUp(n.bridge); });
     TRYV(s.run());
     TRY(index, nl.linkIndex(n.bridge));
+  } else if (!configured_.count(n.bridge)) {
+    TRYV(nl.setUp(*index));  // a bridge from before this daemon (its restart, or the administrator's)
   }
-  // Published ports answer on 127.0.0.1 too: a DNATed packet from the host's loopback may leave through
-  // the bridge (and is masqueraded there), as with dockerd without its userland proxy.
-  if (auto r = writeFile("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet", "1\n"); !r)
-    log::warn(r.error().message());
+  if (configured_.insert(n.bridge).second) {
+    // Published ports answer on 127.0.0.1 too: a DNATed packet from the host's loopback may leave
+    // through the bridge (and is masqueraded there), as with dockerd without its userland proxy.
+    if (auto r = writeFile("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet", "1\n"); !r)
+      log::warn(r.error().message());
+  }
   if (!rulesApplied_) {
     // Forwarding between the bridges and the host's other devices, as dockerd sets it.
     if (auto r = writeFile("/proc/sys/net/ipv4/ip_forward", "1\n"); !r) log::warn(r.error().message());

@@ -90,6 +90,7 @@ class Networks {
   std::map<std::string, Network> byId_;
   std::string table_;
   bool rulesApplied_ = false;
+  std::set<std::string> configured_;              // bridges set up (route_localnet) by this daemon
   std::map<std::string, network::Address> last_;  // the last address given on each network
   std::map<std::string, std::vector<network::nft::PortRule>> published_;  // by container
 };

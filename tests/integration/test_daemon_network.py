@@ -126,6 +126,14 @@ def test_network_errors(docker, daemon):
         status, body = daemon.request("POST", "/networks/create", body=json.dumps({"Name": "../x"}),
                                       headers={"Content-Type": "application/json"})
         assert status == 400
+        # A device of the host is not ours to take (network rm would delete it), and a bridge name goes
+        # into nftables rules: nothing but [A-Za-z0-9_.-].
+        for dev, want in (("lo", 409), ('x"y', 400), ("a;b", 400)):
+            status, body = daemon.request("POST", "/networks/create", body=json.dumps(
+                {"Name": n + "dev", "Options": {"com.docker.network.bridge.name": dev}}),
+                headers={"Content-Type": "application/json"})
+            assert status == want, (dev, body)
+        assert run(["ip", "link", "show", "lo"]).returncode == 0
     finally:
         dk(docker, "network", "rm", n)
 
@@ -291,6 +299,21 @@ def test_port_errors(docker, daemon):
     assert status == 400 and "sctp" in json.loads(out)["message"]
 
 
+def dns_a(server, name):
+    """The first A record for `name` from `server`:53 (a hand-made query)."""
+    import socket
+    import struct
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(q, (server, 53))
+        r = s.recv(1500)
+    if struct.unpack(">H", r[6:8])[0] == 0:
+        return None
+    return socket.inet_ntoa(r[-4:])
+
+
 def test_names_resolve_on_user_networks(docker, daemon):
     n, db, web = names("dns"), names("db"), names("web")
     assert dk(docker, "network", "create", n).returncode == 0
@@ -301,6 +324,9 @@ def test_names_resolve_on_user_networks(docker, daemon):
         ip = dk(docker, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", db).stdout.strip()
         aliases = dk(docker, "inspect", "-f", "{{json .NetworkSettings.Networks}}", db).stdout
         assert "database" in aliases
+        # Alone on its network, its name answers already (asked from the host, at the gateway).
+        gw = json.loads(dk(docker, "network", "inspect", n).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+        assert dns_a(gw, db) == ip
         r = dk(docker, "run", "--rm", "--name", web, "--network", n, "busybox", "sh", "-c",
                f"ping -c1 -W2 {db} | head -1; ping -c1 -W2 database | head -1; "
                "nslookup nosuch.invalid 2>&1 | grep -c NXDOMAIN; head -1 /etc/resolv.conf")
