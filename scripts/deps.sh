@@ -8,7 +8,7 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.
-  pkgs+=(python3 python3-pytest python3-docker tmux jq crun runc podman conmon containerd docker.io tar skopeo)
+  pkgs+=(python3 python3-pytest python3-docker docker-compose tmux jq crun runc podman conmon containerd docker.io tar skopeo)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -80,7 +80,15 @@ void addNetworkLs(CLI::App*, Globals&, Runner&);
 void addNetworkInspect(CLI::App*, Globals&, Runner&);
 void addNetworkRm(CLI::App*, Globals&, Runner&);
 void addNetworkPrune(CLI::App*, Globals&, Runner&);
+void addNetworkConnect(CLI::App*, Globals&, Runner&);
+void addNetworkDisconnect(CLI::App*, Globals&, Runner&);
 void addPort(CLI::App*, Globals&, Runner&);
+// volume_commands.cc
+void addVolumeCreate(CLI::App*, Globals&, Runner&);
+void addVolumeLs(CLI::App*, Globals&, Runner&);
+void addVolumeInspect(CLI::App*, Globals&, Runner&);
+void addVolumeRm(CLI::App*, Globals&, Runner&);
+void addVolumePrune(CLI::App*, Globals&, Runner&);
 // image_commands.cc
 void addImages(CLI::App*, Globals&, Runner&);
 void addImageInspect(CLI::App*, Globals&, Runner&);
@@ -101,7 +109,8 @@ void addSystemDf(CLI::App*, Globals&, Runner&);
 void addSystemPrune(CLI::App*, Globals&, Runner&);
 void addCompletion(CLI::App*, Globals&, Runner&);
 
-// The command tables (main.cc): top level, and the `container`, `image`, `network` and `system` groups.
+// The command tables (main.cc): top level, and the `container`, `image`, `network`, `volume` and
+// `system` groups.
 const std::vector<CommandDef>& topCommands();
 const std::vector<CommandDef>& groupCommands(const std::string& group);
 

@@ -205,12 +205,18 @@ Result<std::string> inspectOne(client::Api& a, const std::string& name, const st
     if (r.error().category() != ErrorCategory::NotFound || type == "network")
       return std::unexpected(r.error());
   }
+  if (type.empty() || type == "volume") {
+    auto r = a.call("GET", "/volumes/" + urlEncode(name));
+    if (r) return r->body;
+    if (r.error().category() != ErrorCategory::NotFound || type == "volume")
+      return std::unexpected(r.error());
+  }
   return berth::fail(ErrorCategory::NotFound, "No such object: " + name);
 }
 
 int cmdInspect(Globals& g, const std::vector<std::string>& names, const std::string& format,
                const std::string& type, bool size) {
-  if (!type.empty() && type != "container" && type != "image" && type != "network")
+  if (!type.empty() && type != "container" && type != "image" && type != "network" && type != "volume")
     return failLocal("\"" + type + "\" is not a valid value for --type");
   return inspectEach(g, names, format,
                      [&](client::Api& a, const std::string& n) { return inspectOne(a, n, type, size); });

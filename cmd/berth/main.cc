@@ -103,9 +103,19 @@ const std::vector<CommandDef>& groupCommands(const std::string& group) {
       {"inspect", "Display detailed information on one or more networks", addNetworkInspect},
       {"rm", "Remove one or more networks", addNetworkRm, "remove"},
       {"prune", "Remove all unused networks", addNetworkPrune},
+      {"connect", "Connect a container to a network", addNetworkConnect},
+      {"disconnect", "Disconnect a container from a network", addNetworkDisconnect},
+  };
+  static const std::vector<CommandDef> volume = {
+      {"create", "Create a volume", addVolumeCreate},
+      {"ls", "List volumes", addVolumeLs, "list"},
+      {"inspect", "Display detailed information on one or more volumes", addVolumeInspect},
+      {"rm", "Remove one or more volumes", addVolumeRm, "remove"},
+      {"prune", "Remove unused local volumes", addVolumePrune},
   };
   static const std::vector<CommandDef> none;
   if (group == "network") return network;
+  if (group == "volume") return volume;
   if (group == "container") return container;
   if (group == "image") return image;
   if (group == "system") return system;
@@ -118,6 +128,7 @@ const char* groupHelp(const std::string& g) {
   if (g == "container") return "Manage containers";
   if (g == "image") return "Manage images";
   if (g == "network") return "Manage networks";
+  if (g == "volume") return "Manage volumes";
   return "Manage berth";
 }
 
@@ -134,7 +145,7 @@ void registerCommands(CLI::App& app, Globals& g, Runner& run, const std::string&
                       const std::string& next) {
   for (auto& d : topCommands())
     if (word == d.name) return (void)addDef(app, d, g, run);
-  for (const char* group : {"container", "image", "network", "system"}) {
+  for (const char* group : {"container", "image", "network", "volume", "system"}) {
     if (!word.empty() && word != group) continue;
     auto* grp = app.add_subcommand(group, groupHelp(group));
     grp->require_subcommand(1);

@@ -152,6 +152,46 @@ void addNetworkRm(CLI::App* c, Globals& g, Runner& run) {
   });
 }
 
+void addNetworkConnect(CLI::App* c, Globals& g, Runner& run) {
+  auto net = state<std::string>(), ctr = state<std::string>(), ip = state<std::string>();
+  auto aliases = state<std::vector<std::string>>();
+  c->add_option("--alias", *aliases, "add network-scoped alias for the container")->allow_extra_args(false);
+  c->add_option("--ip", *ip, "IPv4 address (e.g., \"172.30.100.104\")");
+  c->add_option("NETWORK", *net)->required();
+  c->add_option("CONTAINER", *ctr)->required();
+  c->callback([=, &g, &run] {
+    run = [=, &g] {
+      json ec = json::object();
+      if (!aliases->empty()) ec["Aliases"] = *aliases;
+      if (!ip->empty()) ec["IPAMConfig"] = {{"IPv4Address", *ip}};
+      json body = {{"Container", *ctr}, {"EndpointConfig", ec}};
+      auto api = g.api();
+      if (!api) return fail(api.error());
+      auto r = (*api)->call("POST", "/networks/" + urlEncode(*net) + "/connect", body.dump());
+      if (!r) return fail(r.error());
+      return 0;
+    };
+  });
+}
+
+void addNetworkDisconnect(CLI::App* c, Globals& g, Runner& run) {
+  auto net = state<std::string>(), ctr = state<std::string>();
+  auto force = state<bool>();
+  c->add_flag("-f,--force", *force, "force the container to disconnect from a network");
+  c->add_option("NETWORK", *net)->required();
+  c->add_option("CONTAINER", *ctr)->required();
+  c->callback([=, &g, &run] {
+    run = [=, &g] {
+      json body = {{"Container", *ctr}, {"Force", *force}};
+      auto api = g.api();
+      if (!api) return fail(api.error());
+      auto r = (*api)->call("POST", "/networks/" + urlEncode(*net) + "/disconnect", body.dump());
+      if (!r) return fail(r.error());
+      return 0;
+    };
+  });
+}
+
 void addNetworkPrune(CLI::App* c, Globals& g, Runner& run) {
   auto force = state<bool>();
   c->add_flag("-f,--force", *force, "do not prompt for confirmation");

@@ -16,14 +16,14 @@ struct RunFlags {
   bool rm = false, detach = false, interactive = false, tty = false, init = false, readOnly = false,
        privileged = false, noHealthcheck = false, restartOnUnhealthy = false, sigProxy = true, quiet = false;
   std::string name, entrypoint, memory, memorySwap, memoryReservation, shmSize, cpus, cpusetCpus, workdir,
-      user, hostname, network = "default", stopSignal, restart = "no", logDriver, cgroupParent, healthCmd,
-                      healthInterval, healthTimeout, healthStartPeriod, pull = "missing", platform;
+      user, hostname, ip, network = "default", stopSignal, restart = "no", logDriver, cgroupParent, healthCmd,
+                          healthInterval, healthTimeout, healthStartPeriod, pull = "missing", platform;
   bool entrypointSet = false, stopTimeoutSet = false, healthRetriesSet = false;
   int64_t cpuShares = 0, cpuPeriod = 0, cpuQuota = 0, pidsLimit = 0;
   int stopTimeout = 0, healthRetries = 0;
   std::vector<std::string> env, envFiles, labels, labelFiles, tmpfs, ulimits, capAdd, capDrop, securityOpts,
-      logOpts, attach, volumes, publish, dns, dnsSearch, addHost, mounts, devices, groupAdd, networkAlias,
-      exposes, rest;
+      logOpts, attach, volumes, volumesFrom, publish, dns, dnsSearch, addHost, mounts, devices, groupAdd,
+      networkAlias, exposes, rest;
   bool publishAll = false;
 };
 
@@ -102,6 +102,7 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
   if (flagWanted("--network,--net"))
     c->add_option("--network,--net", f->network,
                   "connect a container to a network (bridge, none, host or a network name)");
+  if (flagWanted("--ip")) c->add_option("--ip", f->ip, "IPv4 address (e.g., 172.30.100.104)");
   if (flagWanted("--network-alias"))
     c->add_option("--network-alias", f->networkAlias, "add network-scoped alias for the container")
         ->allow_extra_args(false);
@@ -116,6 +117,9 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
     c->add_option("-v,--volume", f->volumes, "bind mount a volume")->allow_extra_args(false);
   if (flagWanted("--mount"))
     c->add_option("--mount", f->mounts, "attach a filesystem mount to the container")
+        ->allow_extra_args(false);
+  if (flagWanted("--volumes-from"))
+    c->add_option("--volumes-from", f->volumesFrom, "mount volumes from the specified container(s)")
         ->allow_extra_args(false);
   if (flagWanted("--device"))
     c->add_option("--device", f->devices, "add a host device to the container")->allow_extra_args(false);
@@ -185,6 +189,90 @@ Result<std::vector<std::string>> readLinesFile(const std::string& path, const ch
 }
 
 // The ContainerCreate body from the flags; InvalidArgument for what docker's CLI rejects itself.
+// --mount type=bind|volume|tmpfs,source=…,target=…,readonly,… (docker's CSV fields) → a Mount object.
+Result<json> parseMountFlag(const std::string& spec) {
+  json m = json::object();
+  auto bad = [&](const std::string& why) {
+    return invalid("invalid argument \"" + spec + "\" for \"--mount\" flag: " + why);
+  };
+  std::string type = "volume";
+  json bind = json::object(), vol = json::object(), tmpfs = json::object();
+  for (auto& field : split(spec, ',')) {
+    if (field.empty()) continue;
+    auto eq = field.find('=');
+    std::string key = trim(field.substr(0, eq)), val = eq == std::string::npos ? "" : field.substr(eq + 1);
+    std::string lower = key;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto boolVal = [&]() -> Result<bool> {
+      if (eq == std::string::npos || val == "1" || val == "true" || val == "True") return true;
+      if (val == "0" || val == "false" || val == "False") return false;
+      return bad("invalid value for " + key + ": " + val);
+    };
+    if (eq == std::string::npos && lower != "readonly" && lower != "ro" && lower != "volume-nocopy" &&
+        lower != "bind-recursive" && lower != "bind-nonrecursive")
+      return bad("invalid field '" + field + "' must be a key=value pair");
+    if (lower == "type")
+      type = val;
+    else if (lower == "source" || lower == "src")
+      m["Source"] = val;
+    else if (lower == "target" || lower == "dst" || lower == "destination")
+      m["Target"] = val;
+    else if (lower == "readonly" || lower == "ro") {
+      TRY(bool b, boolVal());
+      m["ReadOnly"] = b;
+    } else if (lower == "consistency")
+      m["Consistency"] = val;
+    else if (lower == "bind-propagation")
+      bind["Propagation"] = val;
+    else if (lower == "bind-nonrecursive") {
+      TRY(bool b, boolVal());
+      bind["NonRecursive"] = b;
+    } else if (lower == "bind-create-mountpoint") {
+      TRY(bool b, boolVal());
+      bind["CreateMountpoint"] = b;
+    } else if (lower == "volume-nocopy") {
+      TRY(bool b, boolVal());
+      vol["NoCopy"] = b;
+    } else if (lower == "volume-subpath")
+      vol["Subpath"] = val;
+    else if (lower == "volume-label") {
+      auto e2 = val.find('=');
+      vol["Labels"][val.substr(0, e2)] = e2 == std::string::npos ? "" : val.substr(e2 + 1);
+    } else if (lower == "volume-driver")
+      vol["DriverConfig"]["Name"] = val;
+    else if (lower == "volume-opt") {
+      auto e2 = val.find('=');
+      if (e2 == std::string::npos) return bad("invalid volume-opt '" + val + "' must be a key=value pair");
+      vol["DriverConfig"]["Options"][val.substr(0, e2)] = val.substr(e2 + 1);
+    } else if (lower == "tmpfs-size") {
+      auto size = parseBytes(val);
+      if (!size) return bad("invalid value for tmpfs-size: " + val);
+      tmpfs["SizeBytes"] = *size;
+    } else if (lower == "tmpfs-mode") {
+      char* end = nullptr;
+      long mode = std::strtol(val.c_str(), &end, 8);
+      if (val.empty() || *end) return bad("invalid value for tmpfs-mode: " + val);
+      tmpfs["Mode"] = mode;
+    } else
+      return bad("unexpected key '" + key + "' in '" + field + "'");
+  }
+  m["Type"] = type;
+  if (!bind.empty()) {
+    if (type != "bind") return bad("cannot mix 'bind-*' options with mount type '" + type + "'");
+    m["BindOptions"] = bind;
+  }
+  if (!vol.empty()) {
+    if (type != "volume") return bad("cannot mix 'volume-*' options with mount type '" + type + "'");
+    m["VolumeOptions"] = vol;
+  }
+  if (!tmpfs.empty()) {
+    if (type != "tmpfs") return bad("cannot mix 'tmpfs-*' options with mount type '" + type + "'");
+    m["TmpfsOptions"] = tmpfs;
+  }
+  if (!m.contains("Target")) return bad("target is required");
+  return m;
+}
+
 Result<json> createBody(RunFlags& f) {
   if (f.rest.empty()) return invalid("requires at least 1 argument");
   json cfg = json::object();
@@ -344,10 +432,19 @@ Result<json> createBody(RunFlags& f) {
   }
   if (!secopts.empty()) hc["SecurityOpt"] = secopts;
   hc["NetworkMode"] = f.network;
-  if (!f.volumes.empty()) hc["Binds"] = f.volumes;
-  if (!f.mounts.empty())
-    return invalid(
-        "--mount is not supported yet (volumes and mounts come with the networking and volumes work)");
+  // docker's split: "src:dst[:mode]" is a bind (or a named volume), a lone "/dst" an anonymous volume.
+  for (auto& v : f.volumes) {
+    if (v.empty()) return invalid("invalid empty volume spec");
+    if (v.find(':') != std::string::npos)
+      hc["Binds"].push_back(v);
+    else
+      cfg["Volumes"][v] = json::object();
+  }
+  for (auto& m : f.mounts) {
+    TRY(json mount, parseMountFlag(m));
+    hc["Mounts"].push_back(mount);
+  }
+  if (!f.volumesFrom.empty()) hc["VolumesFrom"] = f.volumesFrom;
   if (!f.devices.empty()) {
     json d = json::array();
     for (auto& dev : f.devices) {
@@ -438,8 +535,14 @@ Result<json> createBody(RunFlags& f) {
   }
   if (!f.cgroupParent.empty()) hc["CgroupParent"] = f.cgroupParent;
   cfg["HostConfig"] = hc;
-  if (!f.networkAlias.empty() && f.network != "default" && f.network != "bridge")
-    cfg["NetworkingConfig"] = {{"EndpointsConfig", {{f.network, {{"Aliases", f.networkAlias}}}}}};
+  if ((!f.networkAlias.empty() || !f.ip.empty()) && f.network != "default" && f.network != "bridge") {
+    json ec = json::object();
+    if (!f.networkAlias.empty()) ec["Aliases"] = f.networkAlias;
+    if (!f.ip.empty()) ec["IPAMConfig"] = {{"IPv4Address", f.ip}};
+    cfg["NetworkingConfig"] = {{"EndpointsConfig", {{f.network, ec}}}};
+  } else if (!f.ip.empty()) {
+    return invalid("user specified IP address is supported on user defined networks only");
+  }
   return cfg;
 }
 

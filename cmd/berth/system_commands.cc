@@ -304,11 +304,12 @@ std::vector<CmdInfo> collect() {
     d.add(c, g, r);
     out.push_back({d.name, flagsOf(c), argKind(d.name)});
   }
-  for (const char* group : {"container", "image", "network", "system"})
+  for (const char* group : {"container", "image", "network", "volume", "system"})
     for (auto& d : groupCommands(group)) {
       auto* c = app.add_subcommand(std::string(group) + "-" + d.name);
       d.add(c, g, r);
-      std::string kind = std::string(group) == "network" ? "" : argKind(d.name);
+      std::string kind =
+          std::string(group) == "network" || std::string(group) == "volume" ? "" : argKind(d.name);
       if (std::string(group) == "container" &&
           (std::string(d.name) == "rm" || std::string(d.name) == "inspect"))
         kind = "containers";
@@ -328,7 +329,7 @@ std::string joinWords(const std::vector<std::string>& w) {
 
 std::string bashScript() {
   auto cmds = collect();
-  std::vector<std::string> top = {"container", "image", "network", "system"};
+  std::vector<std::string> top = {"container", "image", "network", "volume", "system"};
   std::map<std::string, std::vector<std::string>> groups;
   for (auto& c : cmds) {
     auto sp = c.path.find(' ');

@@ -75,6 +75,14 @@ json toJson(const Container& c) {
              return e;
            }()},
           {"aliases", c.aliases},
+          {"networks", c.networks},
+          {"ips", c.ips},
+          {"mounts",
+           [&] {
+             json m = json::array();
+             for (auto& x : c.mounts) m.push_back(x.toJson());
+             return m;
+           }()},
           {"ports", [&] {
              json p = json::array();
              for (auto& b : c.ports) p.push_back(b.toJson());
@@ -109,8 +117,19 @@ Container fromJson(const json& j) {
   if (auto it = j.find("endpoints"); it != j.end() && it->is_object())
     for (auto& [name, ep] : it->items()) c.endpoints[name] = Endpoint::fromJson(ep);
   c.aliases = j.value("aliases", std::map<std::string, std::vector<std::string>>{});
+  c.ips = j.value("ips", std::map<std::string, std::string>{});
+  if (j.contains("networks")) {
+    c.networks = j.value("networks", std::vector<std::string>{});
+  } else {  // a record of an earlier daemon: its NetworkMode alone
+    std::string mode = c.hostConfig.value("NetworkMode", "");
+    if (!mode.empty() && mode != "none" && mode != "host" && mode != "default" &&
+        !mode.starts_with("container:"))
+      c.networks.push_back(mode);
+  }
   if (auto it = j.find("ports"); it != j.end() && it->is_array())
     for (auto& b : *it) c.ports.push_back(PortBinding::fromJson(b));
+  if (auto it = j.find("mounts"); it != j.end() && it->is_array())
+    for (auto& m : *it) c.mounts.push_back(MountPoint::fromJson(m));
   return c;
 }
 
@@ -164,6 +183,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
                                             [exe] { return startStandbyShim(exe); });
   }
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
+  TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));
   TRYV(e->loadAll());
   return e;
 }
@@ -290,7 +310,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   json hc = body.value("HostConfig", json::object());
   if (!hc.is_object()) hc = json::object();
   // What the later issues bring, refused clearly rather than ignored.
-  for (const char* key : {"Binds", "Mounts", "Links", "VolumesFrom", "Devices"}) {
+  for (const char* key : {"Links", "Devices"}) {
     auto it = hc.find(key);
     if (it != hc.end() && !it->is_null() && !it->empty())
       return invalid(std::string("HostConfig.") + key +
@@ -345,14 +365,6 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   c.config = body;
   c.config.erase("HostConfig");
   c.config.erase("NetworkingConfig");
-  // Network-scoped aliases (--network-alias, compose's service names), by network name or id.
-  if (auto nc = body.find("NetworkingConfig"); nc != body.end() && nc->is_object())
-    if (auto ec = nc->find("EndpointsConfig"); ec != nc->end() && ec->is_object())
-      for (auto& [net, cfg] : ec->items())
-        if (cfg.is_object() && cfg.contains("Aliases") && cfg["Aliases"].is_array())
-          for (auto& a : cfg["Aliases"])
-            if (a.is_string() && !a.get<std::string>().empty())
-              c.aliases[net].push_back(a.get<std::string>());
   c.config["Image"] = imageRef;
   if (!c.config.contains("Hostname") || c.config["Hostname"].get<std::string>().empty())
     c.config["Hostname"] = c.id.substr(0, 12);
@@ -407,7 +419,34 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   // docker's default network: the bridge.
   if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "bridge";
   c.hostConfig = hc;
+  // Its networks: NetworkMode's when that is a bridge network, then NetworkingConfig's others (API 1.44
+  // takes several), each with its aliases (--network-alias, compose's service names) and --ip.
+  {
+    std::string primary = hc["NetworkMode"].get<std::string>();
+    std::optional<Network> first;
+    if (primary != "none" && primary != "host" && !primary.starts_with("container:")) {
+      TRY(first, networks_->find(primary));
+      if (first->driver == "bridge") c.networks.push_back(first->name);
+    }
+    json ecs = json::object();
+    if (auto nc = body.find("NetworkingConfig"); nc != body.end() && nc->is_object())
+      if (auto ec = nc->find("EndpointsConfig"); ec != nc->end() && ec->is_object()) ecs = *ec;
+    for (auto& [key, cfg] : ecs.items()) {
+      std::string net = key == "default" ? "bridge" : key;  // the docker CLI names NetworkMode's as it is
+      TRY(Network n, networks_->find(net));
+      bool isPrimary = n.name == primary || n.id == primary || (first && first->id == n.id);
+      if (!isPrimary && (n.driver != "bridge" || c.networks.empty()))
+        return invalid("Container cannot be connected to network endpoints: " + primary + ", " + n.name);
+      if (n.driver != "bridge") continue;
+      if (std::find(c.networks.begin(), c.networks.end(), n.name) == c.networks.end())
+        c.networks.push_back(n.name);
+      TRYV(endpointConfigLocked(c, n, cfg));
+    }
+  }
 
+  // Its mounts, with the volumes they name made now (docker makes them at create, not at start).
+  TRY(c.mounts, resolveMountsLocked(body, hc, icfg.config.volumes));
+  Defer dropVolumes([&] { removeAnonymousVolumesLocked(c); });
   // The container's writable layer on the image's top layer.
   std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
   // Relaxed: the record's synced commit below carries it to the disk; a crash between the two leaves a
@@ -425,6 +464,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     (void)images_->snapshotter().remove("container-" + c.id);
     return std::unexpected(r.error());
   }
+  dropVolumes.dismiss();
   containers_[c.id] = c;
   emitLocked("container", "create", c.id);
   return c.id;
@@ -440,7 +480,7 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
     if (!o.all && !running && !hasStatus) continue;
     bool ok = true;
     for (auto& [key, values] : o.filters) {
-      bool any = false;
+      bool any = key == "label";  // docker: every label filter must match, any one of the others' values
       for (auto& v : values) {
         if (key == "status")
           any |= c.state.status == v;
@@ -457,8 +497,16 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
           auto eq = v.find('=');
           auto labels = c.config.value("Labels", json::object());
           std::string k = v.substr(0, eq);
-          if (labels.contains(k))
-            any |= eq == std::string::npos || labels[k].get<std::string>() == v.substr(eq + 1);
+          any = any && labels.contains(k) && labels[k].is_string() &&
+                (eq == std::string::npos || labels[k].get<std::string>() == v.substr(eq + 1));
+        } else if (key == "network") {
+          auto n = networks_->find(v);
+          std::string name = n ? n->name : v;
+          any |= std::find(c.networks.begin(), c.networks.end(), name) != c.networks.end() ||
+                 c.endpoints.count(name) || c.hostConfig.value("NetworkMode", "") == name;
+        } else if (key == "volume") {
+          any |= std::any_of(c.mounts.begin(), c.mounts.end(),
+                             [&](auto& m) { return m.name == v || m.destination == v || m.source == v; });
         } else {
           return invalid("invalid filter '" + key + "'");
         }

@@ -26,6 +26,7 @@
 #include "db/sqlite.h"
 #include "engine/fd_pool.h"
 #include "engine/networks.h"
+#include "engine/volumes.h"
 #include "image/runspec.h"
 #include "image/service.h"
 #include "network/dns.h"
@@ -84,7 +85,12 @@ struct Container {
   bool manuallyStopped = false;   // stop/kill by a user: restart policies leave it alone (docker's rule)
   std::map<std::string, Endpoint> endpoints;  // by network name: its place on bridge networks while it runs
   std::vector<PortBinding> ports;             // published while it runs
-  std::map<std::string, std::vector<std::string>> aliases;  // by network name or id (NetworkingConfig)
+  std::map<std::string, std::vector<std::string>> aliases;  // by network name (NetworkingConfig)
+  // The bridge networks it joins when it starts, in order: the first gives eth0 and the default route
+  // (NetworkMode, then NetworkingConfig's others and `network connect`).
+  std::vector<std::string> networks;
+  std::map<std::string, std::string> ips;  // an IPv4 address asked for on a network (--ip), by name
+  std::vector<MountPoint> mounts;          // volumes, binds and tmpfs mounts, in mount order
 };
 
 struct ListOptions {
@@ -155,7 +161,8 @@ class Engine {
                     const std::string& signal = "");
   Result<void> kill(const std::string& ref, const std::string& signal);
   Result<void> restart(const std::string& ref, std::optional<int> timeoutSeconds);
-  Result<void> remove(const std::string& ref, bool force);
+  // `removeVolumes` (docker rm -v): its anonymous volumes go too, unless another container uses them.
+  Result<void> remove(const std::string& ref, bool force, bool removeVolumes = false);
   Result<void> rename(const std::string& ref, const std::string& newName);
   // docker update: resources (memory, swap, cpu shares/quota/period/NanoCpus/cpuset, pids) of a running
   // container change at once; the record keeps them for its next start; and the restart policy.
@@ -234,7 +241,20 @@ class Engine {
   Result<nlohmann::json> networkInspect(const std::string& ref);
   Result<std::string> networkCreate(const nlohmann::json& body);
   Result<void> networkRemove(const std::string& ref);
+  // POST /networks/{id}/connect and disconnect (docker's bodies: Container, EndpointConfig, Force). A
+  // running container gets (or loses) an interface at once; any other joins at its next start.
+  Result<void> networkConnect(const std::string& ref, const nlohmann::json& body);
+  Result<void> networkDisconnect(const std::string& ref, const nlohmann::json& body);
   Result<std::vector<std::string>> networkPrune();
+
+  // docker's volumes (GET /volumes, /volumes/{name}, POST /volumes/create, DELETE, prune) and their use
+  // for /system/df (UsageData: size and reference count).
+  Result<nlohmann::json> volumeList(const std::map<std::string, std::vector<std::string>>& filters);
+  Result<nlohmann::json> volumeInspect(const std::string& name);
+  Result<nlohmann::json> volumeCreate(const nlohmann::json& body);
+  Result<void> volumeRemove(const std::string& name, bool force);
+  Result<nlohmann::json> volumePrune(const std::map<std::string, std::vector<std::string>>& filters);
+  Result<nlohmann::json> volumeUsage();
 
   // Stops the monitors (the containers keep running in their shims).
   void shutdown();
@@ -263,7 +283,8 @@ class Engine {
   // Restart policy after an exit: true when a restart was scheduled (status "restarting").
   bool maybeRestartLocked(Container& c, bool daemonStart);
   void restartLater(std::string id, int64_t delayMs);
-  Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force);
+  Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force,
+                            bool removeVolumes = false);
   Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOfContainer(const std::string& ref, std::string* id,
                                                                   std::string* name);
   void emitLocked(const std::string& type, const std::string& action, const std::string& id,
@@ -280,11 +301,32 @@ class Engine {
   // Connects a starting container to its bridge network (when it has one); its /etc files go into `o`.
   Result<void> connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
                                     const std::vector<std::string>& imageExposed);
+  // One endpoint of container `c` on bridge network `n` in namespace `netnsFd` (interface `iface`; the
+  // primary one routes by default).
+  Result<Endpoint> attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
+                                bool primary);
+  // NetworkingConfig.EndpointsConfig / a connect's EndpointConfig: aliases and --ip for network `n`.
+  Result<void> endpointConfigLocked(Container& c, const Network& n, const nlohmann::json& cfg);
   void disconnectNetworkLocked(Container& c);
   // The embedded DNS server's names of user network `n`: its running containers' names, short ids and
   // aliases. The server (one for the daemon) is made at the first user network endpoint.
   void refreshNamesLocked(const Network& n);
   std::unique_ptr<network::dns::Server> dns_;
+  std::unique_ptr<Volumes> volumes_;
+  // A create request's mounts (VolumesFrom, Binds, Mounts, Config.Volumes, the image's VOLUMEs), with
+  // their volumes made: named ones that do not exist yet, and anonymous ones.
+  Result<std::vector<MountPoint>> resolveMountsLocked(const nlohmann::json& body, const nlohmann::json& hc,
+                                                      const std::vector<std::string>& imageVolumes);
+  // At start: volumes mounted (local driver options) and seeded from the image (copy-up), missing bind
+  // sources made; the mounts go into `o`. `staged`: binds that must stay until the container exists.
+  Result<void> setupMountsLocked(const Container& c, const std::string& rootfs, image::RunOptions& o,
+                                 std::vector<std::unique_ptr<StagedMount>>& staged);
+  // After an exit: volumes with the local driver's options unmounted when no running container uses them.
+  void releaseVolumesLocked(const Container& c);
+  // The containers (ids) whose mounts use volume `name`.
+  std::vector<std::string> volumeUsersLocked(const std::string& name, const std::string& except = "");
+  // docker rm -v: the container's anonymous volumes no other container uses.
+  void removeAnonymousVolumesLocked(const Container& c);
   nlohmann::json networkSettingsJson(const Container& c);
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
   std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)

@@ -155,6 +155,9 @@ Result<void> Engine::spawnShim(Container& c) {
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
   // A network namespace made ahead (held open until the shim reports the container's init ready, which
   // has joined it by then).
+  std::vector<std::unique_ptr<StagedMount>> staged;  // volume subpaths, until the container exists
+  TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged));
+  Defer release([&] { releaseVolumesLocked(c); });
   UniqueFd netns;
   if (o.network != "host" && netns_) netns = netns_->take();
   TRYV(connectNetworkLocked(c, netns, o, icfg.config.exposedPorts));
@@ -248,6 +251,7 @@ Result<void> Engine::spawnShim(Container& c) {
     c.state.pid = std::atoi(line.c_str() + 3);
     unmount.dismiss();
     disconnect.dismiss();
+    release.dismiss();
     return {};
   }
   if (line.starts_with("err ")) return fail(ErrorCategory::Internal, line.substr(4));
@@ -281,7 +285,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
       it->second.state.status = c.hasBeenStarted ? "exited" : "created";
       it->second.state.error = e.message();
       (void)save(it->second, db::Sync::Relaxed);
-      if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+      if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true, true);
     }
     changed_.notify_all();
     return std::unexpected(e);
@@ -405,6 +409,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   shimReady_.erase(id);
   cleanupRuntime(id);
   disconnectNetworkLocked(c);
+  releaseVolumesLocked(c);
   (void)save(c, db::Sync::Relaxed);
   exitSeq_[id]++;
   if (c.state.oomKilled) emitLocked("container", "oom", id);
@@ -415,7 +420,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
     return;
   }
   changed_.notify_all();
-  if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true);
+  if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true, true);
 }
 
 bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
@@ -705,13 +710,14 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
   }
 }
 
-Result<void> Engine::remove(const std::string& ref, bool force) {
+Result<void> Engine::remove(const std::string& ref, bool force, bool removeVolumes) {
   std::unique_lock lock(m_);
   TRY(std::string id, resolveId(ref));
-  return removeLocked(lock, id, force);
+  return removeLocked(lock, id, force, removeVolumes);
 }
 
-Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, bool force) {
+Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, bool force,
+                                  bool removeVolumes) {
   const std::string id = idRef;  // idRef may be the record's own id, erased below
   auto it = containers_.find(id);
   if (it == containers_.end()) return fail(ErrorCategory::NotFound, "No such container: " + id);
@@ -743,6 +749,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   if (!r && r.error().category() != ErrorCategory::NotFound)
     log::warn("removing the writable layer of container " + id + ": " + r.error().message());
   emitLocked("container", "destroy", id);
+  if (removeVolumes) removeAnonymousVolumesLocked(containers_.at(id));
   (void)trash_->discard(opts_.dataRoot + "/containers/" + id);
   containers_.erase(id);
   std::erase_if(execs_, [&](const auto& e) { return e.second.containerId == id; });

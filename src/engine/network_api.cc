@@ -1,6 +1,7 @@
 // The engine's side of networks: a container's endpoint at start and exit, its /etc/hosts, /etc/resolv.conf
 // and /etc/hostname, its NetworkSettings, and the /networks API.
 #include <arpa/inet.h>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <functional>
@@ -147,6 +148,8 @@ std::vector<network::nft::PortRule> portRules(const Container& c) {
   std::vector<network::nft::PortRule> out;
   if (c.endpoints.empty()) return out;
   Address ip = c.endpoints.begin()->second.ip;
+  for (auto& [name, ep] : c.endpoints)
+    if (ep.iface == "eth0") ip = ep.ip;  // the primary endpoint
   for (auto& b : c.ports) {
     network::nft::PortRule r;
     r.proto = b.proto, r.hostPort = b.hostPort, r.containerIp = ip, r.containerPort = b.containerPort;
@@ -157,26 +160,75 @@ std::vector<network::nft::PortRule> portRules(const Container& c) {
   return out;
 }
 
-Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
-                                          const std::vector<std::string>& imageExposed) {
-  std::string mode = c.hostConfig.value("NetworkMode", "none");
-  if (mode.empty() || mode == "default" || mode == "none" || mode == "host") return {};
-  TRY(Network n, networks_->find(mode));
-  if (n.driver != "bridge") return {};
-  if (!netns) {
-    TRY(netns, makeNetworkNamespace());
+Result<void> Engine::endpointConfigLocked(Container& c, const Network& n, const json& cfg) {
+  if (cfg.is_null()) return {};
+  if (!cfg.is_object()) return invalid("EndpointConfig of network " + n.name + " must be an object");
+  if (auto a = cfg.find("Aliases"); a != cfg.end() && !a->is_null()) {
+    if (!a->is_array()) return invalid("EndpointConfig.Aliases must be an array of strings");
+    std::vector<std::string> aliases;
+    for (auto& x : *a) {
+      if (!x.is_string()) return invalid("EndpointConfig.Aliases must be an array of strings");
+      if (!x.get<std::string>().empty()) aliases.push_back(x.get<std::string>());
+    }
+    c.aliases[n.name] = aliases;
   }
+  std::string ip;
+  if (auto ipam = cfg.find("IPAMConfig"); ipam != cfg.end() && ipam->is_object())
+    if (auto v = ipam->find("IPv4Address"); v != ipam->end() && v->is_string()) ip = v->get<std::string>();
+  if (ip.empty()) {
+    c.ips.erase(n.name);
+    return {};
+  }
+  auto a = Address::parse(ip);
+  if (!a) return invalid("invalid IPv4 address: " + ip);
+  if (n.predefined()) return invalid("user specified IP address is supported on user defined networks only");
+  if (!n.subnet.contains(*a) || *a == n.gateway || *a == n.subnet.base || *a == n.subnet.last())
+    return invalid("no configured subnet or ip-range contain the IP address " + ip);
+  c.ips[n.name] = ip;
+  return {};
+}
+
+Result<Endpoint> Engine::attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
+                                      bool primary) {
   std::set<Address> taken;
   for (auto& [id, other] : containers_)
     if (id != c.id)
       for (auto& [name, ep] : other.endpoints)
         if (ep.networkId == n.id) taken.insert(ep.ip);
-  TRY(Endpoint ep, networks_->attach(n, c.id, netns.get(), taken));
-  for (const std::string& key : {n.name, n.id})
-    if (auto it = c.aliases.find(key); it != c.aliases.end())
-      ep.aliases.insert(ep.aliases.end(), it->second.begin(), it->second.end());
+  std::optional<Address> want;
+  if (auto it = c.ips.find(n.name); it != c.ips.end())
+    if (auto a = Address::parse(it->second)) want = *a;
+  TRY(Endpoint ep, networks_->attach(n, c.id, netnsFd, taken, iface, primary, want));
+  if (auto it = c.aliases.find(n.name); it != c.aliases.end()) ep.aliases = it->second;
+  if (auto it = c.aliases.find(n.id); it != c.aliases.end())  // records of earlier daemons: by id too
+    ep.aliases.insert(ep.aliases.end(), it->second.begin(), it->second.end());
   c.endpoints[n.name] = ep;
   emitLocked("network", "connect", n.id, {{"container", c.id}, {"name", n.name}, {"type", "bridge"}});
+  return ep;
+}
+
+Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
+                                          const std::vector<std::string>& imageExposed) {
+  std::string mode = c.hostConfig.value("NetworkMode", "none");
+  if (mode == "host" || mode.starts_with("container:")) return {};
+  std::vector<Network> nets;
+  for (auto& name : c.networks) {
+    TRY(Network n, networks_->find(name));
+    if (n.driver == "bridge") nets.push_back(n);
+  }
+  if (nets.empty()) return {};
+  if (!netns) {
+    TRY(netns, makeNetworkNamespace());
+  }
+  std::optional<Endpoint> first;
+  std::optional<Network> userNet;  // the first user network: its gateway answers names
+  for (size_t i = 0; i < nets.size(); ++i) {
+    TRY(Endpoint ep, attachLocked(c, nets[i], netns.get(), "eth" + std::to_string(i), i == 0));
+    if (!first) first = ep;
+    if (!userNet && !nets[i].predefined()) userNet = nets[i];
+  }
+  const Network& n = userNet ? *userNet : nets[0];
+  const Endpoint& ep = *first;
 
   std::string host = o.hostname.empty() ? c.id.substr(0, 12) : o.hostname;
   std::string hosts =
@@ -216,8 +268,16 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   if (resolv.empty()) resolv = resolvConf(c.hostConfig);
   TRYV(replaceFile(dir + "/resolv.conf", resolv, 0644));
   TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
-  for (const char* f : {"hostname", "hosts", "resolv.conf"})
-    o.binds.push_back({dir + "/" + f, std::string("/etc/") + f, false});
+  for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
+    std::string dest = std::string("/etc/") + f;  // unless the user mounts their own there
+    if (std::none_of(o.binds.begin(), o.binds.end(), [&](auto& b) { return b.destination == dest; }))
+      o.binds.push_back({.source = dir + "/" + f,
+                         .destination = dest,
+                         .readOnly = false,
+                         .propagation = "rprivate",
+                         .tmpfs = false,
+                         .data = ""});
+  }
 
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.
@@ -268,6 +328,15 @@ void Engine::refreshNamesLocked(const Network& n) {
       for (auto& a : ep.aliases) add(a, ep.ip);
     }
   dns_->setNames(n.id, std::move(names));
+  // Containers on several networks resolve the names of each through any of their gateways.
+  std::map<Address, std::vector<std::string>> peers;
+  for (auto& [id, c] : containers_) {
+    if (c.endpoints.size() < 2) continue;
+    std::vector<std::string> ids;
+    for (auto& [name, ep] : c.endpoints) ids.push_back(ep.networkId);
+    for (auto& [name, ep] : c.endpoints) peers[ep.ip] = ids;
+  }
+  dns_->setPeers(std::move(peers));
 }
 
 void Engine::disconnectNetworkLocked(Container& c) {
@@ -305,8 +374,17 @@ json Engine::networkSettingsJson(const Container& c) {
   };
   json nets = json::object();
   for (auto& [name, ep] : c.endpoints) nets[name] = entry(ep.networkId, &ep);
+  for (auto& name : c.networks)  // configured, not joined (not running)
+    if (!nets.contains(name))
+      if (auto n = networks_->find(name)) {
+        nets[n->name] = entry(n->id, nullptr);
+        if (auto a = c.aliases.find(n->name); a != c.aliases.end() && !a->second.empty())
+          nets[n->name]["Aliases"] = a->second;
+      }
+  for (auto& [name, ip] : c.ips)
+    if (nets.contains(name)) nets[name]["IPAMConfig"] = {{"IPv4Address", ip}};
   std::string mode = c.hostConfig.value("NetworkMode", "none");
-  if (nets.empty() && !mode.empty() && mode != "default")
+  if (nets.empty() && (mode == "host" || mode == "none"))
     if (auto n = networks_->find(mode)) nets[n->name] = entry(n->id, nullptr);
   json ports = json::object();
   if (auto ex = c.config.find("ExposedPorts"); ex != c.config.end() && ex->is_object())
@@ -396,8 +474,8 @@ Result<std::vector<std::string>> Engine::networkPrune() {
   for (auto& n : networks_->list()) {
     if (n.predefined()) continue;
     bool used = std::any_of(containers_.begin(), containers_.end(), [&](auto& kv) {
-      std::string mode = kv.second.hostConfig.value("NetworkMode", "");
-      return mode == n.name || mode == n.id || kv.second.endpoints.count(n.name);
+      auto& cn = kv.second.networks;
+      return std::find(cn.begin(), cn.end(), n.name) != cn.end() || kv.second.endpoints.count(n.name);
     });
     if (used) continue;
     if (networks_->remove(n, {})) {
@@ -407,6 +485,82 @@ Result<std::vector<std::string>> Engine::networkPrune() {
     }
   }
   return removed;
+}
+
+Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
+  if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
+    return invalid("the request body must name a Container");
+  std::lock_guard lock(m_);
+  TRY(Network n, networks_->find(ref));
+  TRY(std::string id, resolveId(body["Container"].get<std::string>()));
+  Container& c = containers_.at(id);
+  std::string mode = c.hostConfig.value("NetworkMode", "");
+  if (n.driver == "host" || n.driver == "null" || mode == "host" || mode == "none" ||
+      mode.starts_with("container:"))
+    return fail(ErrorCategory::PermissionDenied,
+                "container sharing network namespace with another container or host cannot be connected to "
+                "any other network");
+  if (std::find(c.networks.begin(), c.networks.end(), n.name) != c.networks.end() ||
+      c.endpoints.count(n.name))
+    return fail(ErrorCategory::PermissionDenied,
+                "endpoint with name " + c.name + " already exists in network " + n.name);
+  Container updated = c;
+  TRYV(endpointConfigLocked(updated, n, body.value("EndpointConfig", json(nullptr))));
+  updated.networks.push_back(n.name);
+  bool running = c.state.status == "running" || c.state.status == "paused";
+  if (running && c.state.pid > 0) {
+    // A running container gets its interface now: the first free ethN in its namespace.
+    UniqueFd ns(::open(("/proc/" + std::to_string(c.state.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) return sysFail("opening the network namespace of " + c.name);
+    std::set<std::string> used;
+    for (auto& [name, ep] : c.endpoints) used.insert(ep.iface);
+    int i = 0;
+    while (used.count("eth" + std::to_string(i))) ++i;
+    TRYV(attachLocked(updated, n, ns.get(), "eth" + std::to_string(i), updated.endpoints.size() == 0));
+  }
+  TRYV(save(updated));
+  c = std::move(updated);
+  if (running && !n.predefined()) refreshNamesLocked(n);
+  return {};
+}
+
+Result<void> Engine::networkDisconnect(const std::string& ref, const json& body) {
+  if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
+    return invalid("the request body must name a Container");
+  std::lock_guard lock(m_);
+  TRY(Network n, networks_->find(ref));
+  TRY(std::string id, resolveId(body["Container"].get<std::string>()));
+  Container& c = containers_.at(id);
+  auto it = std::find(c.networks.begin(), c.networks.end(), n.name);
+  auto ep = c.endpoints.find(n.name);
+  if (it == c.networks.end() && ep == c.endpoints.end()) {
+    if (n.driver == "host" || n.driver == "null")
+      return fail(ErrorCategory::PermissionDenied,
+                  "container cannot be disconnected from host network or connected to host network");
+    return fail(ErrorCategory::PermissionDenied,
+                "container " + c.id + " is not connected to network " + n.name);
+  }
+  Container updated = c;
+  if (it != c.networks.end()) updated.networks.erase(updated.networks.begin() + (it - c.networks.begin()));
+  updated.aliases.erase(n.name);
+  updated.ips.erase(n.name);
+  std::optional<Endpoint> gone;
+  if (ep != c.endpoints.end()) {
+    gone = ep->second;
+    updated.endpoints.erase(n.name);
+    if (gone->iface == "eth0" && !updated.ports.empty()) {  // its ports pointed there
+      (void)networks_->setPublished(c.id, {});
+      updated.ports.clear();
+    }
+  }
+  TRYV(save(updated));
+  c = std::move(updated);
+  if (gone) {
+    networks_->detach(*gone, true);
+    emitLocked("network", "disconnect", n.id, {{"container", c.id}, {"name", n.name}, {"type", "bridge"}});
+    if (!n.predefined()) refreshNamesLocked(n);
+  }
+  return {};
 }
 
 }  // namespace berth::engine

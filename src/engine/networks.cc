@@ -78,7 +78,8 @@ bool validDevice(const std::string& s) {
 
 json Endpoint::toJson() const {
   return {{"networkId", networkId}, {"endpointId", endpointId}, {"veth", veth},     {"mac", mac},
-          {"ip", ip.str()},         {"gateway", gateway.str()}, {"prefix", prefix}, {"aliases", aliases}};
+          {"ip", ip.str()},         {"gateway", gateway.str()}, {"prefix", prefix}, {"aliases", aliases},
+          {"iface", iface}};
 }
 
 Endpoint Endpoint::fromJson(const json& j) {
@@ -91,6 +92,7 @@ Endpoint Endpoint::fromJson(const json& j) {
   if (auto a = Address::parse(j.value("gateway", ""))) e.gateway = *a;
   e.prefix = j.value("prefix", 0);
   e.aliases = j.value("aliases", std::vector<std::string>{});
+  e.iface = j.value("iface", "eth0");
   return e;
 }
 
@@ -358,7 +360,8 @@ Result<void> Networks::applyRules() {
 }
 
 Result<Endpoint> Networks::attach(const Network& n, const std::string& containerId, int netnsFd,
-                                  const std::set<Address>& taken) {
+                                  const std::set<Address>& taken, const std::string& iface, bool primary,
+                                  std::optional<Address> want) {
   (void)containerId;
   log::phase("network: attach");
   TRY(int bridgeIndex, ensureBridge(n));
@@ -370,8 +373,18 @@ Result<Endpoint> Networks::attach(const Network& n, const std::string& container
   e.veth = "vb" + randomHexId().substr(0, 12);
   e.gateway = n.gateway;
   e.prefix = n.subnet.prefix;
-  TRY(e.ip, network::pickAddress(n.subnet, n.gateway, taken, last_[n.id]));
-  last_[n.id] = e.ip;
+  e.iface = iface;
+  if (want) {
+    if (!n.subnet.contains(*want) || *want == n.gateway || *want == n.subnet.base || *want == n.subnet.last())
+      return invalid("no configured subnet or ip-range contain the IP address " + want->str());
+    if (taken.count(*want))
+      return fail(ErrorCategory::Conflict,
+                  "Address already in use: " + want->str() + " on network " + n.name);
+    e.ip = *want;
+  } else {
+    TRY(e.ip, network::pickAddress(n.subnet, n.gateway, taken, last_[n.id]));
+    last_[n.id] = e.ip;
+  }
   auto mac = network::macFor(e.ip);
   e.mac = network::macString(mac);
   TRY(Netlink host, Netlink::open());
@@ -379,24 +392,27 @@ Result<Endpoint> Networks::attach(const Network& n, const std::string& container
   log::phase("network: sockets open");
   // The namespaces we make hold `lo` (1) only: eth0 takes index 2, known without asking.
   Netlink::VethPair v;
-  v.hostName = e.veth, v.peerName = "eth0", v.peerNetnsFd = netnsFd, v.peerIndex = 2, v.peerMac = mac;
+  v.hostName = e.veth, v.peerName = iface, v.peerNetnsFd = netnsFd, v.peerIndex = iface == "eth0" ? 2 : 0;
+  v.peerMac = mac;
   v.masterIndex = bridgeIndex, v.up = true;
   int index = 2;
   network::Steps s;
   s.add(
        "creating veth pair " + e.veth + " on " + n.bridge,
        [&]() -> Result<void> {
-         auto made = host.createVethPair(v);
-         if (made || made.error().category() != ErrorCategory::Conflict) return made;
-         v.peerIndex = 0;  // a namespace with more devices: the kernel picks, we ask
+         if (v.peerIndex) {
+           auto made = host.createVethPair(v);
+           if (made || made.error().category() != ErrorCategory::Conflict) return made;
+           v.peerIndex = 0;  // a namespace with more devices: the kernel picks, we ask
+         }
          TRYV(host.createVethPair(v));
-         TRY(index, ctr.linkIndex("eth0"));
+         TRY(index, ctr.linkIndex(iface));
          return {};
        },
        [&] { (void)host.deleteLink(e.veth); })
-      .add("setting eth0 up", [&] { return ctr.setUp(index); })
-      .add("giving eth0 " + e.ip.str(), [&] { return ctr.addAddress(index, e.ip, e.prefix); });
-  if (!n.internal)
+      .add("setting " + iface + " up", [&] { return ctr.setUp(index); })
+      .add("giving " + iface + " " + e.ip.str(), [&] { return ctr.addAddress(index, e.ip, e.prefix); });
+  if (!n.internal && primary)
     s.add("routing via " + n.gateway.str(), [&] { return ctr.addDefaultRoute(n.gateway, index); });
   TRYV(s.run());
   log::phase("network: attached");

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct Network {
 // A container's place on a bridge network while it runs (kept in its record).
 struct Endpoint {
   std::string networkId, endpointId, veth, mac;
+  std::string iface = "eth0";  // its name inside the container
   network::Address ip, gateway;
   int prefix = 0;
   std::vector<std::string> aliases;
@@ -67,8 +69,11 @@ class Networks {
   // Connects the namespace `netnsFd` of container `containerId` to bridge network `n` as `eth0`:
   // ordered steps (bridge, veth pair, bridge port, address and route inside), undone on failure.
   // `taken`: the network's addresses in use.
+  // `iface`: eth0 (the fast path: a namespace of ours holds lo only) or another name; `primary`: the
+  // default route goes through it; `want`: the address asked for (--ip), or any free one.
   Result<Endpoint> attach(const Network& n, const std::string& containerId, int netnsFd,
-                          const std::set<network::Address>& taken);
+                          const std::set<network::Address>& taken, const std::string& iface = "eth0",
+                          bool primary = true, std::optional<network::Address> want = std::nullopt);
   // Forgets the endpoint; with `removeDevice`, removes its host side (which takes the pair) now. A
   // container's exit leaves that to the kernel: the pair goes with the namespace, and deleting a device
   // waits for RCU grace periods (10-30 ms here).

@@ -11,6 +11,16 @@ using nlohmann::json;
 
 namespace {
 
+json mountsJson(const Container& c) {
+  json out = json::array();
+  for (auto& m : c.mounts) out.push_back(m.inspectJson());
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
 int64_t unixOf(const std::string& rfc3339) {
   return log::parseRfc3339Ns(rfc3339).value_or(0) / 1000000000;
 }
@@ -93,7 +103,7 @@ json Engine::summaryJson(const Container& c) {
                std::lock_guard lock(m_);
                return networkSettingsJson(c)["Networks"];
              }()}}},
-          {"Mounts", json::array()}};
+          {"Mounts", mountsJson(c)}};
 }
 
 json Engine::inspectJson(const Container& c) {
@@ -191,7 +201,7 @@ json Engine::inspectJson(const Container& c) {
           {"ExecIDs", execIds.empty() ? json(nullptr) : json(execIds)},
           {"HostConfig", hc},
           {"GraphDriver", graph},
-          {"Mounts", json::array()},
+          {"Mounts", mountsJson(c)},
           {"Config", cfg},
           {"NetworkSettings", networkSettingsJson(c)}};  // under the lock taken above
 }

@@ -453,11 +453,23 @@ Result<std::string> makeRuntimeConfig(const ImageConfig& img, const RunOptions& 
       for (auto& x : split(t.substr(t.find(':') + 1), ',')) opts.push_back(x);
     mounts.push_back({{"destination", dest}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
   }
-  for (auto& b : o.binds)
-    mounts.push_back({{"destination", b.destination},
-                      {"type", "bind"},
-                      {"source", b.source},
-                      {"options", b.readOnly ? json{"rbind", "rprivate", "ro"} : json{"rbind", "rprivate"}}});
+  for (auto& b : o.binds) {
+    if (b.destination.empty() || b.destination[0] != '/')
+      return invalid("invalid mount destination " + b.destination + ": the path must be absolute");
+    if (b.tmpfs) {
+      json opts = {"nosuid", "nodev", "noexec"};
+      if (b.readOnly) opts.push_back("ro");
+      for (auto& x : split(b.data, ','))
+        if (!x.empty()) opts.push_back(x);
+      mounts.push_back(
+          {{"destination", b.destination}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
+      continue;
+    }
+    json opts = {"rbind", b.propagation.empty() ? "rprivate" : b.propagation};
+    if (b.readOnly) opts.push_back("ro");
+    mounts.push_back(
+        {{"destination", b.destination}, {"type", "bind"}, {"source", b.source}, {"options", opts}});
+  }
 
   json namespaces =
       json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});

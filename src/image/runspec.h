@@ -30,9 +30,14 @@ struct RunOptions {
   struct Bind {
     std::string source, destination;
     bool readOnly = false;
+    std::string propagation = "rprivate";  // bind: rprivate | private | rshared | shared | rslave | slave
+    bool tmpfs = false;                    // a tmpfs (source unused) with `data` options
+    std::string data;
   };
-  std::vector<Bind> binds;  // after every other mount (docker's /etc/hosts, /etc/resolv.conf, /etc/hostname)
-  std::string seccomp;      // "" (docker's default), "unconfined"
+  // After every other mount, in order (volumes and binds sorted parents first, then docker's /etc/hosts,
+  // /etc/resolv.conf, /etc/hostname).
+  std::vector<Bind> binds;
+  std::string seccomp;  // "" (docker's default), "unconfined"
   std::map<std::string, std::string> labels;
   std::optional<int64_t> memory, memorySwap, cpuShares, pidsLimit, cpuQuota, cpuPeriod;
   std::string cpusetCpus;

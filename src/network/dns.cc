@@ -127,6 +127,11 @@ void Server::setNames(const std::string& id, std::map<std::string, std::vector<A
   nets_[id].names = std::move(names);
 }
 
+void Server::setPeers(std::map<Address, std::vector<std::string>> peers) {
+  std::lock_guard lock(m_);
+  peers_ = std::move(peers);
+}
+
 void Server::loop() {
   for (;;) {
     std::vector<pollfd> fds{{wake_.get(), POLLIN, 0}};
@@ -159,12 +164,18 @@ void Server::loop() {
       bool ours = false;
       {
         std::lock_guard lock(m_);
-        auto net = nets_.find(id);
-        if (net != nets_.end())
+        auto lookIn = [&](const std::string& netId) {
+          auto net = nets_.find(netId);
+          if (net == nets_.end()) return;
           if (auto it = net->second.names.find(q->name); it != net->second.names.end()) {
             ours = true;
             found = it->second;
           }
+        };
+        lookIn(id);
+        if (auto p = peers_.find(Address{ntohl(from.sin_addr.s_addr)}); !ours && p != peers_.end())
+          for (auto& other : p->second)
+            if (!ours && other != id) lookIn(other);
       }
       if (ours) {
         auto out = respond(buf, static_cast<size_t>(n), *q, found, 0);

@@ -44,6 +44,9 @@ class Server {
   void close(const std::string& id);
   // The names of network `id` (lower case) and their addresses, replacing the previous ones.
   void setNames(const std::string& id, std::map<std::string, std::vector<Address>> names);
+  // For a client (by its address) on several networks: the other networks whose names it resolves too
+  // (docker answers with a container's names on every network it is on), replacing the previous ones.
+  void setPeers(std::map<Address, std::vector<std::string>> peers);
 
  private:
   void loop();
@@ -55,6 +58,7 @@ class Server {
   std::vector<std::string> upstreams_;
   std::mutex m_;
   std::map<std::string, Net> nets_;
+  std::map<Address, std::vector<std::string>> peers_;
   UniqueFd wake_;
   bool stopping_ = false;
   std::thread thread_;

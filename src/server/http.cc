@@ -207,6 +207,7 @@ Server::Server(engine::Engine& engine, std::string version) : engine_(engine), v
   addImageRoutes(router_, engine_);
   addArchiveRoutes(router_, engine_);
   addNetworkRoutes(router_, engine_);
+  addVolumeRoutes(router_, engine_);
 }
 
 Result<void> Server::listen(const std::string& path) {

@@ -83,6 +83,7 @@ void addContainerRoutes(Router& r, engine::Engine& e);
 void addImageRoutes(Router& r, engine::Engine& e);
 void addArchiveRoutes(Router& r, engine::Engine& e);
 void addNetworkRoutes(Router& r, engine::Engine& e);
+void addVolumeRoutes(Router& r, engine::Engine& e);
 // docker's filters parameter: {"key": ["v1"]} or the old {"key": {"v1": true}}.
 Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw);
 

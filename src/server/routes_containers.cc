@@ -154,7 +154,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   });
 
   router.add("DELETE", id, [&e](Request& req, Responder& r) {
-    auto s = e.remove(req.params[0], req.queryBool("force"));
+    auto s = e.remove(req.params[0], req.queryBool("force"), req.queryBool("v"));
     if (!s) return r.error(s.error());
     r.text(204, "", "");
   });

@@ -29,11 +29,17 @@ void addNetworkRoutes(Router& router, engine::Engine& e) {
     if (!removed) return r.error(removed.error());
     r.json(200, {{"NetworksDeleted", *removed}});
   });
-  for (const char* verb : {"connect", "disconnect"})
-    router.add("POST", std::string("/networks/([^/]+)/") + verb, [verb](Request&, Responder& r) {
-      r.error(Error(ErrorCategory::InvalidArgument,
-                    std::string("network ") + verb + " of a running container is not supported yet"));
-    });
+  for (bool connect : {true, false})
+    router.add("POST", std::string("/networks/([^/]+)/") + (connect ? "connect" : "disconnect"),
+               [&e, connect](Request& req, Responder& r) {
+                 auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+                 if (body.is_discarded())
+                   return r.json(400, {{"message", "invalid JSON in the request body"}});
+                 auto done = connect ? e.networkConnect(req.params[0], body)
+                                     : e.networkDisconnect(req.params[0], body);
+                 if (!done) return r.error(done.error());
+                 r.text(200, "", "");
+               });
   router.add("GET", "/networks/([^/]+)", [&e](Request& req, Responder& r) {
     auto j = e.networkInspect(req.params[0]);
     if (!j) return r.error(j.error());

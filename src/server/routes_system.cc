@@ -149,7 +149,7 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
     r.json(200, {{"LayersSize", usage->imagesSize},
                  {"Images", is},
                  {"Containers", cs},
-                 {"Volumes", json::array()},
+                 {"Volumes", e.volumeUsage().value_or(json::array())},
                  {"BuildCache", json::array()}});
   });
   router.add("GET", "/info", [&e, version](Request&, Responder& r) {

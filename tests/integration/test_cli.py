@@ -347,6 +347,47 @@ def test_network_commands(b):
     assert name + "-unused" in ok(run(b + ["network", "prune", "-f"]))
 
 
+def test_volume_commands_and_mounts(b, tmp_path):
+    name, net = f"cli-vol-{os.getpid()}", f"cli-net2-{os.getpid()}"
+    assert ok(run(b + ["volume", "create", "--label", "team=y", name])) == name + "\n"
+    try:
+        ls = ok(run(b + ["volume", "ls"])).splitlines()
+        assert ls[0].split() == ["DRIVER", "VOLUME", "NAME"] and ["local", name] in [x.split() for x in ls[1:]]
+        assert ok(run(b + ["volume", "ls", "-q", "--filter", "label=team=y"])).split() == [name]
+        assert ok(run(b + ["volume", "inspect", "-f", "{{.Labels.team}} {{.Driver}}", name])) == "y local\n"
+        assert ok(run(b + ["inspect", "--type", "volume", "-f", "{{.Name}}", name])) == name + "\n"
+        (tmp_path / "h").write_text("host\n")
+        out = ok(run(b + ["run", "--rm", "-v", f"{name}:/v", "-v", f"{tmp_path}:/h:ro",
+                          "--mount", "type=tmpfs,target=/t,tmpfs-size=64k", "busybox", "sh", "-c",
+                          "echo vol > /v/f; cat /h/h; grep -c ' /t ' /proc/mounts"]))
+        assert out == "host\n1\n"
+        r = run(b + ["run", "--rm", "--mount", "type=volume,target=/x,bogus=1", "busybox", "true"])
+        assert r.returncode == 125 and "unexpected key 'bogus'" in r.stderr, r.stderr
+        cid = ok(run(b + ["create", "-v", f"{name}:/v", "busybox", "cat", "/v/f"])).strip()
+        try:
+            r = run(b + ["volume", "rm", name])
+            assert r.returncode == 1 and "volume is in use" in r.stderr
+            assert ok(run(b + ["start", "-a", cid])) == "vol\n"
+            # network connect/disconnect
+            ok(run(b + ["network", "create", net]))
+            ok(run(b + ["network", "connect", "--alias", "x1", net, cid]))
+            nets = json.loads(ok(run(b + ["inspect", "-f", "{{json .NetworkSettings.Networks}}", cid])))
+            assert set(nets) == {"bridge", net} and nets[net]["Aliases"] == ["x1"]
+            ok(run(b + ["network", "disconnect", net, cid]))
+            r = run(b + ["network", "disconnect", net, cid])
+            assert r.returncode == 1 and "is not connected" in r.stderr
+        finally:
+            run(b + ["rm", "-f", cid])
+            run(b + ["network", "rm", net])
+    finally:
+        assert ok(run(b + ["volume", "rm", name])) == name + "\n"
+    r = run(b + ["volume", "rm", name])
+    assert r.returncode == 1 and "no such volume" in r.stderr
+    assert ok(run(b + ["volume", "rm", "-f", name])) == name + "\n"
+    anon = ok(run(b + ["volume", "create"])).strip()
+    assert anon in ok(run(b + ["volume", "prune", "-af"]))
+
+
 def test_completion_scripts(b, tmp_path):
     script = tmp_path / "berth.bash"
     script.write_text(ok(run([BERTH, "completion", "bash"])))

@@ -108,3 +108,66 @@ TEST(Signals, DockerNamesAndNumbers) {
   EXPECT_FALSE(parseSignal("65"));
   EXPECT_FALSE(parseSignal(""));
 }
+
+namespace {
+
+using berth::engine::MountPoint;
+using nlohmann::json;
+
+TEST(Mounts, BindsAsDockerParsesThem) {
+  auto m = berth::engine::parseBind("data:/var/lib/x/:ro,nocopy");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->type, "volume");
+  EXPECT_EQ(m->name, "data");
+  EXPECT_EQ(m->destination, "/var/lib/x");
+  EXPECT_FALSE(m->rw);
+  EXPECT_FALSE(m->copyData);
+  auto b = berth::engine::parseBind("/host//dir/../d:/in:rshared");
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->type, "bind");
+  EXPECT_EQ(b->source, "/host/d");
+  EXPECT_EQ(b->propagation, "rshared");
+  EXPECT_TRUE(b->createSource);
+  auto anon = berth::engine::parseBind("/only");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->type, "volume");
+  EXPECT_TRUE(anon->name.empty());
+  for (const char* bad : {"", "a:b:c:d", "/x:rw", "v:rel", "v:/", "v:/x:ro,rw", "v:/x:bogus", "/h:/x:nocopy",
+                          "v:/x:rshared", "a b:/x", "../x:/y"})
+    EXPECT_FALSE(berth::engine::parseBind(bad)) << bad;
+}
+
+TEST(Mounts, MountObjectsAndMerging) {
+  auto t = berth::engine::parseMount(
+      {{"Type", "tmpfs"}, {"Target", "/t"}, {"TmpfsOptions", {{"SizeBytes", 1048576}, {"Mode", 01770}}}});
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ(t->tmpfsOptions, "size=1048576,mode=1770");
+  EXPECT_FALSE(berth::engine::parseMount({{"Type", "bind"}, {"Source", "/no/such/dir"}, {"Target", "/x"}}));
+  EXPECT_FALSE(
+      berth::engine::parseMount({{"Type", "volume"}, {"Target", "/x"}, {"BindOptions", json::object()}}));
+  EXPECT_FALSE(berth::engine::parseMount(
+      {{"Type", "volume"}, {"Target", "/x"}, {"VolumeOptions", {{"Subpath", "../up"}}}}));
+  EXPECT_FALSE(berth::engine::parseMount(json::array()));
+
+  // Binds override volumes-from at the same place; Config.Volumes and the image's VOLUMEs only fill in;
+  // parents come before what is mounted below them.
+  MountPoint from;
+  from.type = "volume", from.name = "shared", from.destination = "/data";
+  json cfg = {{"Volumes", {{"/data", json::object()}, {"/cache", json::object()}}}};
+  json hc = {{"Binds", {"/h:/data/sub", "named:/data"}}};
+  auto all = berth::engine::mountsOf(cfg, hc, {from}, {"/cache", "/img/vol", "relative"});
+  ASSERT_TRUE(all) << all.error().message();
+  std::vector<std::string> dests;
+  for (auto& m : *all) dests.push_back(m.destination + "=" + m.name);
+  EXPECT_EQ(dests, (std::vector<std::string>{"/cache=", "/data=named", "/data/sub=", "/img/vol="}));
+  EXPECT_FALSE(berth::engine::mountsOf(json::object(), {{"Binds", {"a:/x", "b:/x"}}}, {}));
+  EXPECT_FALSE(berth::engine::mountsOf(json::object(), {{"Binds", "a:/x"}}, {}));
+}
+
+TEST(Mounts, VolumeNames) {
+  for (const char* ok : {"ab", "a.b-c_d", "0x"}) EXPECT_TRUE(berth::engine::validVolumeName(ok)) << ok;
+  for (const char* bad : {"", "a", ".a", "-a", "a/b", "..", "a b"})
+    EXPECT_FALSE(berth::engine::validVolumeName(bad)) << bad;
+}
+
+}  // namespace
