@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import dk, run
+from conftest import dk
 
 
 def names(prefix):
@@ -207,7 +207,7 @@ def test_prune_and_local_driver_options(docker, daemon):
         dk(docker, "rm", c)
         r = dk(docker, "volume", "prune", "-f")
         assert used_anon in r.stdout and "Total reclaimed space" in r.stdout
-        r = dk(docker, "volume", "prune", "-af", "--filter", f"label=nosuch")
+        r = dk(docker, "volume", "prune", "-af", "--filter", "label=nosuch")
         assert named in volumes(docker)
         r = dk(docker, "volume", "prune", "-af")
         assert named in r.stdout and anon in r.stdout and opt in r.stdout
