@@ -10,6 +10,19 @@
 namespace berth::cli {
 namespace {
 
+// The volumes among a container summary's mounts (docker's LOCAL VOLUMES column).
+std::string localVolumes(const json& ct) {
+  int n = 0;
+  if (ct.contains("Mounts") && ct["Mounts"].is_array())
+    for (auto& m : ct["Mounts"])
+      if (m.value("Driver", "") == "local") ++n;
+  return std::to_string(n);
+}
+
+}  // namespace
+
+namespace {
+
 std::string str(const json& j, const char* k) {
   if (!j.is_object() || !j.contains(k)) return "";
   const json& v = j[k];
@@ -148,6 +161,18 @@ void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
         else
           cReclaim += sz;
       }
+      int64_t vTotal = 0, vActive = 0, vSize = 0, vReclaim = 0;
+      if (d.contains("Volumes") && d["Volumes"].is_array())
+        for (auto& v : d["Volumes"]) {
+          ++vTotal;
+          json u = v.value("UsageData", json::object());
+          int64_t sz = u.is_object() ? u.value("Size", int64_t(0)) : 0;
+          vSize += sz;
+          if (u.is_object() && u.value("RefCount", int64_t(0)) > 0)
+            ++vActive;
+          else
+            vReclaim += sz;
+        }
       auto pct = [](int64_t part, int64_t whole) {
         return whole > 0 ? " (" + std::to_string(part * 100 / whole) + "%)" : std::string();
       };
@@ -163,10 +188,10 @@ void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
                                  {"Size", hs(cSize)},
                                  {"Reclaimable", hs(cReclaim) + pct(cReclaim, cSize)}},
                                 {{"Type", "Local Volumes"},
-                                 {"TotalCount", "0"},
-                                 {"Active", "0"},
-                                 {"Size", "0B"},
-                                 {"Reclaimable", "0B"}},
+                                 {"TotalCount", std::to_string(vTotal)},
+                                 {"Active", std::to_string(vActive)},
+                                 {"Size", hs(vSize)},
+                                 {"Reclaimable", hs(vReclaim) + pct(vReclaim, vSize)}},
                                 {{"Type", "Build Cache"},
                                  {"TotalCount", "0"},
                                  {"Active", "0"},
@@ -204,14 +229,22 @@ void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
         std::string name = ct["Names"].empty() ? "" : ct["Names"][0].get<std::string>();
         if (name.starts_with("/")) name = name.substr(1);
         t += ct.value("Id", "").substr(0, 12) + "\t" + ct.value("Image", "") + "\t" +
-             json(client::ellipsis(ct.value("Command", ""), 20)).dump() + "\t0\t" +
+             json(client::ellipsis(ct.value("Command", ""), 20)).dump() + "\t" + localVolumes(ct) + "\t" +
              hs(ct.value("SizeRw", int64_t(0))) + "\t" +
              client::humanDuration(static_cast<int64_t>(client::nowSeconds()) -
                                    ct.value("Created", int64_t(0))) +
              " ago\t" + ct.value("Status", "") + "\t" + name + "\n";
       }
-      text += client::tabwrite(t) +
-              "\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n";
+      text += client::tabwrite(t) + "\nLocal Volumes space usage:\n\n";
+      t = "VOLUME NAME\tLINKS\tSIZE\n";
+      if (d.contains("Volumes") && d["Volumes"].is_array())
+        for (auto& v : d["Volumes"]) {
+          json u = v.value("UsageData", json::object());
+          if (!u.is_object()) u = json::object();
+          t += v.value("Name", "") + "\t" + std::to_string(u.value("RefCount", int64_t(0))) + "\t" +
+               hs(u.value("Size", int64_t(0))) + "\n";
+        }
+      text += client::tabwrite(t) + "\nBuild cache usage: 0B\n";
       std::fwrite(text.data(), 1, text.size(), stdout);
       return 0;
     };

@@ -5,6 +5,7 @@
 // image::TreeTar (never following a symlink) and written by the layer unpacker (entries never go through a
 // symlink).
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -158,14 +159,23 @@ class Engine::RootfsAccess {
   bool readOnly = false;
 };
 
-Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::string& ref, std::string* id) {
+Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::string& ref, std::string* id,
+                                                                 bool withMounts) {
   std::lock_guard lock(m_);
   TRY(*id, resolveId(ref));
   auto access = std::make_unique<RootfsAccess>();
   access->readOnly = containers_.at(*id).hostConfig.value("ReadonlyRootfs", false);
   std::string dir = containerDir(*id);
+  const Container& c = containers_.at(*id);
+  // A running container's own view (its volumes and binds included, read-only ones read-only).
+  if (withMounts && (c.state.status == "running" || c.state.status == "paused") && c.state.pid > 0) {
+    access->root.reset(
+        ::open(("/proc/" + std::to_string(c.state.pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (access->root) return access;
+  }
   struct stat a, b;
-  if (::stat((dir + "/rootfs").c_str(), &a) == 0 && ::stat(dir.c_str(), &b) == 0 && a.st_dev != b.st_dev) {
+  if ((!withMounts || c.mounts.empty()) && ::stat((dir + "/rootfs").c_str(), &a) == 0 &&
+      ::stat(dir.c_str(), &b) == 0 && a.st_dev != b.st_dev) {
     access->root.reset(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (access->root) return access;
   }
@@ -179,6 +189,22 @@ Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::stri
   access->tempMount = target;
   access->root.reset(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!access->root) return sysFail("opening the container's filesystem");
+  // A stopped container's volumes and binds, where they would be mounted (docker's cp sees them too);
+  // the places resolved inside the root, so that an image's symlink cannot put one elsewhere.
+  for (auto& m : c.mounts) {
+    if (!withMounts || m.type == "tmpfs") continue;
+    std::string src = m.type == "volume" ? volumes_->dataDir(m.name) : m.source;
+    UniqueFd at(openInRoot(access->root.get(), m.destination.c_str(), O_PATH));
+    if (!at || !pathExists(src)) continue;  // the start makes the place; nothing to see before
+    std::string where = "/proc/self/fd/" + std::to_string(at.get());
+    if (::mount(src.c_str(), where.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+      return sysFail("mounting " + src + " at " + m.destination + " for the request");
+    if (!m.rw)
+      if (UniqueFd top(openInRoot(access->root.get(), m.destination.c_str(), O_PATH)); top) {
+        std::string t = "/proc/self/fd/" + std::to_string(top.get());
+        (void)::mount(nullptr, t.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+      }
+  }
   return access;
 }
 
@@ -231,7 +257,7 @@ Result<void> Engine::archivePut(const std::string& ref, const std::string& path,
 Result<void> Engine::exportFs(const std::string& ref, const std::function<void()>& begin,
                               const ByteSink& sink) {
   std::string id;
-  TRY(auto fs, openRootfs(ref, &id));
+  TRY(auto fs, openRootfs(ref, &id, false));  // docker export leaves volumes out
   begin();
   image::TreeTar tar(sink);
   TRYV(tar.add(fs->root.get(), ".", ""));

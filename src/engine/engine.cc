@@ -317,8 +317,24 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
                      " is not supported yet (volumes and networking come later)");
   }
   std::string netMode = hc.value("NetworkMode", "default");
-  if (netMode.starts_with("container:")) return invalid("--network container:<name> is not supported yet");
-  if (netMode != "default" && !netMode.empty()) {
+  if (netMode.starts_with("container:")) {
+    // Another container's network namespace (and its /etc/hosts, resolv.conf, hostname), by its id.
+    std::string other = netMode.substr(10);
+    if (other.empty()) return invalid("invalid network mode: " + netMode);
+    if (body.contains("Hostname") && body["Hostname"].is_string() &&
+        !body["Hostname"].get<std::string>().empty())
+      return invalid("conflicting options: hostname and the network mode");
+    if (hc.contains("PortBindings") && hc["PortBindings"].is_object() && !hc["PortBindings"].empty())
+      return invalid("conflicting options: port publishing and the container type network mode");
+    for (const char* key : {"Dns", "ExtraHosts"})
+      if (hc.contains(key) && hc[key].is_array() && !hc[key].empty())
+        return invalid(std::string("conflicting options: ") +
+                       (key == std::string("Dns") ? "dns" : "custom host-to-IP mapping") +
+                       " and the network mode");
+    std::lock_guard lock(m_);
+    TRY(std::string id, resolveId(other));
+    hc["NetworkMode"] = "container:" + id;
+  } else if (netMode != "default" && !netMode.empty()) {
     std::lock_guard lock(m_);
     TRYV(networks_->find(netMode));
   }

@@ -292,7 +292,10 @@ class Engine {
   Result<std::string> shimRequest(const std::string& id, const std::string& line);
   Result<void> signalLocked(const std::string& id, int sig);
   class RootfsAccess;
-  Result<std::unique_ptr<RootfsAccess>> openRootfs(const std::string& ref, std::string* id);
+  // `withMounts`: the container's view, its volumes and binds included (docker cp); else its own
+  // filesystem alone (docker export).
+  Result<std::unique_ptr<RootfsAccess>> openRootfs(const std::string& ref, std::string* id,
+                                                   bool withMounts = true);
 
   EngineOptions opts_;
   std::unique_ptr<image::ImageService> images_;

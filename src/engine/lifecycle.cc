@@ -159,7 +159,30 @@ Result<void> Engine::spawnShim(Container& c) {
   TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged));
   Defer release([&] { releaseVolumesLocked(c); });
   UniqueFd netns;
-  if (o.network != "host" && netns_) netns = netns_->take();
+  if (std::string mode = c.hostConfig.value("NetworkMode", ""); mode.starts_with("container:")) {
+    // docker's container network mode: the other container's namespace and its files.
+    auto other = containers_.find(mode.substr(10));
+    if (other == containers_.end())
+      return fail(ErrorCategory::NotFound,
+                  "No such container: " + mode.substr(10) + " (its network namespace)");
+    if (other->second.state.status != "running" && other->second.state.status != "paused")
+      return fail(ErrorCategory::Conflict,
+                  "cannot join network of a non running container: " + other->second.name);
+    o.netnsPath = "/proc/" + std::to_string(other->second.state.pid) + "/ns/net";
+    o.hostname = other->second.config.value("Hostname", o.hostname);
+    for (const char* f : {"hostname", "hosts", "resolv.conf"})
+      if (std::string src = containerDir(other->first) + "/" + f;
+          pathExists(src) && std::none_of(o.binds.begin(), o.binds.end(),
+                                          [&](auto& b) { return b.destination == std::string("/etc/") + f; }))
+        o.binds.push_back({.source = src,
+                           .destination = std::string("/etc/") + f,
+                           .readOnly = false,
+                           .propagation = "rprivate",
+                           .tmpfs = false,
+                           .data = ""});
+  } else if (o.network != "host" && netns_) {
+    netns = netns_->take();
+  }
   TRYV(connectNetworkLocked(c, netns, o, icfg.config.exposedPorts));
   Defer disconnect([&] { disconnectNetworkLocked(c); });
   if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());

@@ -306,13 +306,20 @@ Result<json> Engine::volumePrune(const std::map<std::string, std::vector<std::st
 }
 
 Result<json> Engine::volumeUsage() {
-  std::lock_guard lock(m_);
+  std::vector<std::pair<json, std::string>> rows;  // (volume, its directory)
+  {
+    std::lock_guard lock(m_);
+    for (auto& v : volumes_->list()) {
+      json j = volumes_->toJson(v);
+      j["UsageData"] = {{"Size", 0}, {"RefCount", static_cast<int64_t>(volumeUsersLocked(v.name).size())}};
+      rows.emplace_back(std::move(j), v.name);
+    }
+  }
+  // Sizes outside the lock: walking a large volume must not stop the engine.
   json out = json::array();
-  for (auto& v : volumes_->list()) {
-    json j = volumes_->toJson(v);
-    j["UsageData"] = {{"Size", volumes_->sizeOf(v.name)},
-                      {"RefCount", static_cast<int64_t>(volumeUsersLocked(v.name).size())}};
-    out.push_back(j);
+  for (auto& [j, name] : rows) {
+    j["UsageData"]["Size"] = volumes_->sizeOf(name);
+    out.push_back(std::move(j));
   }
   return out;
 }

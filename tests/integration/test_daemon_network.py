@@ -344,3 +344,28 @@ def test_names_resolve_on_user_networks(docker, daemon):
     finally:
         dk(docker, "rm", "-f", db, web)
         dk(docker, "network", "rm", n)
+
+
+def test_container_network_mode(docker, daemon):
+    owner = names("owner")
+    r = dk(docker, "run", "-d", "--name", owner, "-h", "owner", "busybox", "httpd", "-f", "-p", "8000", "-h", "/etc")
+    assert r.returncode == 0, r.stderr
+    try:
+        ip = dk(docker, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", owner).stdout.strip()
+        r = dk(docker, "run", "--rm", "--network", f"container:{owner}", "busybox", "sh", "-c",
+               "hostname; ip -4 -o addr show eth0 | awk '{print $4}';"
+               " printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8000 | tail -1")
+        out = r.stdout.split()
+        assert len(out) == 3 and out[0] == "owner" and out[1].startswith(ip + "/") and out[2] == "owner", \
+            r.stdout + r.stderr
+        for args, msg in ((["-p", "80:80"], "conflicting options: port publishing"),
+                          (["-h", "x"], "conflicting options: hostname")):
+            r = dk(docker, "run", "--rm", "--network", f"container:{owner}", *args, "busybox", "true")
+            assert r.returncode != 0 and msg in r.stderr, r.stderr
+        r = dk(docker, "network", "connect", "bridge", owner)
+        assert r.returncode != 0
+        assert dk(docker, "stop", "-t", "0", owner).returncode == 0
+        r = dk(docker, "run", "--rm", "--network", f"container:{owner}", "busybox", "true")
+        assert r.returncode != 0 and "non running container" in r.stderr, r.stderr
+    finally:
+        dk(docker, "rm", "-f", owner)

@@ -138,6 +138,34 @@ def test_binds_and_tmpfs(docker, daemon, tmp_path):
     assert fresh.is_dir(), "-v makes a missing host directory (docker's legacy behaviour)"
 
 
+def test_cp_sees_volumes_and_binds(docker, daemon, tmp_path):
+    c, v = names("cpv"), names("cpvol")
+    (tmp_path / "f").write_text("hello\n")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "in").write_text("bound\n")
+    assert dk(docker, "run", "-d", "--name", c, "-v", f"{v}:/data", "-v", f"{ro}:/ro:ro", "busybox",
+              "sleep", "1000").returncode == 0
+    try:
+        for state in ("running", "stopped"):
+            if state == "stopped":
+                assert dk(docker, "stop", "-t", "0", c).returncode == 0
+            assert dk(docker, "cp", str(tmp_path / "f"), f"{c}:/data/{state}").returncode == 0, state
+            with open(f"{daemon.data}/volumes/{v}/_data/{state}") as f:
+                assert f.read() == "hello\n"
+            r = subprocess.run(docker + ["cp", f"{c}:/ro/in", "-"], capture_output=True)
+            assert r.returncode == 0 and b"bound\n" in r.stdout, (state, r.stderr)
+            r = dk(docker, "cp", str(tmp_path / "f"), f"{c}:/ro/")
+            assert r.returncode != 0 and "Read-only file system" in r.stderr, (state, r.stderr)
+        exported = subprocess.run(docker + ["export", c], capture_output=True).stdout
+        assert b"data/running" not in exported and b"ro/in" not in exported, "export leaves volumes out"
+        assert not (ro / "f").exists()
+    finally:
+        dk(docker, "rm", "-f", c)
+        dk(docker, "volume", "rm", "-f", v)
+    assert f"{daemon.run_root}/tmp" not in open("/proc/self/mountinfo").read()
+
+
 def test_mount_errors(docker, daemon, tmp_path):
     cases = [
         (["-v", "bad name:/x"], "includes invalid characters for a local volume name"),
