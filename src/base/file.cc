@@ -163,6 +163,25 @@ TempDir::~TempDir() {
   if (!path_.empty()) (void)removeAll(path_);
 }
 
+std::vector<std::string> cleanComponents(std::string_view path) {
+  std::vector<std::string> parts;
+  for (auto& c : split(path, '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(c);
+  }
+  return parts;
+}
+
+std::string pathFrom(const std::vector<std::string>& components) {
+  std::string out;
+  for (auto& c : components) out += "/" + c;
+  return out.empty() ? "/" : out;
+}
+
 std::vector<std::string> split(std::string_view s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -51,6 +51,10 @@ class TempDir {
 
 std::vector<std::string> split(std::string_view s, char sep);
 std::string trim(std::string_view s);
+// A path's components as Go's path.Clean leaves them, read from "/": no "", "." or ".." (a ".." at the
+// top stays at the top). pathFrom(components) joins them back ("/" for none).
+std::vector<std::string> cleanComponents(std::string_view path);
+std::string pathFrom(const std::vector<std::string>& components);
 bool startsWith(std::string_view s, std::string_view prefix);
 // A whole decimal number (no sign, no spaces), or nullopt. Never throws.
 std::optional<uint64_t> parseUint(std::string_view s);

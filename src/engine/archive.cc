@@ -42,17 +42,8 @@ ContainerPath parsePath(const std::string& raw) {
   ContainerPath p;
   p.follow = raw.ends_with("/") || raw.ends_with("/.") || raw == ".";
   p.contents = raw.ends_with("/.") || raw == ".";
-  std::vector<std::string> parts;
-  for (auto& c : split(raw, '/')) {
-    if (c.empty() || c == ".") continue;
-    if (c == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(c);
-  }
-  for (auto& c : parts) p.clean += "/" + c;
-  if (p.clean.empty()) p.clean = "/";
+  std::vector<std::string> parts = cleanComponents(raw);
+  p.clean = pathFrom(parts);
   if (parts.empty()) {
     p.dir = "/", p.base = ".", p.follow = true;
   } else {

@@ -308,6 +308,9 @@ class Engine {
   // primary one routes by default).
   Result<Endpoint> attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
                                 bool primary);
+  // The network and container (id) a connect or disconnect body names.
+  Result<std::pair<Network, std::string>> connectionOfLocked(const std::string& ref,
+                                                             const nlohmann::json& body);
   // NetworkingConfig.EndpointsConfig / a connect's EndpointConfig: aliases and --ip for network `n`.
   Result<void> endpointConfigLocked(Container& c, const Network& n, const nlohmann::json& cfg);
   void disconnectNetworkLocked(Container& c);

@@ -487,13 +487,19 @@ Result<std::vector<std::string>> Engine::networkPrune() {
   return removed;
 }
 
-Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
+Result<std::pair<Network, std::string>> Engine::connectionOfLocked(const std::string& ref, const json& body) {
   if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
     return invalid("the request body must name a Container");
-  std::lock_guard lock(m_);
   TRY(Network n, networks_->find(ref));
   TRY(std::string id, resolveId(body["Container"].get<std::string>()));
-  Container& c = containers_.at(id);
+  return std::pair{n, id};
+}
+
+Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
+  std::lock_guard lock(m_);
+  TRY(auto target, connectionOfLocked(ref, body));
+  const Network& n = target.first;
+  Container& c = containers_.at(target.second);
   std::string mode = c.hostConfig.value("NetworkMode", "");
   if (n.driver == "host" || n.driver == "null" || mode == "host" || mode == "none" ||
       mode.starts_with("container:"))
@@ -525,12 +531,10 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
 }
 
 Result<void> Engine::networkDisconnect(const std::string& ref, const json& body) {
-  if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
-    return invalid("the request body must name a Container");
   std::lock_guard lock(m_);
-  TRY(Network n, networks_->find(ref));
-  TRY(std::string id, resolveId(body["Container"].get<std::string>()));
-  Container& c = containers_.at(id);
+  TRY(auto target, connectionOfLocked(ref, body));
+  const Network& n = target.first;
+  Container& c = containers_.at(target.second);
   auto it = std::find(c.networks.begin(), c.networks.end(), n.name);
   auto ep = c.endpoints.find(n.name);
   if (it == c.networks.end() && ep == c.endpoints.end()) {

@@ -31,18 +31,7 @@ CREATE TABLE volumes (
 
 // Go's path.Clean for absolute paths: no "//", ".", "..", or trailing "/".
 std::string cleanPath(const std::string& p) {
-  std::vector<std::string> parts;
-  for (auto& s : split(p, '/')) {
-    if (s.empty() || s == ".") continue;
-    if (s == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(s);
-  }
-  std::string out;
-  for (auto& s : parts) out += "/" + s;
-  return out.empty() ? "/" : out;
+  return pathFrom(cleanComponents(p));
 }
 
 Result<std::string> destinationOf(const std::string& type, const std::string& target) {
