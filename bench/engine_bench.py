@@ -55,7 +55,28 @@ def rss_kib(pid, field="Rss"):
     return 0
 
 
+def cpu_busy():
+    """The machine's busy share over the last 50 ms (all CPUs, from /proc/stat)."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(0.05)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def settle(limit=3.0):
+    """Waits until the previous command's after-work is done (dockerd, containerd and its shims go on working
+    for a while after `docker run --rm` returns; berth's trash thread deletes a writable layer): each
+    measurement starts on a quiet machine, whoever ran before it. At most `limit` seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end and cpu_busy() > 0.10:
+        pass
+
+
 def timed(argv):
+    settle()
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True)
     return time.perf_counter() - t0
@@ -108,6 +129,7 @@ try:
     sleepers = {}
     shim = {}
     for who, base in clients.items():
+        settle()
         t0 = time.perf_counter()
         for i in range(50):
             sh(base + ["run", "-d", "--network", "none", "--name", f"s{i}", "busybox", "sleep", "600"])
@@ -138,7 +160,7 @@ try:
     d = med["docker"]
     print(f"engine benchmark: {rounds} rotating rounds, docker CLI {sh([cli, '--version']).stdout.strip()}, "
           + ("daemons' roots on /tmp's filesystem" if loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)")
-          + ", exec roots on a tmpfs")
+          + ", exec roots on a tmpfs; each timing starts once the machine is quiet (<= 10% CPU busy)")
     print(f"run --rm busybox true (medians): berth CLI -> berthd {med['berth'] * 1000:.1f} ms, docker CLI -> berthd "
           f"{med['docker>berthd'] * 1000:.1f} ms, docker CLI -> dockerd {d * 1000:.1f} ms")
     print(f"  berth ÷ docker {med['berth'] / d:.3f}x ({d / med['berth']:.1f}x faster; target ≤ 0.04x); "
