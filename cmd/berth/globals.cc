@@ -123,8 +123,9 @@ Result<client::Api*> Globals::api() {
   if (!host.empty()) TRYV(client::socketPathOf(host));
   std::string sock = socketPath();
   auto api = std::make_unique<client::Api>(sock);
-  // The first call doubles as the connection check: nothing listening → start berthd.
-  auto ping = api->call("GET", "/_ping");
+  // The first connection is the check: nothing listening → start berthd (no /_ping round trip: berth
+  // speaks the daemon's unversioned API).
+  auto ping = api->connect();
   if (!ping) {
     int e = ping.error().sysErrno();
     const char* noStart = std::getenv("BERTH_NO_START");  // completion scripts must not start daemons

@@ -615,10 +615,11 @@ int runContainer(Globals& g, RunFlags& f) {
                         }));
   std::string q = std::string("/containers/") + cid + "/attach?stream=1&stdin=" + (attachStdin ? "1" : "0") +
                   "&stdout=1&stderr=1";
-  auto conn = a.hijack("POST", q);
-  if (!conn) return fail(conn.error(), 125);
+  // The wait first: with --rm its answer is only read at the end, so it costs no round trip here.
   auto waiter = a.beginWait("/containers/" + cid, f.rm ? "removed" : "next-exit");
   if (!waiter) return fail(waiter.error(), 125);
+  auto conn = a.hijack("POST", q);
+  if (!conn) return fail(conn.error(), 125);
   if (auto r = a.call("POST", "/containers/" + cid + "/start"); !r) {
     std::fprintf(stderr, "berth: ");
     return fail(r.error(), startFailureCode(r.error()));

@@ -129,13 +129,23 @@ Result<Response> streamHead(Connection& c) {
 
 Result<Api::Wait> Api::beginWait(const std::string& containerPath, const std::string& condition) {
   TRY(Connection c, begin("POST", containerPath + "/wait?condition=" + condition));
+  if (condition == "removed") return Wait(std::move(c), std::nullopt);
   TRY(Response head, streamHead(c));
   return Wait(std::move(c), std::move(head));
 }
 
+Result<void> Api::connect() {
+  TRYV(shared());
+  return {};
+}
+
 Result<int> Api::Wait::finish() {
+  if (!head_) {
+    TRY(Response head, streamHead(conn_));
+    head_ = std::move(head);
+  }
   std::string body;
-  TRYV(readSmallBody(conn_, head_, body));
+  TRYV(readSmallBody(conn_, *head_, body));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object()) return fail("the daemon answered wait with invalid JSON");
   if (j.contains("Error") && j["Error"].is_object() && !j["Error"].value("Message", "").empty())

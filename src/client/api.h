@@ -48,11 +48,16 @@ class Api {
 
    private:
     friend class Api;
-    Wait(Connection c, Response h) : conn_(std::move(c)), head_(std::move(h)) {}
+    Wait(Connection c, std::optional<Response> h) : conn_(std::move(c)), head_(std::move(h)) {}
     Connection conn_;
-    Response head_;
+    std::optional<Response> head_;  // read by beginWait, or (condition "removed") by finish
   };
+  // Sends the wait. For "next-exit" and "not-running" it returns once the daemon has answered the headers
+  // (the wait is registered: a start after it cannot be missed); "removed" is a state that stays, so its
+  // answer is read by finish() alone, a round trip fewer before the start.
   Result<Wait> beginWait(const std::string& containerPath, const std::string& condition);
+  // The connection check of a first use (no request): ENOENT/ECONNREFUSED when nothing listens.
+  Result<void> connect();
 
   static Error errorOf(const Response& r);
 
