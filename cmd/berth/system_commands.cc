@@ -278,6 +278,16 @@ void addSystemPrune(CLI::App* c, Globals& g, Runner& run) {
         std::printf("\n");
       }
       reclaimed += cr->value("SpaceReclaimed", int64_t(0));
+      if (*volumes) {  // anonymous volumes no container uses (as docker's since API 1.42)
+        auto vr = (*api)->callJson("POST", "/volumes/prune" + fq);
+        if (!vr) return fail(vr.error());
+        if ((*vr)["VolumesDeleted"].is_array() && !(*vr)["VolumesDeleted"].empty()) {
+          std::printf("Deleted Volumes:\n");
+          for (auto& n : (*vr)["VolumesDeleted"]) std::printf("%s\n", n.get<std::string>().c_str());
+          std::printf("\n");
+        }
+        reclaimed += vr->value("SpaceReclaimed", int64_t(0));
+      }
       std::vector<std::string> fs = *filters;
       fs.push_back(*all ? "dangling=false" : "dangling=true");
       auto ir = (*api)->callJson("POST", "/images/prune?filters=" + filtersQuery(fs));

@@ -313,6 +313,17 @@ def test_system_commands(b, daemon):
     assert ok(run(b + ["ps", "-aq", "--filter", "name=cli-prune"])) == ""
     ok(run(b + ["create", "--name", "cli-prune2", "busybox", "true"]))
     assert "Deleted Containers:" in ok(run(b + ["container", "prune", "-f"]))
+    # --volumes: the anonymous volumes of the pruned containers go too; named ones stay.
+    named = f"cli-keep-{os.getpid()}"
+    ok(run(b + ["create", "--name", "cli-prune3", "-v", "/anon", "-v", f"{named}:/n", "busybox", "true"]))
+    anon = [m["Name"] for m in json.loads(ok(run(b + ["inspect", "-f", "{{json .Mounts}}", "cli-prune3"])))
+            if m["Destination"] == "/anon"][0]
+    out = ok(run(b + ["system", "prune", "-f", "--volumes"]))
+    assert "Deleted Volumes:" in out and anon in out and named not in out
+    assert named in ok(run(b + ["volume", "ls", "-q"])).split()
+    ok(run(b + ["volume", "rm", named]))
+    df = ok(run(b + ["system", "df", "-v"]))
+    assert "Local Volumes space usage:" in df and "VOLUME NAME" in df
 
 
 def test_network_commands(b):
