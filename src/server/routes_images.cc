@@ -141,22 +141,28 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     if (cfg.contains("history") && cfg["history"].is_array() && !cfg["history"].empty() &&
         cfg["history"].back().is_object())
       comment = cfg["history"].back().value("comment", "");
-    r.json(200, {{"Id", img->id.str()},
-                 {"RepoTags", familiarTags(*img)},
-                 {"RepoDigests", json::array()},
-                 {"Parent", ""},
-                 {"Comment", comment},
-                 {"Created", cfg.value("created", img->created)},
-                 {"DockerVersion", cfg.value("docker_version", "")},
-                 {"Author", cfg.value("author", "")},
-                 {"Config", cfg.value("config", json::object())},
-                 {"Architecture", cfg.value("architecture", "")},
-                 {"Os", cfg.value("os", "linux")},
-                 {"Size", img->size},
-                 {"VirtualSize", img->size},
-                 {"GraphDriver", graph},
-                 {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
-                 {"Metadata", {{"LastTagTime", "0001-01-01T00:00:00Z"}}}});
+    json out = {{"Id", img->id.str()},
+                {"RepoTags", familiarTags(*img)},
+                {"RepoDigests", json::array()},
+                {"Parent", ""},
+                {"Comment", comment},
+                {"Created", cfg.value("created", img->created)},
+                {"DockerVersion", cfg.value("docker_version", "")},
+                {"Author", cfg.value("author", "")},
+                {"Config", cfg.value("config", json::object())},
+                {"Architecture", cfg.value("architecture", "")},
+                {"Os", cfg.value("os", "linux")},
+                {"Size", img->size},
+                {"VirtualSize", img->size},
+                {"GraphDriver", graph},
+                {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
+                {"Metadata", {{"LastTagTime", "0001-01-01T00:00:00Z"}}}};
+    // The building container's Container and ContainerConfig, which API 1.45 dropped: docker-compose 1.29
+    // reads ContainerConfig.Volumes when it recreates a container and fails with a KeyError without it
+    // (against dockerd 25+ too, since it negotiates the daemon's newest version). Kept at every version.
+    out["Container"] = cfg.value("container", "");
+    out["ContainerConfig"] = cfg.value("container_config", cfg.value("config", json::object()));
+    r.json(200, out);
   });
 
   router.add("GET", "/images/(.+)/history", [&e](Request& req, Responder& r) {

@@ -338,6 +338,7 @@ services:
     image: busybox
     command: httpd -f -p 80 -h /www
     volumes: ["site:/www:ro"]
+    stop_grace_period: 1s  # httpd as PID 1 ignores SIGTERM
   client:
     image: busybox
     command: >-
@@ -376,6 +377,11 @@ def test_compose_three_services_twice(docker, daemon, tmp_path):
                     "--format", "{{.Names}} {{.State}}").stdout.split("\n")
             assert sorted(x for x in ps if x) == sorted(
                 [f"{project}_client_1 exited", f"{project}_job_1 exited", f"{project}_web_1 running"])
+            # A recreated service keeps its volume; a one-off run finds it by name.
+            r = compose_run("up", "-d", "--force-recreate", "web")
+            assert r.returncode == 0, r.stdout + r.stderr
+            r = compose_run("run", "--rm", "-T", "client")
+            assert r.returncode == 0 and "got: hello-from-volume" in r.stdout, r.stdout + r.stderr
             r = compose_run("down", "-v")
             assert r.returncode == 0, r.stdout + r.stderr
             assert dk(docker, "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
