@@ -173,8 +173,13 @@ Result<void> Engine::endpointConfigLocked(Container& c, const Network& n, const 
     c.aliases[n.name] = aliases;
   }
   std::string ip;
-  if (auto ipam = cfg.find("IPAMConfig"); ipam != cfg.end() && ipam->is_object())
-    if (auto v = ipam->find("IPv4Address"); v != ipam->end() && v->is_string()) ip = v->get<std::string>();
+  if (auto ipam = cfg.find("IPAMConfig"); ipam != cfg.end() && !ipam->is_null()) {
+    if (!ipam->is_object()) return invalid("EndpointConfig.IPAMConfig must be an object");
+    if (auto v = ipam->find("IPv4Address"); v != ipam->end() && !v->is_null()) {
+      if (!v->is_string()) return invalid("EndpointConfig.IPAMConfig.IPv4Address must be a string");
+      ip = v->get<std::string>();
+    }
+  }
   if (ip.empty()) {
     c.ips.erase(n.name);
     return {};

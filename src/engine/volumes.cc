@@ -260,6 +260,9 @@ Result<MountPoint> parseMount(const json& j) {
     json to = j.value("TmpfsOptions", json::object());
     std::string opts;
     if (to.is_object()) {
+      for (const char* k : {"SizeBytes", "Mode"})
+        if (to.contains(k) && !to[k].is_null() && !to[k].is_number_integer())
+          return cfgErr(std::string("TmpfsOptions.") + k + " must be an integer");
       if (to.contains("SizeBytes") && to["SizeBytes"].is_number_integer()) {
         int64_t size = to["SizeBytes"].get<int64_t>();
         if (size < 0) return cfgErr("invalid tmpfs size: " + std::to_string(size));

@@ -189,6 +189,17 @@ def test_mount_errors(docker, daemon, tmp_path):
                                       headers={"Content-Type": "application/json"})
         assert status in (400, 404), (body, status, data)
         assert "message" in json.loads(data)
+    for hc in ({"Binds": [5]}, {"Binds": "a:/x"}, {"Mounts": [{"Type": "tmpfs", "Target": "/x",
+                                                                 "TmpfsOptions": {"SizeBytes": "big"}}]},
+               {"Mounts": [{"Type": "volume", "Target": "/x", "VolumeOptions": {"Labels": {"a": 1}}}]},
+               {"Mounts": {"Type": "volume"}}, {"VolumesFrom": "x"}, {"NetworkMode": 5}):
+        status, data = daemon.request("POST", "/containers/create", body=json.dumps(
+            {"Image": "busybox", "HostConfig": hc}), headers={"Content-Type": "application/json"})
+        assert status == 400 and "message" in json.loads(data), (hc, status, data)
+    status, data = daemon.request("POST", "/containers/create", body=json.dumps(
+        {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"IPAMConfig": {"IPv4Address": 7}}}}}),
+        headers={"Content-Type": "application/json"})
+    assert status == 400, data
     status, _ = daemon.request("POST", "/volumes/create", body="{not json",
                                headers={"Content-Type": "application/json"})
     assert status == 400
