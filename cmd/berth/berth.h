@@ -158,6 +158,12 @@ int inspectEach(Globals& g, const std::vector<std::string>& names, const std::st
 // The fetch of an object at an API path: `inspectEach(g, names, format, atPath([](auto& n) {…}))`.
 std::function<Result<std::string>(client::Api&, const std::string&)> atPath(
     std::function<std::string(const std::string&)> pathOf);
+// `image|network|volume inspect [-f FORMAT] WHAT...`: each object from the API path `pathOf` gives.
+void addInspectCommand(CLI::App* c, Globals& g, Runner& run, const std::string& what,
+                       std::function<std::string(const std::string&)> pathOf);
+// A prune's answer: its list `key` (names or ids) under docker's "Deleted <title>:" heading, when not empty;
+// returns its SpaceReclaimed.
+int64_t printDeleted(const json& answer, const char* key, const char* title);
 
 // Attach/exec streams: relays stdin to the connection and its output to stdout/stderr (demultiplexed
 // without a TTY; the terminal in raw mode with one). Returns when the output ends.

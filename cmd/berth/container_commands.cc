@@ -508,14 +508,8 @@ void addContainerPrune(CLI::App* c, Globals& g, Runner& run) {
       auto r = (*api)->callJson(
           "POST", "/containers/prune" + (filters->empty() ? "" : "?filters=" + filtersQuery(*filters)));
       if (!r) return fail(r.error());
-      if ((*r).contains("ContainersDeleted") && (*r)["ContainersDeleted"].is_array() &&
-          !(*r)["ContainersDeleted"].empty()) {
-        std::printf("Deleted Containers:\n");
-        for (auto& id : (*r)["ContainersDeleted"]) std::printf("%s\n", id.get<std::string>().c_str());
-        std::printf("\n");
-      }
-      std::printf("Total reclaimed space: %s\n",
-                  client::humanSize(static_cast<double>(r->value("SpaceReclaimed", int64_t(0)))).c_str());
+      int64_t reclaimed = printDeleted(*r, "ContainersDeleted", "Containers");
+      std::printf("Total reclaimed space: %s\n", client::humanSize(static_cast<double>(reclaimed)).c_str());
       return 0;
     };
   });

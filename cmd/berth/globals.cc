@@ -293,4 +293,23 @@ std::function<Result<std::string>(client::Api&, const std::string&)> atPath(
   };
 }
 
+void addInspectCommand(CLI::App* c, Globals& g, Runner& run, const std::string& what,
+                       std::function<std::string(const std::string&)> pathOf) {
+  auto names = state<std::vector<std::string>>();
+  auto format = state<std::string>();
+  c->add_option("-f,--format", *format, "format output using a Go template or 'json'");
+  c->add_option(what, *names)->required();
+  c->callback([=, &g, &run] { run = [=, &g] { return inspectEach(g, *names, *format, atPath(pathOf)); }; });
+}
+
+int64_t printDeleted(const json& answer, const char* key, const char* title) {
+  if (auto it = answer.find(key); it != answer.end() && it->is_array() && !it->empty()) {
+    std::printf("Deleted %s:\n", title);
+    for (auto& x : *it)
+      if (x.is_string()) std::printf("%s\n", x.get<std::string>().c_str());
+    std::printf("\n");
+  }
+  return answer.value("SpaceReclaimed", int64_t(0));
+}
+
 }  // namespace berth::cli

@@ -138,16 +138,8 @@ void addImages(CLI::App* c, Globals& g, Runner& run) {
 }
 
 void addImageInspect(CLI::App* c, Globals& g, Runner& run) {
-  auto names = state<std::vector<std::string>>();
-  auto format = state<std::string>();
-  c->add_option("-f,--format", *format, "format output using a Go template or 'json'");
-  c->add_option("IMAGE", *names)->required();
-  c->callback([=, &g, &run] {
-    run = [=, &g] {
-      return inspectEach(g, *names, *format,
-                         atPath([](const std::string& n) { return "/images/" + urlEncode(n) + "/json"; }));
-    };
-  });
+  addInspectCommand(c, g, run, "IMAGE",
+                    [](const std::string& n) { return "/images/" + urlEncode(n) + "/json"; });
 }
 
 void addLoad(CLI::App* c, Globals& g, Runner& run) {

@@ -112,18 +112,9 @@ void addNetworkLs(CLI::App* c, Globals& g, Runner& run) {
 }
 
 void addNetworkInspect(CLI::App* c, Globals& g, Runner& run) {
-  auto names = state<std::vector<std::string>>();
-  auto format = state<std::string>();
-  c->add_option("-f,--format", *format, "format output using a Go template or 'json'");
   auto verbose = state<bool>();
   c->add_flag("-v,--verbose", *verbose, "verbose output for diagnostics");
-  c->add_option("NETWORK", *names)->required();
-  c->callback([=, &g, &run] {
-    run = [=, &g] {
-      return inspectEach(g, *names, *format,
-                         atPath([](const std::string& n) { return "/networks/" + urlEncode(n); }));
-    };
-  });
+  addInspectCommand(c, g, run, "NETWORK", [](const std::string& n) { return "/networks/" + urlEncode(n); });
 }
 
 void addNetworkRm(CLI::App* c, Globals& g, Runner& run) {

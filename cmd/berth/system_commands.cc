@@ -272,21 +272,11 @@ void addSystemPrune(CLI::App* c, Globals& g, Runner& run) {
       std::string fq = filters->empty() ? "" : "?filters=" + filtersQuery(*filters);
       auto cr = (*api)->callJson("POST", "/containers/prune" + fq);
       if (!cr) return fail(cr.error());
-      if ((*cr)["ContainersDeleted"].is_array() && !(*cr)["ContainersDeleted"].empty()) {
-        std::printf("Deleted Containers:\n");
-        for (auto& id : (*cr)["ContainersDeleted"]) std::printf("%s\n", id.get<std::string>().c_str());
-        std::printf("\n");
-      }
-      reclaimed += cr->value("SpaceReclaimed", int64_t(0));
+      reclaimed += printDeleted(*cr, "ContainersDeleted", "Containers");
       if (*volumes) {  // anonymous volumes no container uses (as docker's since API 1.42)
         auto vr = (*api)->callJson("POST", "/volumes/prune" + fq);
         if (!vr) return fail(vr.error());
-        if ((*vr)["VolumesDeleted"].is_array() && !(*vr)["VolumesDeleted"].empty()) {
-          std::printf("Deleted Volumes:\n");
-          for (auto& n : (*vr)["VolumesDeleted"]) std::printf("%s\n", n.get<std::string>().c_str());
-          std::printf("\n");
-        }
-        reclaimed += vr->value("SpaceReclaimed", int64_t(0));
+        reclaimed += printDeleted(*vr, "VolumesDeleted", "Volumes");
       }
       std::vector<std::string> fs = *filters;
       fs.push_back(*all ? "dangling=false" : "dangling=true");

@@ -89,16 +89,7 @@ void addVolumeLs(CLI::App* c, Globals& g, Runner& run) {
 }
 
 void addVolumeInspect(CLI::App* c, Globals& g, Runner& run) {
-  auto names = state<std::vector<std::string>>();
-  auto format = state<std::string>();
-  c->add_option("-f,--format", *format, "format output using a Go template or 'json'");
-  c->add_option("VOLUME", *names)->required();
-  c->callback([=, &g, &run] {
-    run = [=, &g] {
-      return inspectEach(g, *names, *format,
-                         atPath([](const std::string& n) { return "/volumes/" + urlEncode(n); }));
-    };
-  });
+  addInspectCommand(c, g, run, "VOLUME", [](const std::string& n) { return "/volumes/" + urlEncode(n); });
 }
 
 void addVolumeRm(CLI::App* c, Globals& g, Runner& run) {
@@ -145,14 +136,8 @@ void addVolumePrune(CLI::App* c, Globals& g, Runner& run) {
       auto r =
           (*api)->callJson("POST", "/volumes/prune" + (fs.empty() ? "" : "?filters=" + filtersQuery(fs)));
       if (!r) return fail(r.error());
-      if (r->contains("VolumesDeleted") && (*r)["VolumesDeleted"].is_array() &&
-          !(*r)["VolumesDeleted"].empty()) {
-        std::printf("Deleted Volumes:\n");
-        for (auto& n : (*r)["VolumesDeleted"]) std::printf("%s\n", n.get<std::string>().c_str());
-        std::printf("\n");
-      }
-      std::printf("Total reclaimed space: %s\n",
-                  client::humanSize(static_cast<double>(r->value("SpaceReclaimed", int64_t(0)))).c_str());
+      int64_t reclaimed = printDeleted(*r, "VolumesDeleted", "Volumes");
+      std::printf("Total reclaimed space: %s\n", client::humanSize(static_cast<double>(reclaimed)).c_str());
       return 0;
     };
   });

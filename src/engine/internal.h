@@ -1,6 +1,7 @@
 // Helpers shared by the engine's files (not part of its interface).
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -11,6 +12,8 @@
 
 namespace berth::engine {
 
+// A JSON object of strings (Labels, DriverOpts, …), checked; null is empty. `what` names it in errors.
+Result<std::map<std::string, std::string>> stringMapOf(const nlohmann::json& j, const std::string& what);
 // A JSON value that must be a string array (or null / absent): docker's Cmd, Entrypoint, Env, …
 Result<std::vector<std::string>> stringList(const nlohmann::json& body, const char* key,
                                             bool allowString = false);
@@ -34,6 +37,9 @@ struct PortRequest {
 };
 Result<std::vector<PortRequest>> portBindingsOf(const nlohmann::json& hostConfig,
                                                 const nlohmann::json& exposed);
+// The /etc/hostname, hosts and resolv.conf that `dir` (a container's run directory) holds, bound over the
+// image's, except where the user mounts something of their own.
+void bindEtcFiles(image::RunOptions& o, const std::string& dir);
 // The nftables rules of a container's published ports (to its endpoint's address).
 std::vector<network::nft::PortRule> portRules(const Container& c);
 

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/unix_socket.h"
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "engine/shim_client.h"
 #include "image/runspec.h"
 #include "oci/config.h"
@@ -170,16 +171,7 @@ Result<void> Engine::spawnShim(Container& c) {
                   "cannot join network of a non running container: " + other->second.name);
     o.netnsPath = "/proc/" + std::to_string(other->second.state.pid) + "/ns/net";
     o.hostname = other->second.config.value("Hostname", o.hostname);
-    for (const char* f : {"hostname", "hosts", "resolv.conf"})
-      if (std::string src = containerDir(other->first) + "/" + f;
-          pathExists(src) && std::none_of(o.binds.begin(), o.binds.end(),
-                                          [&](auto& b) { return b.destination == std::string("/etc/") + f; }))
-        o.binds.push_back({.source = src,
-                           .destination = std::string("/etc/") + f,
-                           .readOnly = false,
-                           .propagation = "rprivate",
-                           .tmpfs = false,
-                           .data = ""});
+    bindEtcFiles(o, containerDir(other->first));
   } else if (o.network != "host" && netns_) {
     netns = netns_->take();
   }

@@ -193,6 +193,20 @@ Result<void> Engine::endpointConfigLocked(Container& c, const Network& n, const 
   return {};
 }
 
+void bindEtcFiles(image::RunOptions& o, const std::string& dir) {
+  for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
+    std::string src = dir + "/" + f, dest = std::string("/etc/") + f;
+    if (pathExists(src) &&
+        std::none_of(o.binds.begin(), o.binds.end(), [&](auto& b) { return b.destination == dest; }))
+      o.binds.push_back({.source = src,
+                         .destination = dest,
+                         .readOnly = false,
+                         .propagation = "rprivate",
+                         .tmpfs = false,
+                         .data = ""});
+  }
+}
+
 Result<Endpoint> Engine::attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
                                       bool primary) {
   std::set<Address> taken;
@@ -273,16 +287,7 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   if (resolv.empty()) resolv = resolvConf(c.hostConfig);
   TRYV(replaceFile(dir + "/resolv.conf", resolv, 0644));
   TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
-  for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
-    std::string dest = std::string("/etc/") + f;  // unless the user mounts their own there
-    if (std::none_of(o.binds.begin(), o.binds.end(), [&](auto& b) { return b.destination == dest; }))
-      o.binds.push_back({.source = dir + "/" + f,
-                         .destination = dest,
-                         .readOnly = false,
-                         .propagation = "rprivate",
-                         .tmpfs = false,
-                         .data = ""});
-  }
+  bindEtcFiles(o, dir);
 
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.

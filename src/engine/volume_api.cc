@@ -35,18 +35,6 @@ bool labelMatches(const std::map<std::string, std::string>& labels, const std::s
   return eq == std::string::npos || it->second == f.substr(eq + 1);
 }
 
-Result<std::map<std::string, std::string>> stringMapOf(const json& body, const char* key) {
-  std::map<std::string, std::string> out;
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return out;
-  if (!it->is_object()) return invalid(std::string(key) + " must be an object of strings");
-  for (auto& [k, v] : it->items()) {
-    if (!v.is_string()) return invalid(std::string(key) + "." + k + " must be a string");
-    out[k] = v.get<std::string>();
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> Engine::volumeUsersLocked(const std::string& name, const std::string& except) {
@@ -243,8 +231,8 @@ Result<json> Engine::volumeCreate(const json& body) {
   for (const char* k : {"Name", "Driver"})
     if (body.contains(k) && !body[k].is_string() && !body[k].is_null())
       return invalid(std::string(k) + " must be a string");
-  TRY(auto labels, stringMapOf(body, "Labels"));
-  TRY(auto opts, stringMapOf(body, "DriverOpts"));
+  TRY(auto labels, stringMapOf(body.value("Labels", json(nullptr)), "Labels"));
+  TRY(auto opts, stringMapOf(body.value("DriverOpts", json(nullptr)), "DriverOpts"));
   std::string name = body.value("Name", json("")).is_string() ? body.value("Name", "") : "";
   std::string driver = body.value("Driver", json("")).is_string() ? body.value("Driver", "") : "";
   std::lock_guard lock(m_);

@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/random_id.h"
+#include "engine/internal.h"
 #include "snapshot/copy.h"
 
 namespace berth::engine {
@@ -82,28 +83,22 @@ Result<void> applyMode(MountPoint& m, const std::string& spec) {
   return {};
 }
 
-std::map<std::string, std::string> stringMap(const json& j, const std::string& what) {
-  std::map<std::string, std::string> out;
-  if (j.is_object())
-    for (auto& [k, v] : j.items())
-      if (v.is_string()) out[k] = v.get<std::string>();
-  (void)what;
-  return out;
-}
-
-Result<void> checkStringMap(const json& j, const std::string& what) {
-  if (j.is_null()) return {};
-  if (!j.is_object()) return invalid(what + " must be an object of strings");
-  for (auto& [k, v] : j.items())
-    if (!v.is_string()) return invalid(what + "." + k + " must be a string");
-  return {};
-}
-
 int depth(const std::string& p) {
   return static_cast<int>(std::count(p.begin(), p.end(), '/'));
 }
 
 }  // namespace
+
+Result<std::map<std::string, std::string>> stringMapOf(const json& j, const std::string& what) {
+  std::map<std::string, std::string> out;
+  if (j.is_null()) return out;
+  if (!j.is_object()) return invalid(what + " must be an object of strings");
+  for (auto& [k, v] : j.items()) {
+    if (!v.is_string()) return invalid(what + "." + k + " must be a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
 
 bool validVolumeName(const std::string& s) {
   if (s.size() < 2 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
@@ -239,13 +234,12 @@ Result<MountPoint> parseMount(const json& j) {
     json vo = j.value("VolumeOptions", json::object());
     if (vo.is_object()) {
       if (vo.contains("NoCopy") && vo["NoCopy"].is_boolean()) m.copyData = !vo["NoCopy"].get<bool>();
-      TRYV(checkStringMap(vo.value("Labels", json(nullptr)), "VolumeOptions.Labels"));
-      m.volumeLabels = stringMap(vo.value("Labels", json(nullptr)), "Labels");
+      TRY(m.volumeLabels, stringMapOf(vo.value("Labels", json(nullptr)), "VolumeOptions.Labels"));
       json dc = vo.value("DriverConfig", json(nullptr));
       if (dc.is_object()) {
         m.volumeDriver = dc.value("Name", "");
-        TRYV(checkStringMap(dc.value("Options", json(nullptr)), "VolumeOptions.DriverConfig.Options"));
-        m.volumeOptions = stringMap(dc.value("Options", json(nullptr)), "Options");
+        TRY(m.volumeOptions,
+            stringMapOf(dc.value("Options", json(nullptr)), "VolumeOptions.DriverConfig.Options"));
       }
       std::string sub = vo.value("Subpath", "");
       if (!sub.empty()) {
