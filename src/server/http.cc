@@ -81,9 +81,13 @@ class Conn final : public Responder {
     std::string head = std::string("HTTP/1.1 200 OK\r\nContent-Type: ") + contentType +
                        "\r\nTransfer-Encoding: chunked\r\nApi-Version: " + kApiVersion +
                        "\r\nDocker-Experimental: false\r\nOstype: linux\r\nServer: berthd\r\n";
+    // A client must know before it reuses the connection that it is going: Go's transport does not retry a
+    // POST on an idle connection the server closed (docker run's create after a pull got EOF).
+    if (!keepAlive_) head += "Connection: close\r\n";
     for (auto& [k, v] : extra_) head += k + ": " + v + "\r\n";
     head += "\r\n";
     streaming_ = writeRaw(head);
+    streamed_ = true;
     done_ = true;
   }
   bool chunk(std::string_view data) override {
@@ -94,8 +98,10 @@ class Conn final : public Responder {
     streaming_ = writeRaw(len) && writeRaw(data) && writeRaw("\r\n");
     return streaming_;
   }
-  void endStream() {
-    if (streaming_) writeRaw("0\r\n\r\n");
+  // True when the stream ended cleanly and the connection can serve the next request.
+  bool endStream() {
+    if (streaming_) streaming_ = writeRaw("0\r\n\r\n");
+    return streaming_ && keepAlive_;
   }
   int hijack(const std::string& contentType, std::string* early) override {
     bool upgrade = req_.headers.count("upgrade") > 0;
@@ -124,8 +130,8 @@ class Conn final : public Responder {
   }
 
   bool done() const { return done_; }
-  bool keepAlive() const { return keepAlive_ && !streaming_ && !hijacked_; }
-  bool streaming() const { return streaming_; }
+  bool keepAlive() const { return keepAlive_ && !streamed_ && !hijacked_; }
+  bool streamed() const { return streamed_; }
 
  private:
   template <class Res>
@@ -144,7 +150,7 @@ class Conn final : public Responder {
   beast::flat_buffer& buf_;
   const Request& req_;
   bool keepAlive_;
-  bool done_ = false, streaming_ = false, hijacked_ = false;
+  bool done_ = false, streaming_ = false, streamed_ = false, hijacked_ = false;
   std::vector<std::pair<std::string, std::string>> extra_;
 };
 
@@ -374,9 +380,9 @@ void Server::serve(int fd) {
         if (!c.done()) c.json(500, {{"message", e.what()}});
       }
     }
-    if (c.streaming()) {
-      c.endStream();
-      break;
+    if (c.streamed()) {
+      if (!c.endStream() || !sp->is_done()) break;
+      continue;
     }
     if (!c.keepAlive()) break;
     if (!sp->is_done()) {
