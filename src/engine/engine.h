@@ -180,16 +180,18 @@ class Engine {
   // Streams the container's log (json-file) to `sink`.
   Result<void> logs(const std::string& ref, const LogOptions& o, const OutputSink& sink,
                     const std::function<bool()>& cancelled);
-  // Attaches a hijacked client connection to a container's stdio: output framed as docker's multiplexed
-  // stream (raw with a TTY), input (when stdin is attached, starting with `earlyInput`) to the container.
-  // Blocks until the container's output ends or the client goes. Attaching to a created container waits for
-  // its start.
   // docker's refusals of an attach (a paused or restarting container; `ref` as the client named it), for
   // the API to answer before it hijacks the connection. A stopped container is no refusal: the attach
   // waits for its next start (`docker start -a`).
   static Result<void> attachable(const std::string& status, const std::string& ref);
-  Result<void> attach(const std::string& ref, const AttachStreams& s, int clientFd,
-                      std::string_view earlyInput);
+  // Attaches a client connection to a container's stdio: output framed as docker's multiplexed stream (raw
+  // with a TTY), input (when stdin is attached, starting with what the client sent early) to the container.
+  // `hijack` answers the client and returns the connection's fd (and its early input); it is called once
+  // the attach is registered, so a start the client sends after that answer waits for this attach (no
+  // output is lost). Blocks until the container's output ends or the client goes. Attaching to a created
+  // container waits for its start. An error with `*hijacked` false is for the caller to answer.
+  using Hijack = std::function<int(std::string* earlyInput)>;
+  Result<void> attach(const std::string& ref, const AttachStreams& s, const Hijack& hijack, bool* hijacked);
   Result<std::vector<std::string>> prune(int64_t* reclaimed);
 
   // docker exec. create checks the container runs and returns the exec's id; `execBegin` checks the exec

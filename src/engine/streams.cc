@@ -168,10 +168,17 @@ Result<void> Engine::attachable(const std::string& status, const std::string& re
   return {};
 }
 
-Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int clientFd,
-                            std::string_view earlyInput) {
+Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, const Hijack& hijack,
+                            bool* hijacked) {
   UniqueFd shim;
   bool tty = false;
+  int clientFd = -1;
+  std::string early;
+  *hijacked = false;
+  auto answer = [&] {
+    clientFd = hijack(&early);
+    *hijacked = true;
+  };
   {
     std::unique_lock lock(m_);
     TRY(std::string id, resolveId(ref));
@@ -180,9 +187,13 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int 
     TRYV(attachable(status, ref));
     if (!shimReady_.count(id)) {
       // As docker's daemon: an attach to a container that is not running (created, or exited: `docker
-      // start -a` of a container that ran before) waits for its next start.
+      // start -a` of a container that ran before) waits for its next start. Counted before the client
+      // hears back: its start request, sent after the answer, then waits for this attach to connect.
       pendingAttach_[id]++;
       uint64_t failures = startFailures_[id];
+      lock.unlock();
+      answer();
+      lock.lock();
       changed_.wait(lock, [&] {
         auto it = containers_.find(id);
         if (stopping_ || shimReady_.count(id) || it == containers_.end() || startFailures_[id] != failures)
@@ -201,7 +212,9 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, int 
     if (!shimio::recvAll(shim.get(), ok, 3) || std::memcmp(ok, "ok\n", 3) != 0)
       return fail("the shim refused to attach");
   }
-  if (s.stdin && !earlyInput.empty()) shimio::sendAll(shim.get(), earlyInput);
+  if (!*hijacked) answer();
+  if (clientFd < 0) return {};
+  if (s.stdin && !early.empty()) shimio::sendAll(shim.get(), early);
   shimio::relay(shim.get(), clientFd, {.tty = tty, .stdout = s.stdout, .stderr = s.stderr, .stdin = s.stdin});
   return {};
 }

@@ -227,10 +227,12 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     s.stderr = req.queryBool("stderr");
     if (auto ok = engine::Engine::attachable(c->state.status, req.params[0]); !ok) return r.error(ok.error());
     bool tty = c->config.value("Tty", false);
-    std::string early;
-    int fd = r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
-                      &early);
-    (void)e.attach(c->id, s, fd, early);
+    auto hijack = [&](std::string* early) {
+      return r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+                      early);
+    };
+    bool hijacked = false;
+    if (auto a = e.attach(c->id, s, hijack, &hijacked); !a && !hijacked) r.error(a.error());
   });
 
   router.add("POST", id + "/update", [&e](Request& req, Responder& r) {

@@ -181,6 +181,75 @@ def test_start_right_after_exit(docker):
         dk(docker, "rm", "-f", "again", "flapper")
 
 
+def raw_conn(daemon):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(daemon.sock)
+    return s
+
+
+def read_head(s):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        assert b, head
+        head += b
+    return head.decode()
+
+
+def test_attach_answered_then_start_loses_no_output(daemon):
+    """A client that starts the container as soon as its attach is answered (docker run, berth run) gets the
+    container's first output: the daemon counts the attach before it answers, so the start waits for it."""
+    for i in range(20):
+        status, body = daemon.request("POST", "/containers/create", json.dumps(
+            {"Image": "busybox", "Cmd": ["echo", "first"], "AttachStdout": True}).encode(),
+            {"Content-Type": "application/json"})
+        assert status == 201, body
+        cid = json.loads(body)["Id"]
+        try:
+            s, starter = raw_conn(daemon), raw_conn(daemon)
+            start = f"POST /containers/{cid}/start HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+            s.sendall(f"POST /containers/{cid}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                      "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+            head = read_head(s)
+            starter.sendall(start)  # at once, on a connection made before
+            assert head.startswith("HTTP/1.1 101"), head
+            assert read_head(starter).startswith("HTTP/1.1 204")
+            starter.close()
+            out = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                out += b
+            s.close()
+            assert out == b"\x01\0\0\0\0\0\0\x06first\n", (i, out)
+        finally:
+            daemon.request("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_connection_kept_after_a_stream(daemon):
+    """A streamed answer ends with its last chunk and the connection serves the next request: Go's client
+    reuses it for docker run's create after a pull, and does not retry a POST on a connection we closed."""
+    s = raw_conn(daemon)
+    f = s.makefile("rb")
+    s.sendall(b"POST /images/create?fromImage=busybox&tag=latest HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += f.read(1)
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower() and b"connection: close" not in head.lower()
+    while True:  # chunks up to the last one
+        size = int(f.readline().strip(), 16)
+        f.read(size + 2)
+        if size == 0:
+            break
+    body = json.dumps({"Image": "busybox", "HostConfig": {"NetworkMode": "nosuchnet"}}).encode()
+    s.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert f.readline().startswith(b"HTTP/1.1 404")
+    s.close()
+
+
 def test_pools_and_their_absence(tmp_path):
     """Shims and network namespaces made ahead of need: a daemon without them runs containers the same
     way, and the shims a daemon keeps waiting go away with it (no process left behind)."""
