@@ -8,7 +8,9 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       busybox-static)
 if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.
-  pkgs+=(python3 python3-pytest python3-docker docker-compose tmux jq crun runc podman conmon containerd docker.io tar skopeo)
+  # The tests also call nft, ip, losetup/mkfs.ext4 and pgrep/pkill: listed, not assumed.
+  pkgs+=(python3 python3-pytest python3-docker docker-compose tmux jq crun runc podman conmon containerd docker.io tar skopeo
+         nftables iproute2 mount e2fsprogs procps wget)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
