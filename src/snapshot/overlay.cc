@@ -8,21 +8,17 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <random>
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/random_id.h"
 #include "snapshot/base.h"
 
 namespace berth::snapshot {
 namespace {
 
 std::string randomLinkId() {
-  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::random_device rd;
-  std::string s(26, 'A');
-  for (auto& c : s) c = kChars[rd() % 36];
-  return s;
+  return randomString<26>("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
 }
 
 class Overlay final : public Base {
