@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -219,10 +221,12 @@ class Shim {
       });
       watch(listen_.get(), POLLIN, [&] { accept(); });
       bool anyExited = false;
+      int holdMs = heldMs();
       for (auto& pr : procs_) {
         Proc* q = &pr;
         for (int s = 1; s <= 2; ++s)
-          if (pr.out[s]) watch(pr.out[s].get(), POLLIN, [this, q, s] { output(*q, s); });
+          if (pr.out[s] && !(holdMs > 0 && q == &init()))
+            watch(pr.out[s].get(), POLLIN, [this, q, s] { output(*q, s); });
         int inFd = pr.tty ? pr.out[1].get() : pr.in.get();
         if (inFd >= 0 && !pr.inBuf.empty()) watch(inFd, POLLOUT, [this, q] { flushStdin(*q); });
         anyExited |= pr.exited;
@@ -235,14 +239,15 @@ class Shim {
       }
       // 100 ms after the last request, what served it goes back (see releaseResidentMemory): a shim
       // lives as long as its container and is idle nearly all of that time.
-      int n = ::poll(p.data(), p.size(), anyExited ? 50 : releaseDue_ ? 100 : -1);
+      auto upTo = [&](int ms) { return holdMs <= 0 ? ms : ms < 0 ? holdMs : std::min(ms, holdMs); };
+      int n = ::poll(p.data(), p.size(), upTo(anyExited ? 50 : releaseDue_ ? 100 : -1));
       if (n == 0 && !anyExited && releaseDue_) {
         releaseDue_ = false;
         (void)releaseResidentMemory();
-        n = ::poll(p.data(), p.size(), -1);  // at once: what runs in between faults its pages back
+        n = ::poll(p.data(), p.size(), upTo(-1));  // at once: what runs in between faults its pages back
       }
       if (n < 0 && errno != EINTR) break;
-      if (n == 0)  // nothing more comes: stop waiting for the exited processes' last output
+      if (n == 0 && holdMs <= 0)  // nothing more comes: stop waiting for the exited processes' last output
         for (auto& pr : procs_)
           if (pr.exited) pr.drainDeadline -= 1;
       if (n > 0)
@@ -503,6 +508,7 @@ class Shim {
       c.fd.reset();
     };
     if (verb == "attach") {
+      if (awaitedAttaches_ > 0) --awaitedAttaches_;
       if (!sendLine(c.fd.get(), "ok")) return c.fd.reset();
       attachClient(c, init(), w.size() > 1 && w[1] == "1", rest);
     } else if (verb == "wait") {
@@ -511,7 +517,15 @@ class Shim {
       sendLine(c.fd.get(), init().exited ? "exited " + exitLine() : "running " + std::to_string(init().pid));
       c.fd.reset();
     } else if (verb == "start") {
-      reply(rt_.start(a_.id));
+      // start [N]: N attaches the daemon had when it started the container connect right after; the
+      // output waits for them (at most 1 s) instead of the start waiting for their connections.
+      int awaited = w.size() > 1 ? std::clamp(std::atoi(w[1].c_str()), 0, 64) : 0;
+      auto started = rt_.start(a_.id);
+      if (started && awaited > 0) {
+        awaitedAttaches_ = awaited;
+        holdUntil_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      }
+      reply(started);
     } else if (verb == "kill" && w.size() >= 2) {
       if (init().exited) return reply({});
       reply(rt_.kill(a_.id, std::atoi(w[1].c_str()), w.size() > 2 && w[2] == "all"));
@@ -602,7 +616,19 @@ class Shim {
   std::deque<std::string> execOrder_;
   UniqueFd listen_;
   std::list<Client> clients_;
+  // Milliseconds the init's output is still held for attaches that were announced and have not connected
+  // (0: not held).
+  int heldMs() {
+    if (awaitedAttaches_ <= 0) return 0;
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(holdUntil_ - std::chrono::steady_clock::now());
+    if (left.count() <= 0) awaitedAttaches_ = 0;
+    return awaitedAttaches_ > 0 ? static_cast<int>(left.count()) + 1 : 0;
+  }
+
   bool oom_ = false;
+  int awaitedAttaches_ = 0;
+  std::chrono::steady_clock::time_point holdUntil_;
   bool releaseDue_ = true;  // memory to give back once idle (after creating the container, a request)
   std::string finishedAt_;
 };
@@ -664,7 +690,10 @@ int main(int argc, char** argv) {
     // Found once per process and needed by both: the maker creates the container's cgroups, we remove
     // them at its exit.
     (void)sys::cgroup::detect();
-    if (auto m = shim::Maker::fork(title)) maker = std::move(*m);  // else forked when needed
+    // --standby --stage-cgroup PARENT: on a cgroup v1 host the maker waits in a cgroup staged under the
+    // containers' parent, which becomes the container's (see sys::cgroup::stageV1).
+    std::string stageParent = argc >= 4 && std::string_view(argv[2]) == "--stage-cgroup" ? argv[3] : "";
+    if (auto m = shim::Maker::fork(title, stageParent)) maker = std::move(*m);  // else forked when needed
     mapProgramAhead();  // the start, the exit and the clean-up run code this process has not run yet
     std::vector<std::string> words = shim::awaitAssignment();
     std::vector<char*> av = {argv[0]};

@@ -306,12 +306,11 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
     return std::unexpected(e);
   };
   if (auto r = spawnShim(c); !r) return failed(r.error());
-  // Attach requests that came before the start connect to the shim before the process runs.
+  // Attach requests that came before the start connect to the shim now; it holds the process's output until
+  // they have (no output is lost), so the start need not wait for their connections.
   shimReady_.insert(id);
   changed_.notify_all();
-  changed_.wait_for(lock, std::chrono::seconds(5), [&] { return pendingAttach_[id] == 0; });
-  if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
-  if (auto started = shimRequest(id, "start"); !started) {
+  if (auto started = shimRequest(id, "start " + std::to_string(pendingAttach_[id])); !started) {
     (void)shimRequest(id, "kill 9");
     cleanupRuntime(id);  // the shim's rootfs mount and run directory (no monitor runs to do it)
     disconnectNetworkLocked(c);
@@ -394,6 +393,7 @@ void Engine::monitor(std::string id) {
 void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef,
                           std::string exitLine) {
   const std::string id = idRef;  // idRef may be the record's own id, which an --rm removal erases
+  log::phase("exit: begin");
   auto it = containers_.find(id);
   if (it == containers_.end()) return;
   std::string dir = containerDir(id);
@@ -423,19 +423,31 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   c.state.pid = 0;
   shimReady_.erase(id);
   cleanupRuntime(id);
+  log::phase("exit: runtime cleaned");
   disconnectNetworkLocked(c);
   releaseVolumesLocked(c);
-  (void)save(c, db::Sync::Relaxed);
+  log::phase("exit: network, volumes");
+  // An --rm container (never restarted: create and update refuse a restart policy with AutoRemove) has its
+  // record deleted below, so its exit is not written first: a crash between leaves a running record without
+  // a shim, which the next daemon start finds exited and removes.
+  bool autoRemove = c.hostConfig.value("AutoRemove", false);
+  if (!autoRemove) (void)save(c, db::Sync::Relaxed);
+  log::phase("exit: saved");
   exitSeq_[id]++;
   if (c.state.oomKilled) emitLocked("container", "oom", id);
   emitLocked("container", "die", id, {{"exitCode", std::to_string(c.state.exitCode)}});
-  if (maybeRestartLocked(c, false)) {
+  if (!autoRemove && maybeRestartLocked(c, false)) {
     (void)save(c, db::Sync::Relaxed);
     changed_.notify_all();
     return;
   }
   changed_.notify_all();
-  if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true, true);
+  if (autoRemove)
+    if (auto r = removeLocked(lock, id, true, true); !r) {
+      log::warn("removing --rm container " + id + ": " + r.error().message());
+      if (auto left = containers_.find(id); left != containers_.end())
+        (void)save(left->second, db::Sync::Relaxed);
+    }
 }
 
 bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
@@ -759,8 +771,11 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a
   // crash between the two leaves a layer without a container, which loadAll() removes; never a container
   // without its layer.
+  log::phase("remove: begin");
   TRYV(deleteRecord(id, autoRemove ? db::Sync::Relaxed : db::Sync::Full));
+  log::phase("remove: record deleted");
   auto r = images_->snapshotter().remove("container-" + id, db::Sync::Relaxed);
+  log::phase("remove: layer removed");
   if (!r && r.error().category() != ErrorCategory::NotFound)
     log::warn("removing the writable layer of container " + id + ": " + r.error().message());
   emitLocked("container", "destroy", id);
@@ -772,6 +787,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   removedExit_[id] = code;
   exitSeq_.erase(id);
   changed_.notify_all();
+  log::phase("remove: done");
   return {};
 }
 
