@@ -12,8 +12,10 @@
 #include <cstring>
 #include <vector>
 
+#include "base/file.h"
 #include "base/memory.h"
 #include "runtime/container.h"
+#include "sys/cgroup.h"
 
 namespace berth::shim {
 namespace {
@@ -66,7 +68,18 @@ __attribute__((no_sanitize("address"))) void prefault() {
 }
 
 // The child's side of Maker: one request (the words and the fds), one answer, gone.
-[[noreturn]] void serve(int sock) {
+[[noreturn]] void serve(int sock, const std::string& staged) {
+  // A staged cgroup (see Maker::fork) that the container did not take goes: the maker moves back out.
+  auto unstage = [&] {
+    if (staged.empty()) return;
+    auto layout = sys::cgroup::detect();
+    if (!layout) return;
+    for (auto& h : layout->v1)  // still there (not the container's): one look in a hierarchy of ours
+      if (!h.controller.starts_with("name=")) {
+        if (pathExists(h.mountPoint + staged)) sys::cgroup::unstageV1(*layout, staged);
+        return;
+      }
+  };
   char data[kMaxMessage];
   alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
   iovec iov{data, sizeof data};
@@ -78,7 +91,10 @@ __attribute__((no_sanitize("address"))) void prefault() {
   ssize_t n;
   do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n <= 0) ::_exit(0);  // the shim went away before it had a container to make
+  if (n <= 0) {  // the shim went away before it had a container to make
+    unstage();
+    ::_exit(0);
+  }
   std::vector<int> fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
@@ -103,10 +119,12 @@ __attribute__((no_sanitize("address"))) void prefault() {
     co.id = words[1];
     co.bundle = words[2];
     co.consoleSocketFd = fds.size() == 4 ? fds[3] : -1;
+    co.stagedCgroup = staged;
     made = rt.create(co);
   }
   std::string answer = madeMessage(made);
   (void)!::send(sock, answer.data(), answer.size(), MSG_NOSIGNAL);
+  unstage();  // after the answer: off the start path
   ::_exit(0);
 }
 
@@ -152,7 +170,7 @@ Result<pid_t> inChild(const std::function<Result<pid_t>()>& make) {
   return parseMade(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0));
 }
 
-Result<Maker> Maker::fork(std::span<char> title) {
+Result<Maker> Maker::fork(std::span<char> title, const std::string& stageCgroupParent) {
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) return sysFail("socketpair");
   UniqueFd ours(sp[0]), theirs(sp[1]);
@@ -169,7 +187,11 @@ Result<Maker> Maker::fork(std::span<char> title) {
     if (theirs.get() != 3 && (::dup3(theirs.get(), 3, O_CLOEXEC) < 0)) ::_exit(1);
     ::close_range(4, ~0U, 0);
     prefault();
-    serve(3);
+    std::string staged;
+    if (!stageCgroupParent.empty())
+      if (auto layout = sys::cgroup::detect(); layout && layout->version == 1)
+        if (auto st = sys::cgroup::stageV1(*layout, stageCgroupParent)) staged = *st;
+    serve(3, staged);
   }
   return Maker(std::move(ours), h);
 }

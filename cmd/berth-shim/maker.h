@@ -31,7 +31,9 @@ class Maker {
  public:
   // `title` is the memory of our command line (empty: left alone): the child shows "berth-shim --maker"
   // there, for ps, and for the tests and the benchmark that count shims by their command line.
-  static Result<Maker> fork(std::span<char> title = {});
+  // `stageCgroupParent` (cgroup v1 hosts): the maker moves itself into a cgroup staged under that parent
+  // while it waits, and the container's cgroup is that one renamed (sys::cgroup::stageV1).
+  static Result<Maker> fork(std::span<char> title = {}, const std::string& stageCgroupParent = "");
   Maker(Maker&& o) noexcept : sock_(std::move(o.sock_)), pid_(std::exchange(o.pid_, -1)) {}
   Maker& operator=(Maker&& o) noexcept {
     if (this != &o) {

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <random>
 #include <regex>
 
 #include "base/file.h"
@@ -17,6 +16,7 @@
 #include "base/self_exe.h"
 #include "image/reference.h"
 #include "snapshot/snapshotter.h"
+#include "sys/cgroup.h"
 
 namespace berth::engine {
 
@@ -41,8 +41,8 @@ std::string randomName() {
                               "torvalds",  "knuth",    "dijkstra", "hamilton", "liskov",
                               "kernighan", "pike",     "cerf",     "perlman",  "wozniak",
                               "noether",   "curie",    "shannon",  "babbage",  "goldberg"};
-  std::random_device rd;
-  return std::string(adj[rd() % std::size(adj)]) + "_" + who[rd() % std::size(who)];
+  auto r = randomBytes<2>();
+  return std::string(adj[r[0] % std::size(adj)]) + "_" + who[r[1] % std::size(who)];
 }
 
 json toJson(const Container& c) {
@@ -179,8 +179,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
                                          makeNetworkNamespace);
   if (opts.shimPool > 0) {
     std::string exe = e->shimExe_ ? "/proc/self/fd/" + std::to_string(e->shimExe_.get()) : opts.shimPath;
-    e->shimPool_ = std::make_unique<FdPool>("shims", static_cast<size_t>(opts.shimPool),
-                                            [exe] { return startStandbyShim(exe); });
+    // Staged cgroups of makers killed before they could remove them (cgroup v1; see sys::cgroup::stageV1).
+    if (auto layout = sys::cgroup::detect(); layout && layout->version == 1)
+      sys::cgroup::removeStaleStagedV1(*layout, opts.cgroupParent);
+    e->shimPool_ =
+        std::make_unique<FdPool>("shims", static_cast<size_t>(opts.shimPool),
+                                 [exe, parent = opts.cgroupParent] { return startStandbyShim(exe, parent); });
   }
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));
@@ -297,6 +301,7 @@ Result<Container> Engine::get(const std::string& ref) {
 
 Result<std::string> Engine::create(const std::string& nameIn, const json& body,
                                    std::vector<std::string>* warnings) {
+  log::phase("create: begin");
   (void)warnings;
   if (!body.is_object()) return invalid("the request body must be a JSON object");
   std::string name = nameIn;
@@ -354,6 +359,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   TRY(json healthcheck, validateHealthcheck(body.value("Healthcheck", json(nullptr))));
 
   std::unique_lock lock(m_);
+  log::phase("create: checked");
   auto img = images_->resolve(imageRef);
   if (!img) {
     if (img.error().category() == ErrorCategory::NotFound)
@@ -361,6 +367,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     return std::unexpected(img.error());
   }
   TRY(image::ImageConfig icfg, images_->config(img->id));
+  log::phase("create: image");
   if (name.empty()) {
     do name = randomName();
     while (std::any_of(containers_.begin(), containers_.end(),
@@ -463,6 +470,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   // Its mounts, with the volumes they name made now (docker makes them at create, not at start).
   TRY(c.mounts, resolveMountsLocked(body, hc, icfg.config.volumes));
   Defer dropVolumes([&] { removeAnonymousVolumesLocked(c); });
+  log::phase("create: record made");
   // The container's writable layer on the image's top layer.
   std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
   // Relaxed: the record's synced commit below carries it to the disk; a crash between the two leaves a
@@ -470,6 +478,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}},
                                                db::Sync::Relaxed);
   if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
+  log::phase("create: layer prepared");
   if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0710); !r) {
     (void)images_->snapshotter().remove("container-" + c.id);
     return std::unexpected(r.error());
@@ -481,8 +490,10 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     return std::unexpected(r.error());
   }
   dropVolumes.dismiss();
+  log::phase("create: saved");
   containers_[c.id] = c;
   emitLocked("container", "create", c.id);
+  log::phase("create: done");
   return c.id;
 }
 

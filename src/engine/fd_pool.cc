@@ -108,12 +108,14 @@ Result<int> spawnShimProcess(const std::string& exe, const std::vector<std::stri
   return st;
 }
 
-Result<UniqueFd> startStandbyShim(const std::string& exe) {
+Result<UniqueFd> startStandbyShim(const std::string& exe, const std::string& cgroupParent) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return sysFail("socketpair");
   UniqueFd ours(sv[0]), theirs(sv[1]);
   // The padding is room for the command line the shim writes once it has its container (ps shows it).
-  TRY(int st, spawnShimProcess(exe, {"berth-shim", "--standby", std::string(1536, ' ')}, theirs.get()));
+  TRY(int st, spawnShimProcess(
+                  exe, {"berth-shim", "--standby", "--stage-cgroup", cgroupParent, std::string(1536, ' ')},
+                  theirs.get()));
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return fail("a waiting shim exited at its start");
   return ours;
 }

@@ -43,8 +43,8 @@ Result<UniqueFd> makeNetworkNamespace();
 
 // A shim started ahead (`berth-shim --standby`, the executable `exe`), waiting on the returned socket for
 // its arguments: its vfork and exec, its start-up and its fork out of the daemon's way were ~0.5 ms of
-// every container start.
-Result<UniqueFd> startStandbyShim(const std::string& exe);
+// every container start. `cgroupParent`: its maker stages the container's cgroup under it (cgroup v1).
+Result<UniqueFd> startStandbyShim(const std::string& exe, const std::string& cgroupParent);
 
 // posix_spawn of a shim (a vfork, not a copy of the daemon's page tables) with `fd3` as its fd 3, /dev/null
 // as 0-2, in a session of its own; waits for its first process, which forks and exits at once. Returns

@@ -223,6 +223,21 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     cgroupDir.reset(::open(cg->hostDirs().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cgroupDir) return sysFail("opening cgroup " + cg->hostDirs().front());
   }
+  // v1 and a cgroup staged by the caller under the same parent: renamed to the container's, the child is
+  // born in it (see sys::cgroup::stageV1). Limited before the child exists, as a v2 one: the child's mknods
+  // must not meet the devices list half written (it is cleared first, then allowed entry by entry).
+  bool adopted = false;
+  if (!cgroupDir && !opts.stagedCgroup.empty()) {
+    auto parentOf = [](const std::string& p) { return p.substr(0, p.rfind('/')); };
+    if (parentOf(opts.stagedCgroup) == parentOf(cg->path()) && !pathExists(cg->hostDirs().front()))
+      adopted = cg->adopt(opts.stagedCgroup).has_value();
+    if (adopted)
+      if (auto r = cg->setResources(res); !r) {
+        // Back to its staged name: the caller, still in it, moves out and removes it (unstageV1).
+        (void)sys::cgroup::makeV1(layout, opts.stagedCgroup)->adopt(cg->path());
+        return std::unexpected(r.error().context("config.json: linux.resources"));
+      }
+  }
   plan.cgroupV2 = cg->version() == 2;
   if (plan.cgroupV2) {
     plan.cgroupMounts.push_back({"", "", cg->hostDirs().front()});
@@ -251,7 +266,8 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   req.cgroup = cg.get();
   req.cgroupDirFd = cgroupDir ? cgroupDir.get() : -1;
   // v1: made and limited while the child sets up its mounts; the child runs nothing of the user's before.
-  if (!cgroupDir) req.prepareCgroup = setUpCgroup;
+  req.inCallersCgroup = adopted;
+  if (!cgroupDir && !adopted) req.prepareCgroup = setUpCgroup;
   req.oomScoreAdj = cfg.process->oomScoreAdj;
   req.stateFor = [&](pid_t pid) {
     s.pid = pid;

@@ -23,6 +23,9 @@ struct CreateOptions {
   int preserveFds = 0;
   bool noPivot = false;
   bool noNewKeyring = false;
+  // cgroup v1: a cgroup the calling process has staged (sys::cgroup::stageV1) under the container's parent
+  // cgroup; it becomes the container's (renamed) and the init is born in it. Left alone if it cannot be.
+  std::string stagedCgroup;
 };
 
 struct ExecOptions {

@@ -189,7 +189,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
     if (auto r = req.prepareCgroup(); !r) return failed(r.error());
     log::phase("spawn: cgroup made and limited");
   }
-  if (req.cgroup && !bornInCgroup) {
+  if (req.cgroup && !bornInCgroup && !req.inCallersCgroup) {
     if (auto r = req.cgroup->addProcess(pid); !r) return failed(r.error());
   }
   if (req.oomScoreAdj) {

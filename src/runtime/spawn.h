@@ -23,6 +23,7 @@ struct SpawnRequest {
   int cgroupDirFd = -1;  // v2: clone3 straight into this cgroup (falls back to a move if the kernel refuses)
   // Makes and limits the cgroup; runs after Go, while the child sets up its mounts.
   std::function<Result<void>()> prepareCgroup;
+  bool inCallersCgroup = false;  // the caller's cgroup is the container's (an adopted v1 cgroup): no move
   std::optional<int> oomScoreAdj;
   // The state JSON given to hooks, once the pid is known.
   std::function<std::string(pid_t)> stateFor;

@@ -40,6 +40,11 @@ class Manager {
   virtual Result<void> killAll(int sig) = 0;
   // Removes the cgroup; a missing one is not an error.
   virtual Result<void> destroy() = 0;
+  // v1: takes a cgroup staged by stageV1 (the caller's own) as this one, by renaming it in every hierarchy
+  // (all or none). The caller's children are then born in the container's cgroup: no move, no wait.
+  virtual Result<void> adopt(const std::string& staged) {
+    return fail(ErrorCategory::InvalidArgument, "cannot adopt " + staged + ": cgroup v1 only");
+  }
   // Controller directories on the host, for diagnostics and `probe cgroup` comparisons.
   virtual std::vector<std::string> hostDirs() const = 0;
 };
@@ -62,6 +67,17 @@ Result<Layout> detect();
 Result<std::unique_ptr<Manager>> open(const std::string& path, Layout* layout = nullptr);
 std::unique_ptr<Manager> makeV1(const Layout& layout, const std::string& path);
 std::unique_ptr<Manager> makeV2(const std::string& root, const std::string& path);
+
+// cgroup v1: moving a process into a cgroup waits for an RCU grace period when no move happened lately
+// (percpu_down_write of cgroup_threadgroup_rwsem; 10-20 ms on a 2-vCPU guest with HZ=250). v2 avoids the move
+// with clone3(CLONE_INTO_CGROUP); v1 has no such call, so a process that will make a container moves itself,
+// ahead of need and off the start path, into a cgroup `<parent>/.staged-<pid>` in every hierarchy, which
+// Manager::adopt renames to the container's path. Returns that path; on failure nothing is left behind.
+Result<std::string> stageV1(const Layout& layout, const std::string& parent);
+// A staged cgroup not adopted: the caller moves back to its parent and the cgroup goes.
+void unstageV1(const Layout& layout, const std::string& staged);
+// Staged cgroups under `parent` whose process is gone (a maker killed before it could clean up).
+void removeStaleStagedV1(const Layout& layout, const std::string& parent);
 
 // Shared helpers for backends.
 Result<uint64_t> readUint(const std::string& file);

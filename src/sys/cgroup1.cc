@@ -1,8 +1,10 @@
 // cgroup v1: one directory per controller hierarchy.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <map>
@@ -230,6 +232,21 @@ class V1 final : public Manager {
     return out;
   }
 
+  Result<void> adopt(const std::string& staged) override {
+    std::vector<std::pair<std::string, std::string>> done;  // co-mounted controllers share a directory
+    for (auto& [ctrl, dir] : dirs_) {
+      if (std::any_of(done.begin(), done.end(), [&](auto& d) { return d.second == dir; })) continue;
+      std::string from = dir.substr(0, dir.size() - path_.size()) + staged;
+      if (::rename(from.c_str(), dir.c_str()) < 0) {
+        int e = errno;
+        for (auto& [f, t] : done) (void)::rename(t.c_str(), f.c_str());
+        return sysFail("renaming cgroup " + from + " to " + dir, e);
+      }
+      done.emplace_back(from, dir);
+    }
+    return {};
+  }
+
  private:
   std::string dir(const std::string& ctrl) const {
     auto it = dirs_.find(ctrl);
@@ -269,6 +286,56 @@ class V1 final : public Manager {
 
 std::unique_ptr<Manager> makeV1(const Layout& layout, const std::string& path) {
   return std::make_unique<V1>(layout, path);
+}
+
+namespace {
+constexpr std::string_view kStaged = ".staged-";
+
+std::string parentOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+}  // namespace
+
+Result<std::string> stageV1(const Layout& layout, const std::string& parent) {
+  if (layout.version != 1 || layout.v1.empty())
+    return fail(ErrorCategory::InvalidArgument, "staged cgroups are for cgroup v1 hosts");
+  TRY(std::string p, normalisePath(parent));
+  std::string path = (p == "/" ? "" : p) + "/" + std::string(kStaged) + std::to_string(::getpid());
+  V1 m(layout, path);
+  if (auto r = m.create(); !r) {
+    (void)m.destroy();
+    return std::unexpected(r.error());
+  }
+  if (auto r = m.addProcess(::getpid()); !r) {
+    unstageV1(layout, path);
+    return std::unexpected(r.error());
+  }
+  return path;
+}
+
+void unstageV1(const Layout& layout, const std::string& staged) {
+  V1 back(layout, parentOf(staged));
+  for (auto& d : back.hostDirs()) (void)writeFile(d + "/cgroup.procs", std::to_string(::getpid()));
+  (void)V1(layout, staged).destroy();
+}
+
+void removeStaleStagedV1(const Layout& layout, const std::string& parent) {
+  if (layout.version != 1) return;
+  auto p = normalisePath(parent);
+  if (!p) return;
+  for (auto& dir : V1(layout, *p).hostDirs()) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) continue;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (!name.starts_with(kStaged)) continue;
+      pid_t pid = std::atoi(e->d_name + kStaged.size());
+      if (pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH)) continue;  // its maker still waits
+      (void)::rmdir((dir + "/" + std::string(name)).c_str());
+    }
+    ::closedir(d);
+  }
 }
 
 }  // namespace berth::sys::cgroup

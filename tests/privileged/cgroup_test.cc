@@ -1,8 +1,10 @@
 // Cgroup limits as the kernel sees them, on the host's v1 hierarchies and on the real v2 hierarchy.
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "base/file.h"
 #include "harness.h"
+#include "sys/cgroup.h"
 
 namespace berth::test {
 namespace {
@@ -84,6 +86,51 @@ TEST(CgroupV1, MemoryLimitIsEnforced) {
                                  "busybox dd if=/dev/zero of=/big/f bs=1M count=48 2>&1; echo rc=$?"};
   auto r = b.runIt();
   EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << "wrote 48M into a 16M cgroup: " << r.out;
+}
+
+// A maker's staged cgroup (sys::cgroup::stageV1): adopted, it is the container's cgroup with the process
+// that staged it (and so its children) in it; not adopted, it goes and the process moves back out.
+TEST(CgroupV1, StagedCgroupAdoptedOrRemoved) {
+  REQUIRE_ROOT();
+  if (!hostIsV1()) GTEST_SKIP() << "host has no cgroup v1 hierarchy";
+  auto layout = sys::cgroup::detect();
+  ASSERT_TRUE(layout.has_value());
+  const std::string parent = "/berth-stage-test-" + std::to_string(::getpid());
+  const std::string target = parent + "/adopted";
+  // In a child: the test process keeps its own cgroups. Exit status: which check failed (0: none).
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto staged = sys::cgroup::stageV1(*layout, parent);
+    if (!staged || *staged != parent + "/.staged-" + std::to_string(::getpid())) ::_exit(1);
+    auto self = readFile("/proc/self/cgroup");
+    if (!self || self->find(":memory:" + *staged + "\n") == std::string::npos) ::_exit(2);
+    auto cg = sys::cgroup::makeV1(*layout, target);
+    if (!cg->adopt(*staged)) ::_exit(3);
+    self = readFile("/proc/self/cgroup");
+    if (!self || self->find(":memory:" + target + "\n") == std::string::npos) ::_exit(4);
+    if (pathExists("/sys/fs/cgroup/memory" + *staged)) ::_exit(5);
+    // A second one, not adopted: unstaged, nothing of it stays.
+    auto again = sys::cgroup::stageV1(*layout, parent);
+    if (!again) ::_exit(6);
+    sys::cgroup::unstageV1(*layout, *again);
+    if (pathExists("/sys/fs/cgroup/memory" + *again) || pathExists("/sys/fs/cgroup/pids" + *again))
+      ::_exit(7);
+    self = readFile("/proc/self/cgroup");
+    if (!self || self->find(":memory:" + parent + "\n") == std::string::npos) ::_exit(8);
+    ::_exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "failed check " << WEXITSTATUS(st);
+  // A stale staged cgroup (its process gone) is swept; then everything of the test goes.
+  auto stale = sys::cgroup::makeV1(*layout, parent + "/.staged-999999999");
+  ASSERT_TRUE(stale->create().has_value());
+  sys::cgroup::removeStaleStagedV1(*layout, parent);
+  EXPECT_FALSE(pathExists("/sys/fs/cgroup/memory" + parent + "/.staged-999999999"));
+  EXPECT_TRUE(sys::cgroup::makeV1(*layout, target)->destroy().has_value());
+  EXPECT_TRUE(sys::cgroup::makeV1(*layout, parent)->destroy().has_value());
+  EXPECT_FALSE(pathExists("/sys/fs/cgroup/memory" + parent));
 }
 
 // The v2 backend on the machine's real (controller-less) v2 hierarchy: membership, freeze, kill, devices.
