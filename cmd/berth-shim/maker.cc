@@ -12,7 +12,6 @@
 #include <cstring>
 #include <vector>
 
-#include "base/file.h"
 #include "base/memory.h"
 #include "runtime/container.h"
 #include "sys/cgroup.h"
@@ -71,14 +70,8 @@ __attribute__((no_sanitize("address"))) void prefault() {
 [[noreturn]] void serve(int sock, const std::string& staged) {
   // A staged cgroup (see Maker::fork) that the container did not take goes: the maker moves back out.
   auto unstage = [&] {
-    if (staged.empty()) return;
-    auto layout = sys::cgroup::detect();
-    if (!layout) return;
-    for (auto& h : layout->v1)  // still there (not the container's): one look in a hierarchy of ours
-      if (!h.controller.starts_with("name=")) {
-        if (pathExists(h.mountPoint + staged)) sys::cgroup::unstageV1(*layout, staged);
-        return;
-      }
+    if (auto layout = sys::cgroup::detect(); layout && !staged.empty())
+      sys::cgroup::unstageV1(*layout, staged);
   };
   char data[kMaxMessage];
   alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];

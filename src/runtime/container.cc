@@ -228,9 +228,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   // must not meet the devices list half written (it is cleared first, then allowed entry by entry).
   bool adopted = false;
   if (!cgroupDir && !opts.stagedCgroup.empty()) {
-    auto parentOf = [](const std::string& p) { return p.substr(0, p.rfind('/')); };
-    if (parentOf(opts.stagedCgroup) == parentOf(cg->path()) && !pathExists(cg->hostDirs().front()))
-      adopted = cg->adopt(opts.stagedCgroup).has_value();
+    adopted = cg->adopt(opts.stagedCgroup).has_value();  // else made and joined below, as without one
     if (adopted)
       if (auto r = cg->setResources(res); !r) {
         // Back to its staged name: the caller, still in it, moves out and removes it (unstageV1).

@@ -40,8 +40,9 @@ class Manager {
   virtual Result<void> killAll(int sig) = 0;
   // Removes the cgroup; a missing one is not an error.
   virtual Result<void> destroy() = 0;
-  // v1: takes a cgroup staged by stageV1 (the caller's own) as this one, by renaming it in every hierarchy
-  // (all or none). The caller's children are then born in the container's cgroup: no move, no wait.
+  // v1: takes a cgroup staged by stageV1 (the caller's own) under this one's parent as this one, by renaming
+  // it in every hierarchy (all or none; this one must not exist yet). The caller's children are then born in
+  // the container's cgroup: no move, no wait.
   virtual Result<void> adopt(const std::string& staged) {
     return fail(ErrorCategory::InvalidArgument, "cannot adopt " + staged + ": cgroup v1 only");
   }
@@ -74,7 +75,8 @@ std::unique_ptr<Manager> makeV2(const std::string& root, const std::string& path
 // ahead of need and off the start path, into a cgroup `<parent>/.staged-<pid>` in every hierarchy, which
 // Manager::adopt renames to the container's path. Returns that path; on failure nothing is left behind.
 Result<std::string> stageV1(const Layout& layout, const std::string& parent);
-// A staged cgroup not adopted: the caller moves back to its parent and the cgroup goes.
+// A staged cgroup not adopted: the caller moves back to its parent and the cgroup goes (nothing to do when it
+// was adopted).
 void unstageV1(const Layout& layout, const std::string& staged);
 // Staged cgroups under `parent` whose process is gone (a maker killed before it could clean up).
 void removeStaleStagedV1(const Layout& layout, const std::string& parent);

@@ -1,5 +1,5 @@
 // cgroup v1: one directory per controller hierarchy.
-#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,11 +10,19 @@
 #include <map>
 
 #include "base/clock.h"
+#include "base/fd.h"
 #include "base/file.h"
 #include "sys/cgroup.h"
 
 namespace berth::sys::cgroup {
 namespace {
+
+constexpr std::string_view kStaged = ".staged-";
+
+std::string parentOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
 
 std::string devRule(const DeviceRule& r) {
   auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
@@ -233,6 +241,10 @@ class V1 final : public Manager {
   }
 
   Result<void> adopt(const std::string& staged) override {
+    // The kernel renames a v1 cgroup within its parent only.
+    if (parentOf(staged) != parentOf(path_))
+      return fail(ErrorCategory::InvalidArgument,
+                  "cannot adopt " + staged + " as " + path_ + ": not under the same parent cgroup");
     std::vector<std::pair<std::string, std::string>> done;  // co-mounted controllers share a directory
     for (auto& [ctrl, dir] : dirs_) {
       if (std::any_of(done.begin(), done.end(), [&](auto& d) { return d.second == dir; })) continue;
@@ -288,15 +300,6 @@ std::unique_ptr<Manager> makeV1(const Layout& layout, const std::string& path) {
   return std::make_unique<V1>(layout, path);
 }
 
-namespace {
-constexpr std::string_view kStaged = ".staged-";
-
-std::string parentOf(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
-}
-}  // namespace
-
 Result<std::string> stageV1(const Layout& layout, const std::string& parent) {
   if (layout.version != 1 || layout.v1.empty())
     return fail(ErrorCategory::InvalidArgument, "staged cgroups are for cgroup v1 hosts");
@@ -315,9 +318,12 @@ Result<std::string> stageV1(const Layout& layout, const std::string& parent) {
 }
 
 void unstageV1(const Layout& layout, const std::string& staged) {
+  V1 cg(layout, staged);
+  auto dirs = cg.hostDirs();
+  if (dirs.empty() || !pathExists(dirs.front())) return;  // adopted (renamed), or never made
   V1 back(layout, parentOf(staged));
   for (auto& d : back.hostDirs()) (void)writeFile(d + "/cgroup.procs", std::to_string(::getpid()));
-  (void)V1(layout, staged).destroy();
+  (void)cg.destroy();
 }
 
 void removeStaleStagedV1(const Layout& layout, const std::string& parent) {
@@ -325,16 +331,15 @@ void removeStaleStagedV1(const Layout& layout, const std::string& parent) {
   auto p = normalisePath(parent);
   if (!p) return;
   for (auto& dir : V1(layout, *p).hostDirs()) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) continue;
-    while (dirent* e = ::readdir(d)) {
-      std::string_view name = e->d_name;
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto names = fd ? dirEntries(fd.get(), dir) : Result<std::vector<std::string>>{};
+    if (!names) continue;
+    for (auto& name : *names) {
       if (!name.starts_with(kStaged)) continue;
-      pid_t pid = std::atoi(e->d_name + kStaged.size());
+      pid_t pid = std::atoi(name.c_str() + kStaged.size());
       if (pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH)) continue;  // its maker still waits
-      (void)::rmdir((dir + "/" + std::string(name)).c_str());
+      (void)::rmdir((dir + "/" + name).c_str());
     }
-    ::closedir(d);
   }
 }
 

@@ -105,8 +105,12 @@ TEST(CgroupV1, StagedCgroupAdoptedOrRemoved) {
     if (!staged || *staged != parent + "/.staged-" + std::to_string(::getpid())) ::_exit(1);
     auto self = readFile("/proc/self/cgroup");
     if (!self || self->find(":memory:" + *staged + "\n") == std::string::npos) ::_exit(2);
+    // Only under its own parent (the kernel renames within a parent): refused, nothing moved.
+    if (sys::cgroup::makeV1(*layout, parent + "-other/x")->adopt(*staged)) ::_exit(9);
+    if (!pathExists("/sys/fs/cgroup/memory" + *staged)) ::_exit(10);
     auto cg = sys::cgroup::makeV1(*layout, target);
     if (!cg->adopt(*staged)) ::_exit(3);
+    sys::cgroup::unstageV1(*layout, *staged);  // adopted: nothing to do, the process stays
     self = readFile("/proc/self/cgroup");
     if (!self || self->find(":memory:" + target + "\n") == std::string::npos) ::_exit(4);
     if (pathExists("/sys/fs/cgroup/memory" + *staged)) ::_exit(5);
