@@ -346,16 +346,15 @@ class Engine {
   std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)
   std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
   int monitorsRunning_ = 0;
-  std::set<std::string> shimsEnding_;  // shims that reported the exit and are cleaning up
-  std::set<std::string> shimReady_;    // containers whose shim answers (created or running)
-  std::map<std::string, int> pendingAttach_;
-  std::map<std::string, uint64_t>
-      startFailures_;  // wakes attach requests waiting for a start that failed  // attach requests waiting
-                       // for the shim of a starting container
+  std::set<std::string> shimsEnding_;              // shims that reported the exit and are cleaning up
+  std::set<std::string> shimReady_;                // containers whose shim answers (created or running)
+  std::map<std::string, int> pendingAttach_;       // attach requests waiting for a container's start
+  std::map<std::string, uint64_t> startFailures_;  // wakes attach requests waiting for a start that failed
   std::deque<nlohmann::json> events_;
   uint64_t eventSeq_ = 0;                     // events ever emitted (events_ holds the last ones)
   std::map<std::string, int64_t> backoffMs_;  // restart-policy delay of each container
   std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
+  std::deque<std::string> removedOrder_;     // removedExit_'s ids, oldest first (it keeps the last 1024)
   std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
   std::map<std::string, Exec> execs_;
   std::map<std::string, uint64_t> healthGen_;  // a health loop runs while its generation is current

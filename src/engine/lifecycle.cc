@@ -310,7 +310,9 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   // they have (no output is lost), so the start need not wait for their connections.
   shimReady_.insert(id);
   changed_.notify_all();
-  if (auto started = shimRequest(id, "start " + std::to_string(pendingAttach_[id])); !started) {
+  auto announced = pendingAttach_.find(id);
+  int attaches = announced == pendingAttach_.end() ? 0 : announced->second;
+  if (auto started = shimRequest(id, "start " + std::to_string(attaches)); !started) {
     (void)shimRequest(id, "kill 9");
     cleanupRuntime(id);  // the shim's rootfs mount and run directory (no monitor runs to do it)
     disconnectNetworkLocked(c);
@@ -784,7 +786,16 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   containers_.erase(id);
   std::erase_if(execs_, [&](const auto& e) { return e.second.containerId == id; });
   healthGen_.erase(id);  // its health loop, if any, sees the container gone and ends
+  startFailures_.erase(id);
+  backoffMs_.erase(id);
+  // For `wait?condition=removed` that comes after the removal: the last ones are enough (a daemon that
+  // runs --rm containers all day must not grow by one entry each).
   removedExit_[id] = code;
+  removedOrder_.push_back(id);
+  while (removedOrder_.size() > 1024) {
+    removedExit_.erase(removedOrder_.front());
+    removedOrder_.pop_front();
+  }
   exitSeq_.erase(id);
   changed_.notify_all();
   log::phase("remove: done");

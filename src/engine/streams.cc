@@ -201,7 +201,7 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, cons
         auto& st = it->second.state.status;
         return st != "created" && st != "starting" && st != "exited" && st != "dead";
       });
-      pendingAttach_[id]--;
+      if (--pendingAttach_[id] == 0) pendingAttach_.erase(id);
       changed_.notify_all();
       if (!shimReady_.count(id)) return fail(ErrorCategory::Conflict, "the container did not start");
     }
