@@ -51,6 +51,7 @@ struct Args {
   int logMaxFiles = 5;
   bool tty = false, stdinOpen = false, stdinOnce = false;
   int readyFd = -1;
+  int startAttaches = -1;  // --start N: started once created; its output waits for N attaches (at most 1 s)
 };
 
 [[noreturn]] void usageExit(const char* msg) {
@@ -58,7 +59,7 @@ struct Args {
   std::fprintf(stderr,
                "usage: berth-shim --id ID --bundle DIR --runtime-root DIR --socket PATH --exit-file PATH "
                "--log PATH [--log-max-size BYTES] [--log-max-file N] [--tty] [--stdin] [--stdin-once] "
-               "[--ready FD]\n");
+               "[--ready FD] [--start ATTACHES]\n");
   std::exit(2);
 }
 
@@ -88,6 +89,8 @@ Args parseArgs(int argc, char** argv) {
       a.logMaxFiles = std::atoi(val().c_str());
     else if (k == "--ready")
       a.readyFd = std::atoi(val().c_str());
+    else if (k == "--start")
+      a.startAttaches = std::clamp(std::atoi(val().c_str()), 0, 64);
     else if (k == "--tty")
       a.tty = true;
     else if (k == "--stdin")
@@ -170,7 +173,7 @@ class Shim {
     init.log = true;
   }
 
-  // Creates the container (not started); its stdio are ours to hold.
+  // Creates the container (and starts it with --start); its stdio are ours to hold.
   Result<pid_t> create() {
     TRYV(log_.open());
     Proc& init = procs_.front();
@@ -178,7 +181,7 @@ class Shim {
       if (!maker_) {
         TRY(maker_, Maker::fork());
       }
-      auto made = maker_->create(a_.runtimeRoot, a_.id, a_.bundle, consoleFd);
+      auto made = maker_->create(a_.runtimeRoot, a_.id, a_.bundle, consoleFd, a_.startAttaches >= 0);
       maker_.reset();
       return made;
     });
@@ -187,6 +190,12 @@ class Shim {
       return pid;
     }
     init.pid = *pid;
+    // The attaches the daemon had when it started the container connect right after: the output waits
+    // for them (at most 1 s) instead of the start waiting for their connections.
+    if (a_.startAttaches > 0) {
+      awaitedAttaches_ = a_.startAttaches;
+      holdUntil_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     return init.pid;
   }
 
@@ -516,16 +525,6 @@ class Shim {
     } else if (verb == "state") {
       sendLine(c.fd.get(), init().exited ? "exited " + exitLine() : "running " + std::to_string(init().pid));
       c.fd.reset();
-    } else if (verb == "start") {
-      // start [N]: N attaches the daemon had when it started the container connect right after; the
-      // output waits for them (at most 1 s) instead of the start waiting for their connections.
-      int awaited = w.size() > 1 ? std::clamp(std::atoi(w[1].c_str()), 0, 64) : 0;
-      auto started = rt_.start(a_.id);
-      if (started && awaited > 0) {
-        awaitedAttaches_ = awaited;
-        holdUntil_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      }
-      reply(started);
     } else if (verb == "kill" && w.size() >= 2) {
       if (init().exited) return reply({});
       reply(rt_.kill(a_.id, std::atoi(w[1].c_str()), w.size() > 2 && w[2] == "all"));

@@ -104,7 +104,8 @@ __attribute__((no_sanitize("address"))) void prefault() {
     p = z + 1;
   }
   Result<pid_t> made = fail(ErrorCategory::Internal, "a malformed request to the shim's maker");
-  if (words.size() == 3 && (fds.size() == 3 || fds.size() == 4)) {
+  bool start = words.size() == 4 && words[3] == "start";
+  if ((words.size() == 3 || start) && (fds.size() == 3 || fds.size() == 4)) {
     (void)::setpriority(PRIO_PROCESS, 0, 0);  // forked ahead at the waiting shim's background priority
     for (int i = 0; i < 3; ++i) ::dup2(fds[static_cast<size_t>(i)], i);  // dup2 clears close-on-exec
     runtime::Runtime rt(words[0]);
@@ -114,6 +115,9 @@ __attribute__((no_sanitize("address"))) void prefault() {
     co.consoleSocketFd = fds.size() == 4 ? fds[3] : -1;
     co.stagedCgroup = staged;
     made = rt.create(co);
+    // (A failed start leaves the created container to the shim, which removes it.)
+    if (made && start)
+      if (auto started = rt.start(co.id); !started) made = std::unexpected(started.error());
   }
   std::string answer = madeMessage(made);
   (void)!::send(sock, answer.data(), answer.size(), MSG_NOSIGNAL);
@@ -196,8 +200,8 @@ Maker::~Maker() {
 }
 
 Result<pid_t> Maker::create(const std::string& runtimeRoot, const std::string& id, const std::string& bundle,
-                            int consoleFd) {
-  std::string words = runtimeRoot + '\0' + id + '\0' + bundle;
+                            int consoleFd, bool start) {
+  std::string words = runtimeRoot + '\0' + id + '\0' + bundle + (start ? std::string(1, '\0') + "start" : "");
   if (words.size() > kMaxMessage) return fail(ErrorCategory::InvalidArgument, "container paths too long");
   int fds[4] = {0, 1, 2, consoleFd};
   size_t nfds = consoleFd >= 0 ? 4 : 3;

@@ -25,8 +25,8 @@ Result<pid_t> parseMade(const std::string& msg);
 Result<pid_t> inChild(const std::function<Result<pid_t>()>& make);
 
 // A maker forked ahead of need (by a shim waiting for its container, off the start path), told later what
-// to create: the container `id` of `bundle` under `runtimeRoot`, with the shim's fds 0-2 as its stdio and
-// `consoleFd` (or -1) as the console socket.
+// to create (and start): the container `id` of `bundle` under `runtimeRoot`, with the shim's fds 0-2 as its
+// stdio and `consoleFd` (or -1) as the console socket.
 class Maker {
  public:
   // `title` is the memory of our command line (empty: left alone): the child shows "berth-shim --maker"
@@ -44,8 +44,9 @@ class Maker {
     return *this;
   }
   ~Maker();
+  // `start`: the container is started right after it is created (one step fewer for the daemon's start).
   Result<pid_t> create(const std::string& runtimeRoot, const std::string& id, const std::string& bundle,
-                       int consoleFd);
+                       int consoleFd, bool start);
 
  private:
   Maker(UniqueFd sock, pid_t pid) : sock_(std::move(sock)), pid_(pid) {}

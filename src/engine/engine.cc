@@ -24,6 +24,11 @@ using nlohmann::json;
 
 namespace {
 
+// How long the pools wait after a container's start or exit before making what a start took (unless they ran
+// empty): a shim's maker stages its cgroup holding the kernel's cgroup_mutex through an RCU grace period
+// (13-16 ms here), which a start's cgroup rename or an exit's rmdir running then would wait for.
+constexpr std::chrono::milliseconds kPoolQuiet{20};
+
 constexpr std::string_view kSchemaV1 = R"(
 CREATE TABLE containers (
   id TEXT PRIMARY KEY,
@@ -176,15 +181,15 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
   if (opts.netnsPool > 0)
     e->netns_ = std::make_unique<FdPool>("network namespaces", static_cast<size_t>(opts.netnsPool),
-                                         makeNetworkNamespace);
+                                         makeNetworkNamespace, kPoolQuiet);
   if (opts.shimPool > 0) {
     std::string exe = e->shimExe_ ? "/proc/self/fd/" + std::to_string(e->shimExe_.get()) : opts.shimPath;
     // Staged cgroups of makers killed before they could remove them (cgroup v1; see sys::cgroup::stageV1).
     if (auto layout = sys::cgroup::detect(); layout && layout->version == 1)
       sys::cgroup::removeStaleStagedV1(*layout, opts.cgroupParent);
-    e->shimPool_ =
-        std::make_unique<FdPool>("shims", static_cast<size_t>(opts.shimPool),
-                                 [exe, parent = opts.cgroupParent] { return startStandbyShim(exe, parent); });
+    e->shimPool_ = std::make_unique<FdPool>(
+        "shims", static_cast<size_t>(opts.shimPool),
+        [exe, parent = opts.cgroupParent] { return startStandbyShim(exe, parent); }, kPoolQuiet);
   }
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));

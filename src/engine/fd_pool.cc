@@ -20,8 +20,9 @@ extern char** environ;
 
 namespace berth::engine {
 
-FdPool::FdPool(std::string what, size_t size, std::function<Result<UniqueFd>()> make)
-    : what_(std::move(what)), size_(size), make_(std::move(make)) {
+FdPool::FdPool(std::string what, size_t size, std::function<Result<UniqueFd>()> make,
+               std::chrono::milliseconds quiet)
+    : what_(std::move(what)), size_(size), make_(std::move(make)), quiet_(quiet) {
   if (size_ > 0) worker_ = std::thread([this] { run(); });
 }
 
@@ -39,8 +40,14 @@ UniqueFd FdPool::take() {
   if (ready_.empty()) return UniqueFd();
   UniqueFd fd = std::move(ready_.front());
   ready_.pop_front();
+  lastBusy_ = std::chrono::steady_clock::now();
   cv_.notify_all();
   return fd;
+}
+
+void FdPool::busy() {
+  std::lock_guard lock(m_);
+  lastBusy_ = std::chrono::steady_clock::now();
 }
 
 void FdPool::run() {
@@ -52,6 +59,11 @@ void FdPool::run() {
       std::unique_lock lock(m_);
       cv_.wait(lock, [&] { return stop_ || ready_.size() < size_; });
       if (stop_) return;
+      // Not needed yet: wait for a moment without starts and exits (each take() or busy() moves it).
+      if (!ready_.empty() && std::chrono::steady_clock::now() < lastBusy_ + quiet_) {
+        cv_.wait_until(lock, lastBusy_ + quiet_, [&] { return stop_ || ready_.empty(); });
+        continue;
+      }
     }
     auto fd = make_();
     if (!fd) {

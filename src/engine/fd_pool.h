@@ -1,8 +1,12 @@
 // Things made ahead of need and handed out as file descriptors (network namespaces, waiting shims): a
 // thread at nice 19 keeps `size` of them ready; take() hands one out, or nothing when none is ready and the
-// caller then makes its own on its path.
+// caller then makes its own on its path. Making one can hold a kernel lock that starting and ending
+// containers need (a shim's maker stages its cgroup holding `cgroup_mutex` through an RCU grace period), so
+// while some are still ready the pool refills only after `quiet` without a take() or a busy(); an empty
+// pool refills at once.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -18,18 +22,23 @@ namespace berth::engine {
 class FdPool {
  public:
   // `make` runs on the pool's thread; three failures in a row stop the pool (logged with `what`).
-  FdPool(std::string what, size_t size, std::function<Result<UniqueFd>()> make);
+  FdPool(std::string what, size_t size, std::function<Result<UniqueFd>()> make,
+         std::chrono::milliseconds quiet = std::chrono::milliseconds(0));
   ~FdPool();
   FdPool(const FdPool&) = delete;
   FdPool& operator=(const FdPool&) = delete;
 
   UniqueFd take();
+  // A container is starting or ending: a refill that is not needed yet waits.
+  void busy();
 
  private:
   void run();
   std::string what_;
   size_t size_;
   std::function<Result<UniqueFd>()> make_;
+  std::chrono::milliseconds quiet_;
+  std::chrono::steady_clock::time_point lastBusy_;
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<UniqueFd> ready_;

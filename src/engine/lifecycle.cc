@@ -230,6 +230,12 @@ Result<void> Engine::spawnShim(Container& c) {
   if (tty) args.push_back("--tty");
   if (openStdin) args.push_back("--stdin");
   if (stdinOnce) args.push_back("--stdin-once");
+  // Created and started in one step; attach requests that came before the start connect to the shim once
+  // it answers: it holds the process's output until they have (no output is lost), so the start need not
+  // wait for their connections.
+  auto announced = pendingAttach_.find(c.id);
+  args.push_back("--start");
+  args.push_back(std::to_string(announced == pendingAttach_.end() ? 0 : announced->second));
   // A shim started ahead takes its arguments on its socket, and reports there.
   UniqueFd standby = shimPool_ ? shimPool_->take() : UniqueFd();
   if (standby) {
@@ -306,18 +312,9 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
     return std::unexpected(e);
   };
   if (auto r = spawnShim(c); !r) return failed(r.error());
-  // Attach requests that came before the start connect to the shim now; it holds the process's output until
-  // they have (no output is lost), so the start need not wait for their connections.
-  shimReady_.insert(id);
+  log::phase("start: shim answered");
+  shimReady_.insert(id);  // attach requests that came before the start connect now
   changed_.notify_all();
-  auto announced = pendingAttach_.find(id);
-  int attaches = announced == pendingAttach_.end() ? 0 : announced->second;
-  if (auto started = shimRequest(id, "start " + std::to_string(attaches)); !started) {
-    (void)shimRequest(id, "kill 9");
-    cleanupRuntime(id);  // the shim's rootfs mount and run directory (no monitor runs to do it)
-    disconnectNetworkLocked(c);
-    return failed(started.error());
-  }
   Container& live = containers_[id];
   live.state.status = "running";
   live.state.pid = c.state.pid;
@@ -337,6 +334,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   emitLocked("container", "start", id);
   startMonitor(id);
   changed_.notify_all();
+  log::phase("start: done");
   return {};
 }
 
@@ -355,6 +353,7 @@ void Engine::monitor(std::string id) {
       std::lock_guard lock(m_);
       monitorFds_[id] = fd->get();
     }
+    log::phase("monitor: waiting");
     auto l = readLine(fd->get());
     if (l) line = *l;
     std::lock_guard lock(m_);
@@ -396,6 +395,8 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
                           std::string exitLine) {
   const std::string id = idRef;  // idRef may be the record's own id, which an --rm removal erases
   log::phase("exit: begin");
+  if (shimPool_) shimPool_->busy();  // the exit's cgroup and namespace clean-up goes first
+  if (netns_) netns_->busy();
   auto it = containers_.find(id);
   if (it == containers_.end()) return;
   std::string dir = containerDir(id);

@@ -12,7 +12,7 @@
 //                        shim) in the container: "ok <pid>", then the connection is the process's stream,
 //                        as with attach; the shim ends it once the process exited and its output drained.
 //   exec-wait <id>       answers "exit <code>" once exec <id> ended (at once when it already did).
-// Other requests: start, kill <signal> [all], resize <rows> <cols>, pause, resume, state (answers
+// Other requests: kill <signal> [all], resize <rows> <cols>, pause, resume, state (answers
 // "running <pid>" or "exited <code> <oom> <finished-at>"), exec-state <id> ("running <pid>" or
 // "exited <code>"), exec-resize <id> <rows> <cols>. Execs still running when the container's init exits die
 // with its pid namespace (reported as 137).
@@ -28,7 +28,8 @@ inline constexpr unsigned char kStdout = 1;
 inline constexpr unsigned char kStderr = 2;
 inline constexpr int kFrameHeader = 8;
 
-// Ready line written by the shim on its --ready fd once the container exists (created, not started):
-// "ok <pid>\n" or "err <message>\n".
+// Ready line written by the shim on its --ready fd (or its standby socket) once the container exists, and
+// with --start <attaches> runs: "ok <pid>\n" or "err <message>\n". A started container's output waits for
+// that many attach requests (at most 1 s).
 
 }  // namespace berth::runtime::shim

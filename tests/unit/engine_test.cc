@@ -2,14 +2,18 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/log.h"
 #include "engine/engine.h"
+#include "engine/fd_pool.h"
 #include "json_log.h"
 
 namespace {
@@ -168,6 +172,40 @@ TEST(Mounts, VolumeNames) {
   for (const char* ok : {"ab", "a.b-c_d", "0x"}) EXPECT_TRUE(berth::engine::validVolumeName(ok)) << ok;
   for (const char* bad : {"", "a", ".a", "-a", "a/b", "..", "a b"})
     EXPECT_FALSE(berth::engine::validVolumeName(bad)) << bad;
+}
+
+// A pool refills what a take() used once `quiet` passed without another take() or busy(), and at once
+// when it ran empty.
+TEST(FdPool, RefillsWhenQuietOrAtOnceWhenEmpty) {
+  using namespace std::chrono_literals;
+  std::atomic<int> made = 0;
+  berth::engine::FdPool pool(
+      "test fds", 2,
+      [&]() -> berth::Result<berth::UniqueFd> {
+        ++made;
+        return berth::UniqueFd(::dup(0));
+      },
+      600ms);
+  auto waitMade = [&](int n, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (made < n && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(2ms);
+    return made.load();
+  };
+  ASSERT_EQ(waitMade(2, 2s), 2);  // filled at its start
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(pool.take());
+  std::this_thread::sleep_for(300ms);
+  pool.busy();  // a start or an exit: the quiet period begins again
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(made, 2) << "refilled while not quiet";
+  EXPECT_EQ(waitMade(3, 3s), 3);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 900ms);
+  // Empty: no waiting.
+  ASSERT_TRUE(pool.take());
+  ASSERT_TRUE(pool.take());
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(waitMade(4, 2s), 4);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
 }
 
 }  // namespace
