@@ -36,6 +36,10 @@ using AddFn = void (*)(CLI::App* c, Globals& g, Runner& run);
 // then register only these of their ~80 long-only flags (CLI11 checks each new flag against all earlier
 // ones, which made registering them 70% of a `berth run`'s instructions). Null: register every flag.
 extern const std::set<std::string>* g_longFlagsUsed;
+// The command line as given (main's argv), and the dynamically linked twin of a static berth that runs it
+// for the commands that need a shared library (cp: libarchive); returns only on failure (125).
+extern char** g_argv;
+int execTwin(const char* name);
 // Whether a flag named `names` ("-d,--detach", "--rm", "--sig-proxy{true}") is to be registered.
 bool flagWanted(std::string_view names);
 struct CommandDef {

@@ -4,7 +4,6 @@
 // symlinks), and the top entry is renamed when the destination names a new file or directory.
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,82 +20,7 @@ namespace {
 
 using client::urlEncode;
 
-// libarchive is loaded when cp first needs it: linked in, it and its dependencies (libxml2, ICU, nettle,
-// the compression libraries) were 80% of every berth command's start-up instructions (relocations), and
-// only cp uses it.
-#define BERTH_LIBARCHIVE_FUNCTIONS          \
-  X(archive_entry_filetype)                 \
-  X(archive_entry_free)                     \
-  X(archive_entry_hardlink)                 \
-  X(archive_entry_new)                      \
-  X(archive_entry_pathname)                 \
-  X(archive_entry_set_gid)                  \
-  X(archive_entry_set_gname)                \
-  X(archive_entry_set_hardlink)             \
-  X(archive_entry_set_pathname)             \
-  X(archive_entry_set_uid)                  \
-  X(archive_entry_set_uname)                \
-  X(archive_entry_size)                     \
-  X(archive_entry_sourcepath)               \
-  X(archive_error_string)                   \
-  X(archive_read_data_block)                \
-  X(archive_read_disk_descend)              \
-  X(archive_read_disk_new)                  \
-  X(archive_read_disk_open)                 \
-  X(archive_read_disk_set_standard_lookup)  \
-  X(archive_read_disk_set_symlink_hybrid)   \
-  X(archive_read_disk_set_symlink_physical) \
-  X(archive_read_free)                      \
-  X(archive_read_new)                       \
-  X(archive_read_next_header)               \
-  X(archive_read_next_header2)              \
-  X(archive_read_open_fd)                   \
-  X(archive_read_support_format_tar)        \
-  X(archive_write_close)                    \
-  X(archive_write_data)                     \
-  X(archive_write_data_block)               \
-  X(archive_write_disk_new)                 \
-  X(archive_write_disk_set_options)         \
-  X(archive_write_finish_entry)             \
-  X(archive_write_free)                     \
-  X(archive_write_header)                   \
-  X(archive_write_new)                      \
-  X(archive_write_open_fd)                  \
-  X(archive_write_set_bytes_per_block)      \
-  X(archive_write_set_format_pax_restricted)
-
-struct LibArchive {
-#define X(name) decltype(&::name) name = nullptr;
-  BERTH_LIBARCHIVE_FUNCTIONS
-#undef X
-  bool loaded = false;
-  std::string error;
-};
-
-LibArchive loadLibArchive() {
-  LibArchive l;
-  void* h = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = ::dlerror();
-    l.error = std::string("cannot load libarchive (apt-get install libarchive13): ") + (e ? e : "");
-    return l;
-  }
-#define X(name)                                                    \
-  l.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name)); \
-  if (!l.name) {                                                   \
-    l.error = "libarchive.so.13 lacks " #name;                     \
-    return l;                                                      \
-  }
-  BERTH_LIBARCHIVE_FUNCTIONS
-#undef X
-  l.loaded = true;
-  return l;
-}
-
-const LibArchive& la() {
-  static const LibArchive l = loadLibArchive();
-  return l;
-}
+#ifndef BERTH_CP_TWIN
 
 struct Spec {
   std::string container;  // empty: local
@@ -235,28 +159,28 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
                  });
     wr.reset();
   });
-  archive* in = la().archive_read_new();
-  la().archive_read_support_format_tar(in);
-  archive* out = la().archive_write_disk_new();
-  la().archive_write_disk_set_options(
-      out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-               ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-               (::geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
+  archive* in = archive_read_new();
+  archive_read_support_format_tar(in);
+  archive* out = archive_write_disk_new();
+  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+                                          (::geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
   std::string err;
   // Entries are extracted relative to the destination directory (the user's path may pass symlinks; the
   // archive's entries may not).
   if (::chdir(extractDir.c_str()) < 0) err = "chdir " + extractDir + ": " + std::strerror(errno);
-  if (err.empty() && la().archive_read_open_fd(in, rd.get(), 1 << 16) != ARCHIVE_OK)
-    err = la().archive_error_string(in);
+  if (err.empty() && archive_read_open_fd(in, rd.get(), 1 << 16) != ARCHIVE_OK)
+    err = archive_error_string(in);
   archive_entry* e = nullptr;
   while (err.empty()) {
-    int r = la().archive_read_next_header(in, &e);
+    int r = archive_read_next_header(in, &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      err = la().archive_error_string(in) ? la().archive_error_string(in) : "bad archive";
+      err = archive_error_string(in) ? archive_error_string(in) : "bad archive";
       break;
     }
-    std::string name = la().archive_entry_pathname(e);
+    std::string name = archive_entry_pathname(e);
     while (name.starts_with("./")) name = name.substr(2);
     if (name.empty() || name == ".") {
       if (contents) continue;
@@ -267,32 +191,32 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
       else if (name.starts_with(srcBase + "/"))
         name = rename + name.substr(srcBase.size());
     }
-    la().archive_entry_set_pathname(e, name.c_str());
-    if (const char* hl = la().archive_entry_hardlink(e)) {
+    archive_entry_set_pathname(e, name.c_str());
+    if (const char* hl = archive_entry_hardlink(e)) {
       std::string h = hl;
       while (h.starts_with("./")) h = h.substr(2);
       if (!rename.empty() && (h == srcBase || h.starts_with(srcBase + "/")))
         h = rename + h.substr(srcBase.size());
-      la().archive_entry_set_hardlink(e, h.c_str());
+      archive_entry_set_hardlink(e, h.c_str());
     }
-    if (la().archive_write_header(out, e) < ARCHIVE_WARN) {
-      err = la().archive_error_string(out);
+    if (archive_write_header(out, e) < ARCHIVE_WARN) {
+      err = archive_error_string(out);
       break;
     }
     const void* buf;
     size_t size;
     la_int64_t off;
-    while ((r = la().archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
-      if (la().archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN) {
-        err = la().archive_error_string(out);
+    while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
+      if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN) {
+        err = archive_error_string(out);
         break;
       }
     if (!err.empty()) break;
-    if (r < ARCHIVE_WARN) err = la().archive_error_string(in);
-    if (la().archive_write_finish_entry(out) < ARCHIVE_WARN) err = la().archive_error_string(out);
+    if (r < ARCHIVE_WARN) err = archive_error_string(in);
+    if (archive_write_finish_entry(out) < ARCHIVE_WARN) err = archive_error_string(out);
   }
-  la().archive_read_free(in);
-  la().archive_write_free(out);
+  archive_read_free(in);
+  archive_write_free(out);
   rd.reset();  // the fetch thread stops writing
   fetch.join();
   if (!fetched) return fail(fetched.error());
@@ -306,73 +230,73 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
 // contents.
 Result<void> writeTar(const std::string& src, const std::string& top, bool contents, bool keepOwner,
                       bool followLink, int fd) {
-  archive* disk = la().archive_read_disk_new();
-  la().archive_read_disk_set_standard_lookup(disk);
+  archive* disk = archive_read_disk_new();
+  archive_read_disk_set_standard_lookup(disk);
   if (followLink)
-    la().archive_read_disk_set_symlink_hybrid(disk);
+    archive_read_disk_set_symlink_hybrid(disk);
   else
-    la().archive_read_disk_set_symlink_physical(disk);
-  archive* out = la().archive_write_new();
-  la().archive_write_set_format_pax_restricted(out);
-  la().archive_write_set_bytes_per_block(out, 0);
+    archive_read_disk_set_symlink_physical(disk);
+  archive* out = archive_write_new();
+  archive_write_set_format_pax_restricted(out);
+  archive_write_set_bytes_per_block(out, 0);
   std::string err;
-  if (la().archive_write_open_fd(out, fd) != ARCHIVE_OK) err = la().archive_error_string(out);
-  if (err.empty() && la().archive_read_disk_open(disk, src.c_str()) != ARCHIVE_OK)
-    err = la().archive_error_string(disk);
+  if (archive_write_open_fd(out, fd) != ARCHIVE_OK) err = archive_error_string(out);
+  if (err.empty() && archive_read_disk_open(disk, src.c_str()) != ARCHIVE_OK)
+    err = archive_error_string(disk);
   std::string root = src;
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   if (root.ends_with("/.")) root.resize(root.size() - 2);
   while (err.empty()) {
-    archive_entry* e = la().archive_entry_new();
-    int r = la().archive_read_next_header2(disk, e);
+    archive_entry* e = archive_entry_new();
+    int r = archive_read_next_header2(disk, e);
     if (r == ARCHIVE_EOF) {
-      la().archive_entry_free(e);
+      archive_entry_free(e);
       break;
     }
     if (r < ARCHIVE_WARN) {
-      err = la().archive_error_string(disk);
-      la().archive_entry_free(e);
+      err = archive_error_string(disk);
+      archive_entry_free(e);
       break;
     }
-    la().archive_read_disk_descend(disk);
-    std::string p = la().archive_entry_pathname(e);
+    archive_read_disk_descend(disk);
+    std::string p = archive_entry_pathname(e);
     std::string rel = p.size() > root.size() ? p.substr(root.size() + 1) : "";
     while (rel.starts_with("./")) rel = rel.substr(2);
     if (rel == ".") rel = "";
     std::string name = contents ? (rel.empty() ? "." : rel) : (rel.empty() ? top : top + "/" + rel);
-    std::string sourcePath = la().archive_entry_sourcepath(e) ? la().archive_entry_sourcepath(e) : p;
-    la().archive_entry_set_pathname(e, name.c_str());
+    std::string sourcePath = archive_entry_sourcepath(e) ? archive_entry_sourcepath(e) : p;
+    archive_entry_set_pathname(e, name.c_str());
     if (!keepOwner) {
-      la().archive_entry_set_uid(e, 0);
-      la().archive_entry_set_gid(e, 0);
-      la().archive_entry_set_uname(e, "root");
-      la().archive_entry_set_gname(e, "root");
+      archive_entry_set_uid(e, 0);
+      archive_entry_set_gid(e, 0);
+      archive_entry_set_uname(e, "root");
+      archive_entry_set_gname(e, "root");
     }
-    if (la().archive_write_header(out, e) < ARCHIVE_WARN) {
-      err = la().archive_error_string(out);
-      la().archive_entry_free(e);
+    if (archive_write_header(out, e) < ARCHIVE_WARN) {
+      err = archive_error_string(out);
+      archive_entry_free(e);
       break;
     }
-    if (la().archive_entry_filetype(e) == AE_IFREG && la().archive_entry_size(e) > 0) {
+    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0) {
       UniqueFd f(::open(sourcePath.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
       if (!f) {
         err = "open " + sourcePath + ": " + std::strerror(errno);
-        la().archive_entry_free(e);
+        archive_entry_free(e);
         break;
       }
       char buf[1 << 16];
       ssize_t n;
       while ((n = ::read(f.get(), buf, sizeof buf)) > 0)
-        if (la().archive_write_data(out, buf, static_cast<size_t>(n)) < 0) {
-          err = la().archive_error_string(out);
+        if (archive_write_data(out, buf, static_cast<size_t>(n)) < 0) {
+          err = archive_error_string(out);
           break;
         }
     }
-    la().archive_entry_free(e);
+    archive_entry_free(e);
   }
-  la().archive_write_close(out);
-  la().archive_write_free(out);
-  la().archive_read_free(disk);
+  archive_write_close(out);
+  archive_write_free(out);
+  archive_read_free(disk);
   if (!err.empty()) return invalid(err);
   return {};
 }
@@ -420,6 +344,8 @@ int copyIn(client::Api& a, const std::string& src, const Spec& dst, bool keepOwn
   return r ? 0 : fail(r.error());
 }
 
+#endif  // BERTH_CP_TWIN
+
 }  // namespace
 
 void addCp(CLI::App* c, Globals& g, Runner& run) {
@@ -433,11 +359,15 @@ void addCp(CLI::App* c, Globals& g, Runner& run) {
   c->add_flag("-q,--quiet", f->quiet, "suppress progress output");
   c->add_option("SRC", f->src, "CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")->required();
   c->add_option("DEST", f->dst, "CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")->required();
+#ifdef BERTH_CP_TWIN
+  // A static berth has no libarchive (a static program cannot load it): its dynamically linked twin, built
+  // from the same sources next to it, runs the command line as given.
+  (void)g;
+  c->callback([f, &run] { run = [] { return execTwin(BERTH_CP_TWIN); }; });  // f: the flags' storage
+#else
   c->callback([f, &g, &run] {
     run = [f, &g] {
       Spec s = parseSpec(f->src), d = parseSpec(f->dst);
-      if (!la().loaded && !(s.container.empty() ? f->src == "-" : f->dst == "-"))
-        return failLocal(la().error);
       if (s.container.empty() == d.container.empty())
         return usage(s.container.empty() ? "must specify at least one container source"
                                          : "copying between containers is not supported",
@@ -452,6 +382,7 @@ void addCp(CLI::App* c, Globals& g, Runner& run) {
       return copyIn(**api, f->src, d, f->archive, f->followLink);
     };
   });
+#endif
 }
 
 }  // namespace berth::cli

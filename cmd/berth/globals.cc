@@ -28,17 +28,20 @@ std::string dirOf(const std::string& p) {
   return s == std::string::npos ? "." : s == 0 ? "/" : p.substr(0, s);
 }
 
+std::string selfDir() {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "";
+  self[n] = 0;
+  return dirOf(self);
+}
+
 // berthd next to this berth (installed side by side, or the build tree's cmd/berthd), else on PATH.
 std::string findBerthd() {
   if (const char* e = std::getenv("BERTHD"); e && *e) return e;
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = 0;
-    std::string dir = dirOf(self);
+  if (std::string dir = selfDir(); !dir.empty())
     for (std::string c : {dir + "/berthd", dir + "/../berthd/berthd"})
       if (::access(c.c_str(), X_OK) == 0) return c;
-  }
   return "berthd";
 }
 
@@ -310,6 +313,17 @@ int64_t printDeleted(const json& answer, const char* key, const char* title) {
     std::printf("\n");
   }
   return answer.value("SpaceReclaimed", int64_t(0));
+}
+
+char** g_argv = nullptr;
+
+int execTwin(const char* name) {
+  std::string dir = selfDir();
+  std::string twin = (dir.empty() ? std::string(".") : dir) + "/" + name;
+  ::execv(twin.c_str(), g_argv);
+  std::fprintf(stderr, "berth: cannot run %s (berth's twin for this command, installed next to berth): %s\n",
+               twin.c_str(), std::strerror(errno));
+  return 125;
 }
 
 }  // namespace berth::cli

@@ -185,6 +185,7 @@ bool flagWanted(std::string_view names) {
 
 int main(int argc, char** argv) {
   using namespace berth::cli;
+  g_argv = argv;
   CLI::App app{"berth: a fast container engine with docker's command line", "berth"};
   app.set_version_flag("-v,--version", std::string("berth version ") + BERTH_VERSION);
   app.require_subcommand(1);
