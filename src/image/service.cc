@@ -234,54 +234,76 @@ Result<std::vector<ImageRecord>> ImageService::list() {
   for (;;) {
     TRY(bool row, q.step());
     if (!row) break;
-    ImageRecord r;
-    TRY(r.id, Digest::parse(q.text(0)));
-    r.created = q.text(1);
-    r.size = q.integer(2);
-    r.loadedAt = q.integer(3);
+    TRY(ImageRecord r, recordOf(q));
     out.push_back(std::move(r));
   }
-  for (auto& r : out) {
-    TRY(r.tags, tagsOf(r.id));
-    TRY(auto l, db_->prepare("SELECT diff_id, chain_id, blob, blob_size, media_type, size FROM image_layers "
-                             "WHERE image_id = ? ORDER BY idx"));
-    l.bind(1, r.id.str());
-    for (;;) {
-      TRY(bool row, l.step());
-      if (!row) break;
-      LayerRecord lr;
-      TRY(lr.diffId, Digest::parse(l.text(0)));
-      TRY(lr.chainId, Digest::parse(l.text(1)));
-      TRY(lr.blob, Digest::parse(l.text(2)));
-      lr.blobSize = l.integer(3);
-      lr.mediaType = l.text(4);
-      lr.size = l.integer(5);
-      r.layers.push_back(std::move(lr));
-    }
-  }
+  for (auto& r : out) TRYV(addTagsAndLayers(r));
   return out;
 }
 
+Result<ImageRecord> ImageService::recordOf(db::Statement& row) {
+  ImageRecord r;
+  TRY(r.id, Digest::parse(row.text(0)));
+  r.created = row.text(1);
+  r.size = row.integer(2);
+  r.loadedAt = row.integer(3);
+  return r;
+}
+
+Result<void> ImageService::addTagsAndLayers(ImageRecord& r) {
+  TRY(r.tags, tagsOf(r.id));
+  TRY(auto l, db_->prepare("SELECT diff_id, chain_id, blob, blob_size, media_type, size FROM image_layers "
+                           "WHERE image_id = ? ORDER BY idx"));
+  l.bind(1, r.id.str());
+  for (;;) {
+    TRY(bool row, l.step());
+    if (!row) break;
+    LayerRecord lr;
+    TRY(lr.diffId, Digest::parse(l.text(0)));
+    TRY(lr.chainId, Digest::parse(l.text(1)));
+    TRY(lr.blob, Digest::parse(l.text(2)));
+    lr.blobSize = l.integer(3);
+    lr.mediaType = l.text(4);
+    lr.size = l.integer(5);
+    r.layers.push_back(std::move(lr));
+  }
+  return {};
+}
+
+// One image by a lookup of its own (a create resolves its image: listing every image cost two statements per
+// image in the store).
 Result<ImageRecord> ImageService::resolve(const std::string& nameOrId) {
-  TRY(auto all, list());
   std::string s = nameOrId;
   // An ID, full or a prefix of at least one hex digit ("sha256:" optional), wins over a name.
   std::string hex = s.starts_with("sha256:") ? s.substr(7) : s;
   bool hexOnly =
       !hex.empty() && hex.size() <= 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  auto found = [&](db::Statement& q) -> Result<ImageRecord> {
+    TRY(ImageRecord r, recordOf(q));
+    TRYV(addTagsAndLayers(r));
+    return r;
+  };
   if (hexOnly) {
-    std::vector<const ImageRecord*> hits;
-    for (auto& r : all)
-      if (r.id.hex().starts_with(hex)) hits.push_back(&r);
-    if (hits.size() == 1) return *hits[0];
-    if (hits.size() > 1) return invalid("image ID prefix " + s + " is ambiguous");
+    // The IDs that start with sha256:<hex> sort from it to just before sha256:<hex>g ('g' follows every hex
+    // digit).
+    TRY(auto q,
+        db_->prepare("SELECT id, created, size, loaded_at FROM images WHERE id >= ? AND id < ? LIMIT 2"));
+    q.bind(1, "sha256:" + hex).bind(2, "sha256:" + hex + "g");
+    TRY(bool row, q.step());
+    if (row) {
+      TRY(ImageRecord r, found(q));
+      TRY(bool another, q.step());
+      if (another) return invalid("image ID prefix " + s + " is ambiguous");
+      return r;
+    }
   }
-  auto ref = parseReference(s);
-  if (ref) {
-    std::string full = ref->str();
-    for (auto& r : all)
-      for (auto& t : r.tags)
-        if (t == full) return r;
+  if (auto ref = parseReference(s)) {
+    TRY(auto q,
+        db_->prepare("SELECT i.id, i.created, i.size, i.loaded_at FROM tags t JOIN images i ON i.id = "
+                     "t.image_id WHERE t.ref = ?"));
+    q.bind(1, ref->str());
+    TRY(bool row, q.step());
+    if (row) return found(q);
   }
   return fail(ErrorCategory::NotFound, "No such image: " + nameOrId);
 }

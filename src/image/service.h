@@ -149,6 +149,9 @@ class ImageService {
                                    const std::string& readErr);
   Result<void> collectGarbage(RemoveReport* report);
   Result<std::vector<std::string>> tagsOf(const Digest& id);
+  // An image's row (id, created, size, loaded_at) and then its tags and layers.
+  static Result<ImageRecord> recordOf(db::Statement& row);
+  Result<void> addTagsAndLayers(ImageRecord& r);
   // A container's root filesystem (an active "container-<id>" snapshot) sits on the image's top layer.
   bool usedByContainer(const ImageRecord& img);
 

@@ -3,12 +3,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+
+#include <map>
 #include <set>
 
 #include "base/file.h"
 #include "image/content_store.h"
 #include "image/reference.h"
 #include "image/runspec.h"
+#include "image/service.h"
 
 #include <nlohmann/json.hpp>
 
@@ -113,6 +119,66 @@ TEST(ContentStore, PutVerifyAndRefuseMismatches) {
   ASSERT_TRUE(cs->remove(*d));
   EXPECT_FALSE(cs->has(*d));
   EXPECT_EQ(cs->read(*d).error().category(), ErrorCategory::NotFound);
+}
+
+// A one-file tarball at `path` with `content` in /f.
+void writeTar(const std::string& path, const std::string& content) {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, "f");
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+  archive_write_header(a, e);
+  archive_write_data(a, content.data(), content.size());
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+// An image by tag, by full ID, by an ID prefix with or without "sha256:"; a prefix two IDs share is
+// ambiguous; an ID prefix wins over a name; what matches nothing is NotFound.
+TEST(ImageService, ResolvesByNameIdAndPrefix) {
+  auto dir = TempDir::make();
+  auto svc = ImageService::open({dir->path() + "/root", "vfs"});
+  ASSERT_TRUE(svc) << svc.error().message();
+  std::map<std::string, std::string> byId;  // hex ID -> tag
+  for (int i = 0; i < 17; ++i) {            // 17 IDs: two of them share their first hex digit
+    std::string tar = dir->path() + "/l" + std::to_string(i) + ".tar";
+    writeTar(tar, "layer " + std::to_string(i));
+    int fd = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
+    ImportOptions o;
+    o.reference = "img" + std::to_string(i) + ":v1";
+    auto id = (*svc)->import(fd, o);
+    ::close(fd);
+    ASSERT_TRUE(id) << id.error().message();
+    byId[id->hex()] = "docker.io/library/" + o.reference;
+  }
+  for (auto& [hex, tag] : byId) {
+    auto byTag = (*svc)->resolve(tag.substr(tag.rfind('/') + 1));
+    ASSERT_TRUE(byTag) << byTag.error().message();
+    EXPECT_EQ(byTag->id.hex(), hex);
+    EXPECT_EQ(byTag->tags, std::vector<std::string>{tag});
+    EXPECT_EQ(byTag->layers.size(), 1u);
+    EXPECT_EQ((*svc)->resolve("sha256:" + hex)->id.hex(), hex);
+    EXPECT_EQ((*svc)->resolve(hex.substr(0, 12))->id.hex(), hex);
+  }
+  // Two IDs with the same first digit (the map is sorted: neighbours).
+  std::string shared;
+  for (auto it = byId.begin(); std::next(it) != byId.end(); ++it)
+    if (it->first[0] == std::next(it)->first[0]) shared = it->first.substr(0, 1);
+  ASSERT_FALSE(shared.empty());
+  auto amb = (*svc)->resolve(shared);
+  ASSERT_FALSE(amb);
+  EXPECT_NE(amb.error().message().find("ambiguous"), std::string::npos);
+  // A name that is also an ID prefix: the ID wins, as before.
+  std::string firstHex = byId.begin()->first.substr(0, 10);
+  ASSERT_TRUE((*svc)->tag(byId.rbegin()->second, firstHex));
+  EXPECT_EQ((*svc)->resolve(firstHex)->id.hex(), byId.begin()->first);
+  EXPECT_EQ((*svc)->resolve("nosuch:latest").error().category(), ErrorCategory::NotFound);
+  EXPECT_EQ((*svc)->resolve("abcdefabcdef").error().category(), ErrorCategory::NotFound);
 }
 
 TEST(ContentStore, CrashMidWriteLeavesNoBlob) {
