@@ -65,6 +65,11 @@ void FdPool::run() {
         continue;
       }
     }
+    log::debug(what_ + ": making one (" + std::to_string(ready_.size()) + " ready, " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - lastBusy_)
+                                  .count()) +
+               " ms since the last take or exit)");
     auto fd = make_();
     if (!fd) {
       if (++failures >= 3) {

@@ -246,14 +246,44 @@ void Server::run() {
       continue;
     }
     ++connections_;
-    std::thread([this, fd] {
-      serve(fd);
-      --connections_;
-    }).detach();
+    bool handed = false;
+    {
+      std::lock_guard lock(workers_->m);
+      if (workers_->idle > static_cast<int>(workers_->fds.size())) {
+        workers_->fds.push_back(fd);
+        handed = true;
+      }
+    }
+    if (handed)
+      workers_->cv.notify_one();
+    else
+      std::thread([this, w = workers_, fd] { work(w, fd); }).detach();
+  }
+}
+
+void Server::work(const std::shared_ptr<Workers>& w, int fd) {
+  for (;;) {
+    serve(fd);
+    --connections_;
+    std::unique_lock lock(w->m);
+    if (w->stop || w->idle >= kMaxIdle) return;
+    ++w->idle;
+    w->cv.wait_for(lock, std::chrono::minutes(1), [&] { return w->stop || !w->fds.empty(); });
+    --w->idle;
+    if (w->stop || w->fds.empty()) return;
+    fd = w->fds.front();
+    w->fds.pop_front();
   }
 }
 
 void Server::stop() {
+  {
+    std::lock_guard lock(workers_->m);
+    workers_->stop = true;
+    for (int fd : workers_->fds) ::close(fd);
+    workers_->fds.clear();
+  }
+  workers_->cv.notify_all();
   stopping_ = true;
   if (listen_) ::shutdown(listen_.get(), SHUT_RDWR);
   if (!path_.empty()) ::unlink(path_.c_str());

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -92,12 +95,26 @@ class Server {
   Server(engine::Engine& engine, std::string version);
   // Binds the unix socket (mode 0660, group `berth` when it exists).
   Result<void> listen(const std::string& path);
-  // Accepts until stop(); each connection on a thread of its own.
+  // Accepts until stop(); each connection on a thread of its own (one that served an earlier connection
+  // when one waits, see Workers).
   void run();
   void stop();
 
  private:
+  // Threads that served a connection wait up to a minute for the next one (at most kMaxIdle of them): a
+  // thread made per connection cost each request a clone, a fresh stack and a malloc arena to attach.
+  // Shared with the threads, which may outlive the server at shutdown.
+  struct Workers {
+    std::mutex m;
+    std::condition_variable cv;
+    std::deque<int> fds;  // accepted connections handed to a waiting thread
+    int idle = 0;
+    bool stop = false;
+  };
+  static constexpr int kMaxIdle = 4;
+  void work(const std::shared_ptr<Workers>& w, int fd);
   void serve(int fd);
+  std::shared_ptr<Workers> workers_ = std::make_shared<Workers>();
   engine::Engine& engine_;
   std::string version_;
   Router router_;
