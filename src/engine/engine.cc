@@ -227,6 +227,14 @@ Result<void> Engine::loadAll() {
         log::warn("removing the orphaned writable layer " + sn.key + ": " + r.error().message());
     }
   }
+  // Run directories (and rootfs mounts) of containers that are gone or not running: a daemon killed after an
+  // exit's answers and before their clean-up (see cleanupPending_).
+  if (UniqueFd dir(::open((opts_.runRoot + "/containers").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
+    if (auto names = dirEntries(dir.get(), opts_.runRoot + "/containers"))
+      for (auto& n : *names)
+        if (auto it = containers_.find(n); it == containers_.end() || (it->second.state.status != "running" &&
+                                                                       it->second.state.status != "paused"))
+          cleanupRuntime(n);
   std::vector<std::string> ids;
   for (auto& [id, c] : containers_) ids.push_back(id);
   for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile

@@ -280,7 +280,10 @@ class Engine {
   void healthLoop(std::string id, uint64_t gen, HealthProbe p);
   HealthResult runProbe(const std::string& id, const HealthProbe& p);
   void monitor(std::string id);
-  void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine);
+  // `deferCleanup`: the rootfs mount and run directory go after the waiters had their answer, by the caller
+  // (the monitor), outside the lock; meanwhile the id is in cleanupPending_.
+  void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine,
+                    bool deferCleanup = false);
   void cleanupRuntime(const std::string& id);
   // Restart policy after an exit: true when a restart was scheduled (status "restarting").
   bool maybeRestartLocked(Container& c, bool daemonStart);
@@ -346,9 +349,10 @@ class Engine {
   std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)
   std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
   int monitorsRunning_ = 0;
-  std::set<std::string> shimsEnding_;              // shims that reported the exit and are cleaning up
-  std::set<std::string> shimReady_;                // containers whose shim answers (created or running)
-  std::map<std::string, int> pendingAttach_;       // attach requests waiting for a container's start
+  std::set<std::string> shimsEnding_;         // shims that reported the exit and are cleaning up
+  std::set<std::string> cleanupPending_;      // exited, their rootfs mount and run directory not removed yet
+  std::set<std::string> shimReady_;           // containers whose shim answers (created or running)
+  std::map<std::string, int> pendingAttach_;  // attach requests waiting for a container's start
   std::map<std::string, uint64_t> startFailures_;  // wakes attach requests waiting for a start that failed
   std::deque<nlohmann::json> events_;
   uint64_t eventSeq_ = 0;                     // events ever emitted (events_ holds the last ones)

@@ -288,7 +288,8 @@ Result<void> Engine::start(const std::string& ref) {
 
 Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::string& id) {
   // The previous shim of this container reported its exit and may still be cleaning up (up to 10 s).
-  changed_.wait_for(lock, std::chrono::seconds(10), [&] { return !shimsEnding_.count(id) || stopping_; });
+  changed_.wait_for(lock, std::chrono::seconds(10),
+                    [&] { return (!shimsEnding_.count(id) && !cleanupPending_.count(id)) || stopping_; });
   if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
   Container c = containers_.at(id);
   if (c.state.status == "running" || c.state.status == "paused")
@@ -368,8 +369,21 @@ void Engine::monitor(std::string id) {
     std::unique_lock lock(m_);
     if (!stopping_) {
       if (line.starts_with("exit ")) line = line.substr(5);
-      onExitLocked(lock, id, line);
+      onExitLocked(lock, id, line, true);
     }
+  }
+  // After the waiters had their answer: the rootfs mount and the run directory (a start of the same
+  // container waits for this; a crash before it leaves them to the next daemon start's sweep).
+  bool deferred;
+  {
+    std::lock_guard lock(m_);
+    deferred = cleanupPending_.count(id) > 0;
+  }
+  if (deferred) {
+    cleanupRuntime(id);
+    std::lock_guard lock(m_);
+    cleanupPending_.erase(id);
+    changed_.notify_all();
   }
   if (ending) {
     // The shim closes the connection when its clean-up is done (or a shutdown shuts it).
@@ -391,8 +405,8 @@ void Engine::monitor(std::string id) {
 }
 
 // The shim reported an exit (or is gone: then its exit file says how it ended).
-void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef,
-                          std::string exitLine) {
+void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, std::string exitLine,
+                          bool deferCleanup) {
   const std::string id = idRef;  // idRef may be the record's own id, which an --rm removal erases
   log::phase("exit: begin");
   if (shimPool_) shimPool_->busy();  // the exit's cgroup and namespace clean-up goes first
@@ -425,7 +439,10 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   c.state.status = "exited";
   c.state.pid = 0;
   shimReady_.erase(id);
-  cleanupRuntime(id);
+  if (deferCleanup)
+    cleanupPending_.insert(id);
+  else
+    cleanupRuntime(id);
   log::phase("exit: runtime cleaned");
   disconnectNetworkLocked(c);
   releaseVolumesLocked(c);
@@ -769,7 +786,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   }
   int code = containers_.at(id).state.exitCode;
   bool autoRemove = containers_.at(id).hostConfig.value("AutoRemove", false);
-  cleanupRuntime(id);
+  if (!cleanupPending_.count(id)) cleanupRuntime(id);  // else its monitor does it, after the answers
   // The record first (synced: the user's removal survives a power cut; relaxed for an --rm container,
   // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a
   // crash between the two leaves a layer without a container, which loadAll() removes; never a container

@@ -161,6 +161,32 @@ def test_layer_without_container_is_removed_at_start(daemon, docker):
     assert not os.path.exists(f"{daemon.data}/containers/{cid}")
 
 
+def test_stale_run_directories_are_swept_at_start(daemon, docker):
+    """An exit's rootfs mount and run directory go after the waiters had their answer: a daemon killed in
+    between leaves them, and the next one removes them (for containers that are gone or not running)."""
+    cid = dk(docker, "create", "--name", "stale-run", "busybox", "true").stdout.strip()
+    assert cid
+    gone = "f" * 64
+    try:
+        daemon.stop(signal.SIGKILL, keep_network=True)
+        for c in (cid, gone):
+            rootfs = f"{daemon.run_root}/containers/{c}/rootfs"
+            os.makedirs(rootfs)
+            subprocess.run(["mount", "-t", "tmpfs", "stale", rootfs], check=True)
+            open(f"{daemon.run_root}/containers/{c}/config.json", "w").close()
+        daemon.start()
+        for c in (cid, gone):
+            assert not os.path.exists(f"{daemon.run_root}/containers/{c}"), c
+        mounts = open("/proc/self/mountinfo").read()
+        assert cid not in mounts and gone not in mounts
+        r = dk(docker, "start", "-a", "stale-run")
+        assert r.returncode == 0, r.stderr
+    finally:
+        for c in (cid, gone):
+            subprocess.run(["umount", "-l", f"{daemon.run_root}/containers/{c}/rootfs"], capture_output=True)
+        dk(docker, "rm", "-f", "stale-run")
+
+
 def test_start_right_after_exit(docker):
     """The shim reports an exit before its clean-up; a start that follows at once waits for that clean-up
     instead of racing it (same cgroup, same runtime state directory)."""
