@@ -3,7 +3,7 @@
 // caller then makes its own on its path. Making one can hold a kernel lock that starting and ending
 // containers need (a shim's maker stages its cgroup holding `cgroup_mutex` through an RCU grace period), so
 // while some are still ready the pool refills only after `quiet` without a take() or a busy(); an empty
-// pool refills at once.
+// pool, or one taken from twice within 100 ms (starts in a row), refills at once.
 #pragma once
 
 #include <chrono>
@@ -38,7 +38,7 @@ class FdPool {
   size_t size_;
   std::function<Result<UniqueFd>()> make_;
   std::chrono::milliseconds quiet_;
-  std::chrono::steady_clock::time_point lastBusy_;
+  std::chrono::steady_clock::time_point lastBusy_, lastTake_, prevTake_;
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<UniqueFd> ready_;
