@@ -3,13 +3,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 
 #include <map>
 #include <set>
 
+#include "../common/tar_builder.h"
 #include "base/file.h"
 #include "image/content_store.h"
 #include "image/reference.h"
@@ -121,23 +120,6 @@ TEST(ContentStore, PutVerifyAndRefuseMismatches) {
   EXPECT_EQ(cs->read(*d).error().category(), ErrorCategory::NotFound);
 }
 
-// A one-file tarball at `path` with `content` in /f.
-void writeTar(const std::string& path, const std::string& content) {
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, "f");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0644);
-  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, content.data(), content.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-}
-
 // An image by tag, by full ID, by an ID prefix with or without "sha256:"; a prefix two IDs share is
 // ambiguous; an ID prefix wins over a name; what matches nothing is NotFound.
 TEST(ImageService, ResolvesByNameIdAndPrefix) {
@@ -147,7 +129,7 @@ TEST(ImageService, ResolvesByNameIdAndPrefix) {
   std::map<std::string, std::string> byId;  // hex ID -> tag
   for (int i = 0; i < 17; ++i) {            // 17 IDs: two of them share their first hex digit
     std::string tar = dir->path() + "/l" + std::to_string(i) + ".tar";
-    writeTar(tar, "layer " + std::to_string(i));
+    ASSERT_TRUE(writeFileAtomic(tar, test::TarBuilder().file("f", "layer " + std::to_string(i)).finish()));
     int fd = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
     ImportOptions o;
     o.reference = "img" + std::to_string(i) + ":v1";
