@@ -235,7 +235,24 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
     TRY(Network n, networks_->find(name));
     if (n.driver == "bridge") nets.push_back(n);
   }
-  if (nets.empty()) return {};
+  std::string dir = containerDir(c.id);
+  std::string host = o.hostname.empty() ? c.id.substr(0, 12) : o.hostname;
+  std::string hosts =
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+      "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+  TRY(auto extra, extraHosts(c.hostConfig));
+  if (nets.empty()) {
+    // No network (`--network none`): docker still gives the container its /etc/hostname, an /etc/hosts with
+    // the loopback names (and --add-host's) and the host's resolvers.
+    if (mode != "none") return {};
+    for (auto& [name, ip] : extra)
+      if (ip != "host-gateway") hosts += ip + "\t" + name + "\n";
+    TRYV(replaceFile(dir + "/hosts", hosts, 0644));
+    TRYV(replaceFile(dir + "/resolv.conf", resolvConf(c.hostConfig), 0644));
+    TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
+    bindEtcFiles(o, dir);
+    return {};
+  }
   if (!netns) {
     TRY(netns, makeNetworkNamespace());
   }
@@ -249,14 +266,8 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   const Network& n = userNet ? *userNet : nets[0];
   const Endpoint& ep = *first;
 
-  std::string host = o.hostname.empty() ? c.id.substr(0, 12) : o.hostname;
-  std::string hosts =
-      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-      "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-  TRY(auto extra, extraHosts(c.hostConfig));
   for (auto& [name, ip] : extra) hosts += (ip == "host-gateway" ? n.gateway.str() : ip) + "\t" + name + "\n";
   hosts += ep.ip.str() + "\t" + host + "\n";
-  std::string dir = containerDir(c.id);
   TRYV(replaceFile(dir + "/hosts", hosts, 0644));
   // User networks resolve their containers' names: the daemon's DNS server on the gateway's address
   // (docker's embedded DNS), which forwards other names to the host's resolvers.
