@@ -241,17 +241,28 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
       "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
       "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
   TRY(auto extra, extraHosts(c.hostConfig));
-  if (nets.empty()) {
-    // No network (`--network none`): docker still gives the container its /etc/hostname, an /etc/hosts with
-    // the loopback names (and --add-host's) and the host's resolvers.
-    if (mode != "none") return {};
-    for (auto& [name, ip] : extra)
-      if (ip != "host-gateway") hosts += ip + "\t" + name + "\n";
+  // The container's /etc/hosts, /etc/resolv.conf and /etc/hostname, bound over the image's.
+  auto writeEtcFiles = [&](const std::string& resolv) -> Result<void> {
     TRYV(replaceFile(dir + "/hosts", hosts, 0644));
-    TRYV(replaceFile(dir + "/resolv.conf", resolvConf(c.hostConfig), 0644));
+    TRYV(replaceFile(dir + "/resolv.conf", resolv, 0644));
     TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
     bindEtcFiles(o, dir);
     return {};
+  };
+  if (nets.empty()) {
+    // No network (`--network none`): docker still gives the container its /etc/hostname, an /etc/hosts with
+    // the loopback names (and --add-host's; host-gateway is the default bridge's gateway, as there) and the
+    // host's resolvers.
+    if (mode != "none") return {};
+    for (auto& [name, ip] : extra) {
+      std::string addr = ip;
+      if (ip == "host-gateway") {
+        TRY(Network b, networks_->find("bridge"));
+        addr = b.gateway.str();
+      }
+      hosts += addr + "\t" + name + "\n";
+    }
+    return writeEtcFiles(resolvConf(c.hostConfig));
   }
   if (!netns) {
     TRY(netns, makeNetworkNamespace());
@@ -268,7 +279,6 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
 
   for (auto& [name, ip] : extra) hosts += (ip == "host-gateway" ? n.gateway.str() : ip) + "\t" + name + "\n";
   hosts += ep.ip.str() + "\t" + host + "\n";
-  TRYV(replaceFile(dir + "/hosts", hosts, 0644));
   // User networks resolve their containers' names: the daemon's DNS server on the gateway's address
   // (docker's embedded DNS), which forwards other names to the host's resolvers.
   std::string resolv;
@@ -296,9 +306,7 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
     }
   }
   if (resolv.empty()) resolv = resolvConf(c.hostConfig);
-  TRYV(replaceFile(dir + "/resolv.conf", resolv, 0644));
-  TRYV(replaceFile(dir + "/hostname", host + "\n", 0644));
-  bindEtcFiles(o, dir);
+  TRYV(writeEtcFiles(resolv));
 
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.

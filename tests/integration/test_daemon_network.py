@@ -59,13 +59,15 @@ def test_default_bridge(docker, daemon):
 def test_no_network_still_has_its_etc_files(docker, daemon):
     """--network none: as docker, /etc/hostname, an /etc/hosts with the loopback names (and --add-host's),
     and the host's resolvers, and no interface but lo."""
-    r = dk(docker, "run", "--rm", "--network", "none", "--add-host", "db.local:10.9.8.7", "-h", "alone",
+    r = dk(docker, "run", "--rm", "--network", "none", "--add-host", "db.local:10.9.8.7", "--add-host",
+           "hostside:host-gateway", "-h", "alone",
            "busybox", "sh", "-c", "cat /etc/hosts /etc/hostname; test -f /etc/resolv.conf && echo resolv-ok;"
            " ip -o link | grep -c '^[0-9]'")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "127.0.0.1\tlocalhost" in out and "10.9.8.7\tdb.local" in out, out
     assert "alone\n" in out and "resolv-ok" in out, out
+    assert re.search(r"^\d+\.\d+\.\d+\.\d+\thostside$", out, re.M), out  # the default bridge's gateway
     assert out.splitlines()[-1] == "1", out  # lo only
 
 
