@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -41,6 +42,7 @@ using sys::mnt::copyStr;
 namespace {
 
 SyncMsg g_msg;
+bool g_joined = false;  // set by the joiner before it clones the child: plan.joins are already done
 char g_state[sizeof(SyncMsg::text)];
 size_t g_stateLen = 0;
 
@@ -539,7 +541,7 @@ void runInit(const InitPlan& p) {
   waitSync(p, Sync::Go);
 
   for (auto& j : p.joins) {
-    if (::setns(j.fd, j.flag) < 0) die(p, errno, "joining namespace", sys::ns::procName(j.flag));
+    if (!g_joined && ::setns(j.fd, j.flag) < 0) die(p, errno, "joining namespace", sys::ns::procName(j.flag));
     ::close(j.fd);
   }
   // Placed: the parent has moved us into our cgroups; only then may the cgroup namespace be rooted here.
@@ -661,6 +663,36 @@ void runInit(const InitPlan& p) {
     CHECK(sys::seccomp::install(prog, p.seccomp.flags), "installing the seccomp filter");
   }
   lookupAndExec(p);
+}
+
+void runJoiner(const InitPlan& p, int pidNsFd, int cloneFlags, int cgroupDirFd) {
+  if (p.parentSyncFd >= 0) ::close(p.parentSyncFd);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // The pid namespace first, while we are still privileged where it was made; it applies to children only.
+  if (pidNsFd >= 0) CHECK_ERRNO(::setns(pidNsFd, CLONE_NEWPID), "joining namespace", "pid");
+  for (auto& j : p.joins)
+    if (::setns(j.fd, j.flag) < 0) die(p, errno, "joining namespace", sys::ns::procName(j.flag));
+  g_joined = true;
+  pid_t pid = -1;
+  bool bornInCgroup = false;
+  if (cgroupDirFd >= 0) {
+    struct clone_args args {};
+    args.flags = static_cast<uint64_t>(cloneFlags) | CLONE_PARENT | CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroupDirFd);
+    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+    if (pid == 0) runInit(p);
+    bornInCgroup = pid > 0;
+  }
+  if (pid < 0) {
+    pid = static_cast<pid_t>(::syscall(SYS_clone, cloneFlags | CLONE_PARENT, 0, 0, 0, 0));
+    if (pid == 0) runInit(p);
+  }
+  if (pid < 0) die(p, errno, "clone");
+  g_msg.type = Sync::Pid;
+  g_msg.err = pid;
+  g_msg.text[0] = bornInCgroup ? '1' : '0';
+  g_msg.text[1] = 0;
+  _exit(::send(p.syncFd, &g_msg, offsetof(SyncMsg, text) + 2, MSG_NOSIGNAL) > 0 ? 0 : 1);
 }
 
 }  // namespace berth::runtime

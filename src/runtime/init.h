@@ -59,6 +59,14 @@ struct InitPlan {
 // Child entry point: never returns. Reports failure over plan.syncFd and exits 1.
 [[noreturn]] void runInit(const InitPlan& plan);
 
+// The joiner, for a child born into an existing pid namespace (exec, or a shared pid namespace): a plain
+// fork of the caller that becomes non-dumpable, joins that pid namespace and every namespace of
+// plan.joins (user first, mount included), and only then clones the child (CLONE_PARENT: the caller's
+// child, with `cloneFlags`; into `cgroupDirFd` by clone3 when >= 0). The child is thus in the container's
+// mount namespace and non-dumpable before anything in the container can see it (runc's nsexec order). It
+// sends Sync::Pid (or Sync::Error) over plan.syncFd and exits.
+[[noreturn]] void runJoiner(const InitPlan& plan, int pidNsFd, int cloneFlags, int cgroupDirFd);
+
 // Child-safe hook runner: feeds `state` on stdin; returns 0 or -errno (ETIMEDOUT, ECHILD for non-zero exit).
 int runHookChild(const HookPlan& hook, const char* state, size_t stateLen);
 

@@ -126,6 +126,33 @@ Error childError(const SyncMsg& msg) {
   return Error(cat, msg.text, msg.err);
 }
 
+void reap(pid_t pid) {
+  int st;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// Forks the joiner (runJoiner), waits for it, and returns the pid of the child it cloned.
+Result<pid_t> cloneThroughJoiner(SpawnRequest& req, int parentFd, bool& bornInCgroup) {
+  pid_t joiner = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  if (joiner == 0) runJoiner(*req.plan, req.pidNsFd, req.cloneFlags, req.cgroupDirFd);
+  if (joiner < 0) return sysFail("clone");
+  // It exits right after its message, so once it is reaped the message (if any) is queued.
+  reap(joiner);
+  static SyncMsg msg;
+  ssize_t n;
+  do n = ::recv(parentFd, &msg, sizeof msg, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < static_cast<ssize_t>(offsetof(SyncMsg, text)))
+    return fail("the runtime's namespace joiner exited before it started the process");
+  msg.text[sizeof msg.text - 1] = 0;
+  if (static_cast<size_t>(n) == offsetof(SyncMsg, text)) msg.text[0] = 0;
+  if (msg.type == Sync::Error) return std::unexpected(childError(msg));
+  if (msg.type != Sync::Pid || msg.err <= 0) return fail("unexpected message from the namespace joiner");
+  bornInCgroup = msg.text[0] == '1';
+  return static_cast<pid_t>(msg.err);
+}
+
 }  // namespace
 
 Result<pid_t> spawn(SpawnRequest& req) {
@@ -135,30 +162,30 @@ Result<pid_t> spawn(SpawnRequest& req) {
   req.plan->syncFd = childEnd.get();
   req.plan->parentSyncFd = parentEnd.get();
 
-  UniqueFd ownPidNs;
-  if (req.pidNsFd >= 0) {
-    ownPidNs.reset(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
-    if (!ownPidNs) return sysFail("open /proc/self/ns/pid");
-    if (::setns(req.pidNsFd, CLONE_NEWPID) < 0) return sysFail("joining the pid namespace");
-  }
   pid_t pid = -1;
   bool bornInCgroup = false;
-  if (req.cgroupDirFd >= 0) {
-    struct clone_args args {};
-    args.flags = static_cast<uint64_t>(req.cloneFlags) | CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = static_cast<uint64_t>(req.cgroupDirFd);
-    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
-    if (pid == 0) runInit(*req.plan);
-    bornInCgroup = pid > 0;
+  int cloneErr = 0;
+  if (req.pidNsFd >= 0) {
+    // Born into an existing pid namespace, the child is seen there at once: a joiner enters the
+    // container's namespaces (mount included) and becomes non-dumpable before it clones it.
+    TRY(pid, cloneThroughJoiner(req, parentEnd.get(), bornInCgroup));
+  } else {
+    if (req.cgroupDirFd >= 0) {
+      struct clone_args args {};
+      args.flags = static_cast<uint64_t>(req.cloneFlags) | CLONE_INTO_CGROUP;
+      args.exit_signal = SIGCHLD;
+      args.cgroup = static_cast<uint64_t>(req.cgroupDirFd);
+      pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+      if (pid == 0) runInit(*req.plan);
+      bornInCgroup = pid > 0;
+    }
+    if (pid < 0) {
+      pid = static_cast<pid_t>(::syscall(SYS_clone, req.cloneFlags | SIGCHLD, 0, 0, 0, 0));
+      if (pid == 0) runInit(*req.plan);
+    }
+    cloneErr = errno;
+    if (pid < 0) return sysFail("clone", cloneErr);
   }
-  if (pid < 0) {
-    pid = static_cast<pid_t>(::syscall(SYS_clone, req.cloneFlags | SIGCHLD, 0, 0, 0, 0));
-    if (pid == 0) runInit(*req.plan);
-  }
-  int cloneErr = errno;
-  if (ownPidNs) (void)::setns(ownPidNs.get(), CLONE_NEWPID);
-  if (pid < 0) return sysFail("clone", cloneErr);
   childEnd.reset();
 
   auto killChild = [&] {

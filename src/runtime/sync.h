@@ -15,6 +15,7 @@ enum class Sync : uint32_t {
   Error = 5,      // child → parent: errno + message
   Placed = 6,     // parent → child: the child is in its cgroups (sent after Go, so the child's mount work
                   // overlaps the cgroup migration, which can wait for an RCU grace period on cgroup v1)
+  Pid = 7,        // joiner → parent: the child it cloned (err = its pid; text "1" when born in its cgroup)
 };
 
 struct SyncMsg {

@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -209,11 +210,40 @@ static int cmdUdpRecv(const char* port) {
   }
 }
 
+// scan-root PATH SECS: for SECS seconds, looks for PATH through /proc/<pid>/root of every other process
+// (an attacker in the container watching for a process whose root is still the host's); on a hit it creates
+// PATH.escaped there and prints found=<pid>, else found=0.
+static int cmdScanRoot(const char* path, const char* secs) {
+  time_t end = time(NULL) + atoi(secs);
+  pid_t self = getpid();
+  char p[PATH_MAX];
+  while (time(NULL) < end) {
+    DIR* d = opendir("/proc");
+    if (!d) return 1;
+    struct dirent* e;
+    while ((e = readdir(d))) {
+      int pid = atoi(e->d_name);
+      if (pid <= 0 || pid == self) continue;
+      snprintf(p, sizeof p, "/proc/%d/root%s", pid, path);
+      if (access(p, F_OK) != 0) continue;
+      snprintf(p, sizeof p, "/proc/%d/root%s.escaped", pid, path);
+      int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) close(fd);
+      printf("found=%d\n", pid);
+      closedir(d);
+      return 0;
+    }
+    closedir(d);
+  }
+  printf("found=0\n");
+  return 0;
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: probe id|caps|mounts|ns|cgroup|fds|rlimits|seccomp|cwd|hostname|env|"
           "syscall NAME|stat PATH|write PATH TEXT|cat PATH|echo ARGS|exit N|sleep SECS|pause|trap-term|"
-          "udp-recv PORT\n");
+          "udp-recv PORT|scan-root PATH SECS\n");
   return 2;
 }
 
@@ -258,6 +288,7 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(c, "syscall") && argc > 2) return cmdSyscall(argv[2]);
   if (!strcmp(c, "stat") && argc > 2) return cmdStat(argv[2]);
+  if (!strcmp(c, "scan-root") && argc > 3) return cmdScanRoot(argv[2], argv[3]);
   if (!strcmp(c, "write") && argc > 3) return cmdWrite(argv[2], argv[3]);
   if (!strcmp(c, "cat") && argc > 2) return cat(argv[2]);
   if (!strcmp(c, "echo")) {
