@@ -11,6 +11,8 @@ echo "== the same suites on the release build"
 (cd build && ctest --output-on-failure -j1)
 echo "== integration: berth-runtime under podman, containerd and dockerd (release build)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+echo "== attack suite: what an attacker in a container or a local user tries (release build)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/security
 echo "== integration: berthd built with ASan/UBSan (reports fail the tests)"
 BERTHD="$PWD/build-asan/cmd/berthd/berthd" ASAN_OPTIONS=detect_leaks=1 \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_daemon*.py

@@ -18,7 +18,7 @@ JsonLog::JsonLog(std::string path, int64_t maxSize, int maxFiles)
     : path_(std::move(path)), maxSize_(maxSize), maxFiles_(maxFiles < 1 ? 1 : maxFiles) {}
 
 Result<void> JsonLog::open() {
-  fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd_) return sysFail("opening the log " + path_);
   struct stat st;
   size_ = ::fstat(fd_.get(), &st) == 0 ? st.st_size : 0;
@@ -82,13 +82,13 @@ void JsonLog::record(int stream, std::string_view line) {
 void JsonLog::rotate() {
   fd_.reset();
   if (maxFiles_ <= 1) {
-    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
   } else {
     for (int i = maxFiles_ - 1; i >= 1; --i) {
       std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
       ::rename(from.c_str(), (path_ + "." + std::to_string(i)).c_str());
     }
-    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   }
   size_ = 0;
 }

@@ -116,8 +116,10 @@ int main(int argc, char** argv) {
                   : logLevel == "info" ? log::Level::Info
                                        : log::Level::Warn});
 
-  if (auto r = mkdirAll(opts.dataRoot, 0711); !r) return die(r.error().message());
-  if (auto r = mkdirAll(opts.runRoot, 0711); !r) return die(r.error().message());
+  // Only root traverses the data root (docker's 0710 since CVE-2021-41091); the exec root may hold the
+  // API socket, so others may pass through it (0711) but every directory in it is 0700.
+  if (auto r = ensureDir(opts.dataRoot, 0710); !r) return die(r.error().message());
+  if (auto r = ensureDir(opts.runRoot, 0711); !r) return die(r.error().message());
   // One daemon per data root.
   UniqueFd lock(::open((opts.dataRoot + "/berthd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) < 0)

@@ -104,6 +104,12 @@ Result<void> mkdirAll(const std::string& path, mode_t mode) {
   return {};
 }
 
+Result<void> ensureDir(const std::string& path, mode_t mode) {
+  TRYV(mkdirAll(path, mode));
+  if (::chmod(path.c_str(), mode) < 0) return sysFail("chmod " + path);
+  return {};
+}
+
 static Result<void> removeAt(int dirfd, const char* name) {
   if (::unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return {};
   if (errno != EISDIR && errno != EPERM) return sysFail(std::string("unlink ") + name);

@@ -27,6 +27,9 @@ Result<void> replaceFile(const std::string& path, std::string_view data, mode_t 
 // Plain write (for /proc and cgroup files: no temp file, one write call).
 Result<void> writeFile(const std::string& path, std::string_view data);
 Result<void> mkdirAll(const std::string& path, mode_t mode = 0755);
+// mkdirAll, then the directory itself gets exactly `mode` (also when it existed with another): for the
+// roots whose mode keeps other users out (a data root made by an older version with a wider one).
+Result<void> ensureDir(const std::string& path, mode_t mode);
 // Removes a tree without following symlinks; a missing path is not an error.
 Result<void> removeAll(const std::string& path);
 // The names in the directory open at `dirFd` (without "." and ".."), in directory order; `what` names it in

@@ -28,7 +28,7 @@ const char* levelName(Level l) {
 void configure(const Options& opts) {
   g_opts = opts;
   if (!opts.path.empty()) {
-    int fd = ::open(opts.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(opts.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) g_fd = fd;
   }
 }

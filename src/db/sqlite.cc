@@ -1,6 +1,11 @@
 #include "db/sqlite.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace berth::db {
 
@@ -14,6 +19,18 @@ Error Database::error(std::string what) const {
 }
 
 Result<Database> Database::open(const std::string& path) {
+  // The records hold what users pass to containers (environment, labels): root's alone. SQLite makes its
+  // -wal and -shm files with the mode of the database file, so the file is made (or narrowed) first.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string f = path + suffix;
+    int fd = ::open(f.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | (*suffix ? 0 : O_CREAT), 0600);
+    if (fd < 0 && (*suffix == 0 || errno != ENOENT)) return sysFail("opening the metadata database " + f);
+    if (fd >= 0) {
+      int rc = ::fchmod(fd, 0600);
+      ::close(fd);
+      if (rc < 0) return sysFail("chmod " + f);
+    }
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -167,7 +167,8 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   TRY(auto db, db::Database::open(opts.dataRoot + "/metadata.db"));
   e->db_.emplace(std::move(db));
   TRYV(e->db_->migrate("containers", {kSchemaV1}));
-  TRYV(mkdirAll(opts.runRoot + "/containers", 0711));
+  TRYV(ensureDir(opts.runRoot + "/containers", 0700));
+  TRYV(ensureDir(opts.runRoot + "/runtime", 0700));
   // Filesystems that cp/export requests of a killed daemon mounted for stopped containers.
   if (UniqueFd tmp(::open((opts.runRoot + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); tmp)
     if (auto names = dirEntries(tmp.get(), opts.runRoot + "/tmp"))
@@ -177,7 +178,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
           (void)snapshot::unmountAll(path);
           ::rmdir(path.c_str());
         }
-  TRYV(mkdirAll(opts.dataRoot + "/containers", 0710));
+  TRYV(ensureDir(opts.dataRoot + "/containers", 0700));
   TRY(e->trash_, Trash::open(opts.dataRoot + "/trash"));
   if (opts.netnsPool > 0)
     e->netns_ = std::make_unique<FdPool>("network namespaces", static_cast<size_t>(opts.netnsPool),
@@ -492,7 +493,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
                                                db::Sync::Relaxed);
   if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
   log::phase("create: layer prepared");
-  if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0710); !r) {
+  if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0700); !r) {
     (void)images_->snapshotter().remove("container-" + c.id);
     return std::unexpected(r.error());
   }

@@ -134,7 +134,7 @@ Result<std::string> Engine::shimRequest(const std::string& id, const std::string
 Result<void> Engine::spawnShim(Container& c) {
   std::string dir = containerDir(c.id);
   log::phase("start: begin");
-  TRYV(mkdirAll(dir + "/rootfs", 0711));
+  TRYV(mkdirAll(dir + "/rootfs", 0700));
   ::unlink((dir + "/exit").c_str());
   TRY(auto mounts, images_->snapshotter().mounts("container-" + c.id));
   // An --rm container's writable layer is deleted when it exits: overlay's `volatile` spares it the sync

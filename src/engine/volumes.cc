@@ -339,7 +339,7 @@ Result<std::vector<MountPoint>> mountsOf(const json& config, const json& hc,
 Result<std::unique_ptr<Volumes>> Volumes::open(db::Database& db, const std::string& root, Trash& trash) {
   std::unique_ptr<Volumes> vs(new Volumes(db, trash));
   vs->root_ = root;
-  TRYV(mkdirAll(root, 0701));
+  TRYV(ensureDir(root, 0700));
   TRYV(db.migrate("volumes", {kSchemaV1}));
   TRY(auto st, db.prepare("SELECT name, data FROM volumes"));
   for (;;) {

@@ -59,7 +59,7 @@ Digest chainId(const Digest& parentChain, const Digest& diffId) {
 
 Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& opts) {
   std::unique_ptr<ImageService> s(new ImageService());
-  TRYV(mkdirAll(opts.root, 0711));
+  TRYV(mkdirAll(opts.root, 0710));
   s->root_ = opts.root;
   TRY(auto db, db::Database::open(opts.root + "/metadata.db"));
   s->db_.emplace(std::move(db));

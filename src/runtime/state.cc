@@ -46,8 +46,8 @@ Result<void> validateId(const std::string& id) {
 }
 
 Result<void> StateStore::claim(const std::string& id) {
-  TRYV(mkdirAll(root_, 0711));
-  if (::mkdir(dir(id).c_str(), 0711) < 0) {
+  TRYV(mkdirAll(root_, 0700));
+  if (::mkdir(dir(id).c_str(), 0700) < 0) {
     if (errno == EEXIST)
       return fail(ErrorCategory::Conflict, "container with id \"" + id + "\" already exists");
     return sysFail("creating state directory " + dir(id));
