@@ -105,9 +105,9 @@ Result<void> sendMsg(int fd, Sync type, const std::string& payload) {
 }
 
 // Receives one message; returns false at EOF.
-Result<bool> recvMsg(int fd, SyncMsg& msg) {
+Result<bool> recvMsg(int fd, SyncMsg& msg, int flags = 0) {
   for (;;) {
-    ssize_t n = ::recv(fd, &msg, sizeof msg, 0);
+    ssize_t n = ::recv(fd, &msg, sizeof msg, flags);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sysFail("reading from the container init");
     if (n == 0) return false;
@@ -140,13 +140,8 @@ Result<pid_t> cloneThroughJoiner(SpawnRequest& req, int parentFd, bool& bornInCg
   // It exits right after its message, so once it is reaped the message (if any) is queued.
   reap(joiner);
   static SyncMsg msg;
-  ssize_t n;
-  do n = ::recv(parentFd, &msg, sizeof msg, MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  if (n < static_cast<ssize_t>(offsetof(SyncMsg, text)))
-    return fail("the runtime's namespace joiner exited before it started the process");
-  msg.text[sizeof msg.text - 1] = 0;
-  if (static_cast<size_t>(n) == offsetof(SyncMsg, text)) msg.text[0] = 0;
+  auto got = recvMsg(parentFd, msg, MSG_DONTWAIT);
+  if (!got || !*got) return fail("the runtime's namespace joiner exited before it started the process");
   if (msg.type == Sync::Error) return std::unexpected(childError(msg));
   if (msg.type != Sync::Pid || msg.err <= 0) return fail("unexpected message from the namespace joiner");
   bornInCgroup = msg.text[0] == '1';
@@ -190,9 +185,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
 
   auto killChild = [&] {
     ::kill(pid, SIGKILL);
-    int st;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    reap(pid);
   };
   auto failed = [&](Error e) -> Result<pid_t> {
     killChild();
@@ -252,9 +245,7 @@ Result<pid_t> spawn(SpawnRequest& req) {
     if (!got) return failed(got.error());
     if (*got && msg.type == Sync::Error) {
       Error e = childError(msg);
-      int st;
-      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
+      reap(pid);
       return std::unexpected(e);
     }
   }
