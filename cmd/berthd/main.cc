@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
 
   auto eng = engine::Engine::open(opts);
   if (!eng) return die("starting the engine: " + eng.error().message());
-  server::Server srv(**eng, BERTH_VERSION);
+  server::Server srv(**eng, BERTH_VERSION, server::serverOptionsFromEnv());
   if (auto r = srv.listen(sockPath); !r) return die(r.error().message());
   if (!pidFile.empty()) (void)writeFileAtomic(pidFile, std::to_string(::getpid()) + "\n", 0644);
   log::info("berthd " + std::string(BERTH_VERSION) + " listening on " + sockPath);

@@ -1,5 +1,7 @@
 #include "image/manifest.h"
 
+#include "base/json_bounded.h"
+
 #include <nlohmann/json.hpp>
 
 namespace berth::image {
@@ -19,14 +21,13 @@ std::string join(const std::string& a, const std::string& b) {
   return a.empty() ? b : a + "." + b;
 }
 
+// Bounded as docker's registry client bounds manifests (4 MiB); configs may carry a long history.
 Result<json> parse(const std::string& text, const std::string& what) {
-  try {
-    json j = json::parse(text);
-    if (!j.is_object()) return invalid(what + ": the document must be a JSON object");
-    return j;
-  } catch (const json::parse_error& e) {
-    return invalid(what + ": invalid JSON: " + e.what());
-  }
+  TRY(json j,
+      parseJsonBounded(text, JsonLimits{.maxDepth = 128, .maxValues = 1'000'000, .maxBytes = 16 << 20},
+                       what + ": invalid JSON"));
+  if (!j.is_object()) return invalid(what + ": the document must be a JSON object");
+  return j;
 }
 
 Result<void> str(const Doc& d, const json& o, const char* key, const std::string& path, std::string& out,

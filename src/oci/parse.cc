@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "base/json_bounded.h"
 #include "oci/config.h"
 #include "sys/caps.h"
 
@@ -556,12 +557,8 @@ Result<void> parseHookList(const json& hooks, const char* key, const std::string
 }
 
 Result<json> parseJson(const std::string& text, const std::string& what) {
-  // nlohmann reports the byte position only through its exception; it stays inside this function.
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    return invalid(what + ": invalid JSON: " + e.what());
-  }
+  return parseJsonBounded(text, JsonLimits{.maxDepth = 128, .maxValues = 1'000'000, .maxBytes = 16 << 20},
+                          what + ": invalid JSON");
 }
 
 }  // namespace

@@ -7,17 +7,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstring>
 #include <limits>
-#include <thread>
 
 #include "base/file.h"
 #include "base/log.h"
 #include "base/memory.h"
 #include "base/unix_socket.h"
+#include "server/connections.h"
+#include "server/fd_stream.h"
+#include "server/json_body.h"
 
 namespace berth::server {
 
@@ -28,27 +29,12 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kBodyLimit = 16 << 20;  // JSON bodies; archives are streamed by their own routes
-
-std::string urlDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+constexpr size_t kBodyLimit =
+    JsonLimits{}.maxBytes;  // JSON bodies; archives are streamed by their own routes
 
 class Conn final : public Responder {
  public:
-  Conn(asio::local::stream_protocol::socket& s, beast::flat_buffer& buf, const Request& req, bool keepAlive)
+  Conn(FdStream& s, beast::flat_buffer& buf, const Request& req, bool keepAlive)
       : s_(s), buf_(buf), req_(req), keepAlive_(keepAlive) {}
 
   void json(int status, const nlohmann::json& body) override {
@@ -117,16 +103,16 @@ class Conn final : public Responder {
     hijacked_ = true;
     done_ = true;
     keepAlive_ = false;
-    return s_.native_handle();
+    return s_.fd();
   }
   bool clientGone() override {
     struct pollfd p {
-      s_.native_handle(), POLLIN | POLLRDHUP, 0
+      s_.fd(), POLLIN | POLLRDHUP, 0
     };
     if (::poll(&p, 1, 0) <= 0) return false;
     if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
     char c;
-    return ::recv(s_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    return ::recv(s_.fd(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
 
   bool done() const { return done_; }
@@ -146,7 +132,7 @@ class Conn final : public Responder {
     asio::write(s_, asio::buffer(d.data(), d.size()), ec);
     return !ec;
   }
-  asio::local::stream_protocol::socket& s_;
+  FdStream& s_;
   beast::flat_buffer& buf_;
   const Request& req_;
   bool keepAlive_;
@@ -169,18 +155,18 @@ std::string Request::queryStr(const std::string& k, const std::string& dflt) con
 }
 
 void Router::add(const std::string& method, const std::string& pattern, Handler h, bool streamBody) {
-  routes_.push_back({method, std::regex("^" + pattern + "$"), std::move(h), streamBody});
+  routes_.push_back({method, RoutePattern(pattern), std::move(h), streamBody});
 }
 
 const Handler* Router::match(Request& req, bool* pathKnown, bool* streamBody) const {
   *pathKnown = false;
   for (auto& r : routes_) {
-    std::smatch m;
-    if (!std::regex_match(req.path, m, r.re)) continue;
+    std::vector<std::string> captures;
+    if (!r.pattern.match(req.path, &captures)) continue;
     *pathKnown = true;
     if (r.method != req.method && !(r.method == "GET" && req.method == "HEAD")) continue;
     req.params.clear();
-    for (size_t i = 1; i < m.size(); ++i) req.params.push_back(urlDecode(m[i].str()));
+    for (auto& c : captures) req.params.push_back(urlDecode(c));
     if (streamBody) *streamBody = r.streamBody;
     return &r.h;
   }
@@ -207,99 +193,60 @@ int statusOf(const Error& e) {
   return 500;
 }
 
-Server::Server(engine::Engine& engine, std::string version) : engine_(engine), version_(std::move(version)) {
+Server::Server(engine::Engine& engine, std::string version, ServerOptions options)
+    : engine_(engine), version_(std::move(version)), options_(options) {
   addSystemRoutes(router_, engine_, version_);
   addContainerRoutes(router_, engine_);
   addImageRoutes(router_, engine_);
   addArchiveRoutes(router_, engine_);
   addNetworkRoutes(router_, engine_);
   addVolumeRoutes(router_, engine_);
+  conns_ = std::make_unique<Connections>(options_,
+                                         [this](int fd, std::string* pending) { return serve(fd, pending); });
 }
 
+Server::~Server() = default;
+
 Result<void> Server::listen(const std::string& path) {
-  TRY(listen_, listenUnixSocket(path, 0660));
+  // A backlog as Go's listeners have (the kernel caps it at net.core.somaxconn): a burst of clients waits in
+  // it rather than getting EAGAIN from connect.
+  TRY(listen_, listenUnixSocket(path, 0660, 4096));
   if (struct group* g = ::getgrnam("berth")) (void)!::chown(path.c_str(), 0, g->gr_gid);
   path_ = path;
   return {};
 }
 
 void Server::run() {
-  bool released = false;
-  while (!stopping_) {
-    // A second without requests or open connections: what served the last ones goes back (free heap,
-    // program and library pages; see releaseResidentMemory). The next request faults back what it needs.
-    struct pollfd p = {listen_.get(), POLLIN, 0};
-    int n = ::poll(&p, 1, released ? -1 : 1000);
-    if (n == 0) {
-      if (connections_ == 0) {
-        (void)releaseResidentMemory();
-        released = true;
-      }
-      continue;
-    }
-    released = false;
-    int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (stopping_) break;
-      log::warn(std::string("accept: ") + std::strerror(errno));
-      continue;
-    }
-    ++connections_;
-    bool handed = false;
-    {
-      std::lock_guard lock(workers_->m);
-      if (workers_->idle > static_cast<int>(workers_->fds.size())) {
-        workers_->fds.push_back(fd);
-        handed = true;
-      }
-    }
-    if (handed)
-      workers_->cv.notify_one();
-    else
-      std::thread([this, w = workers_, fd] { work(w, fd); }).detach();
-  }
-}
-
-void Server::work(const std::shared_ptr<Workers>& w, int fd) {
-  for (;;) {
-    serve(fd);
-    --connections_;
-    std::unique_lock lock(w->m);
-    if (w->stop || w->idle >= kMaxIdle) return;
-    ++w->idle;
-    w->cv.wait_for(lock, std::chrono::minutes(1), [&] { return w->stop || !w->fds.empty(); });
-    --w->idle;
-    if (w->stop || w->fds.empty()) return;
-    fd = w->fds.front();
-    w->fds.pop_front();
-  }
+  conns_->run(listen_.get());
 }
 
 void Server::stop() {
-  {
-    std::lock_guard lock(workers_->m);
-    workers_->stop = true;
-    for (int fd : workers_->fds) ::close(fd);
-    workers_->fds.clear();
-  }
-  workers_->cv.notify_all();
-  stopping_ = true;
+  conns_->stop();
   if (listen_) ::shutdown(listen_.get(), SHUT_RDWR);
   if (!path_.empty()) ::unlink(path_.c_str());
 }
 
-void Server::serve(int fd) {
-  asio::io_context io;
-  asio::local::stream_protocol::socket sock(io);
+bool Server::serve(int fd, std::string* pending) {
+  FdStream sock(fd, std::chrono::duration_cast<std::chrono::milliseconds>(options_.readTimeout));
   beast::error_code ec;
-  sock.assign(asio::local::stream_protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
-  }
   beast::flat_buffer buf;
-  for (;;) {
+  if (!pending->empty()) {
+    auto room = buf.prepare(pending->size());
+    std::memcpy(room.data(), pending->data(), pending->size());
+    buf.commit(pending->size());
+    pending->clear();
+  }
+  for (bool first = true;; first = false) {
+    if (!first) {
+      // Kept alive: the next request is served here only when its head is here already; otherwise the
+      // connection waits in the loop, without a thread.
+      auto d = buf.data();
+      std::string_view have(static_cast<const char*>(d.data()), d.size());
+      if (!hasCompleteHead(have)) {
+        pending->assign(have);
+        return true;
+      }
+    }
     // The header first: a streaming route reads its body itself, the others get it whole (16 MiB at most).
     auto sp = std::make_unique<http::request_parser<http::buffer_body>>();
     auto& hp = *sp;
@@ -317,24 +264,13 @@ void Server::serve(int fd) {
     auto& msg = hp.get();
     req.method = std::string(msg.method_string());
     std::string target(msg.target());
-    std::string path = target.substr(0, target.find('?'));
-    if (target.find('?') != std::string::npos) {
-      for (auto& kv : split(target.substr(target.find('?') + 1), '&')) {
-        if (kv.empty()) continue;
-        auto eq = kv.find('=');
-        std::string k = urlDecode(kv.substr(0, eq)),
-                    v = eq == std::string::npos ? "" : urlDecode(kv.substr(eq + 1));
-        req.query[k] = v;
-        req.queryAll[k].push_back(v);
-      }
+    {
+      Target t = decodeTarget(target);
+      req.path = std::move(t.path);
+      req.apiVersion = std::move(t.apiVersion);
+      req.query = std::move(t.query);
+      req.queryAll = std::move(t.queryAll);
     }
-    static const std::regex kVersioned("^/v([0-9]+\\.[0-9]+)(/.*)$");
-    std::smatch m;
-    if (std::regex_match(path, m, kVersioned)) {
-      req.apiVersion = m[1].str();
-      path = m[2].str();
-    }
-    req.path = path;
     for (auto& h : msg) {
       std::string name(h.name_string());
       for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -359,7 +295,7 @@ void Server::serve(int fd) {
     if (!(h && streamBody)) {
       auto tooLarge = [&] {
         Conn c(sock, buf, req, false);
-        c.json(413, {{"message", "request body too large (limit 16 MiB)"}});
+        c.json(413, {{"message", "request body too large (limit 4 MiB)"}});
       };
       if (auto len = hp.content_length(); len && *len > kBodyLimit) {
         tooLarge();
@@ -426,8 +362,7 @@ void Server::serve(int fd) {
       if (!sp->is_done()) break;
     }
   }
-  sock.shutdown(asio::local::stream_protocol::socket::shutdown_both, ec);
-  sock.close(ec);
+  return false;
 }
 
 }  // namespace berth::server

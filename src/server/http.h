@@ -1,10 +1,13 @@
-// The Docker Engine API over HTTP/1.1 on a unix socket (Boost.Beast, one thread per connection: streams such
-// as attach, logs -f, wait and events hold their connection for as long as they last).
+// The Docker Engine API over HTTP/1.1 on a unix socket (Boost.Beast). Connections waiting for a request are
+// held by one epoll loop (no thread, one fd each), with an idle timeout and a deadline for the request head;
+// a complete head goes to a worker thread, which keeps the connection for as long as its request lasts
+// (streams such as attach, logs -f, wait and events) and gives it back for the next one.
 //
 // Errors are mapped to HTTP statuses in one place (statusOf) with docker's body {"message": "..."}.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -12,13 +15,13 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "base/fd.h"
 #include "engine/engine.h"
+#include "server/request_head.h"
 
 namespace berth::server {
 
@@ -32,7 +35,7 @@ struct Request {
   std::map<std::string, std::string> query;                  // the last value of each parameter
   std::map<std::string, std::vector<std::string>> queryAll;  // every value (names=a&names=b)
   std::map<std::string, std::string> headers;                // lower-case names
-  std::string body;  // the whole body (up to 16 MiB), except for streaming routes:
+  std::string body;  // the whole body (up to 4 MiB), except for streaming routes:
   std::function<long(char* buf, size_t cap)>
       readBody;                     // streaming routes: bytes read, 0 at the end, -1 on error
   std::vector<std::string> params;  // the route's captures
@@ -71,7 +74,7 @@ class Router {
  private:
   struct Route {
     std::string method;
-    std::regex re;
+    RoutePattern pattern;
     Handler h;
     bool streamBody = false;
   };
@@ -90,38 +93,42 @@ void addVolumeRoutes(Router& r, engine::Engine& e);
 // docker's filters parameter: {"key": ["v1"]} or the old {"key": {"v1": true}}.
 Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw);
 
+// Bounds of the server (berthd takes them from BERTH_HTTP_* variables, for tests).
+struct ServerOptions {
+  size_t maxConnections = 4096;  // lowered to half the fd limit when that is smaller
+  std::chrono::seconds idleTimeout{
+      120};  // a kept-alive connection without a request (Go clients drop at 90 s)
+  std::chrono::seconds headTimeout{60};   // from the first byte of a request head to its end
+  std::chrono::seconds readTimeout{300};  // a request body that stops arriving
+};
+
+// The defaults, with BERTH_HTTP_MAX_CONNECTIONS, BERTH_HTTP_IDLE_TIMEOUT, BERTH_HTTP_HEAD_TIMEOUT and
+// BERTH_HTTP_READ_TIMEOUT (seconds) where set to positive numbers.
+ServerOptions serverOptionsFromEnv();
+
+class Connections;
+
 class Server {
  public:
-  Server(engine::Engine& engine, std::string version);
+  Server(engine::Engine& engine, std::string version, ServerOptions options = {});
+  ~Server();
   // Binds the unix socket (mode 0660, group `berth` when it exists).
   Result<void> listen(const std::string& path);
-  // Accepts until stop(); each connection on a thread of its own (one that served an earlier connection
-  // when one waits, see Workers).
+  // Serves until stop().
   void run();
   void stop();
+  // Serves one connection whose bytes so far are *pending; true (and the unparsed rest in *pending) when it
+  // waits for its next request, false when it is closed or handed to a stream that owns it now.
+  bool serve(int fd, std::string* pending);
 
  private:
-  // Threads that served a connection wait up to a minute for the next one (at most kMaxIdle of them): a
-  // thread made per connection cost each request a clone, a fresh stack and a malloc arena to attach.
-  // Shared with the threads, which may outlive the server at shutdown.
-  struct Workers {
-    std::mutex m;
-    std::condition_variable cv;
-    std::deque<int> fds;  // accepted connections handed to a waiting thread
-    int idle = 0;
-    bool stop = false;
-  };
-  static constexpr int kMaxIdle = 4;
-  void work(const std::shared_ptr<Workers>& w, int fd);
-  void serve(int fd);
-  std::shared_ptr<Workers> workers_ = std::make_shared<Workers>();
   engine::Engine& engine_;
   std::string version_;
+  ServerOptions options_;
   Router router_;
   UniqueFd listen_;
   std::string path_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> connections_{0};
+  std::unique_ptr<Connections> conns_;
 };
 
 }  // namespace berth::server

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/http.h"
+#include "server/json_body.h"
 
 namespace berth::server {
 
@@ -51,8 +52,9 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   const std::string id = "/containers/([^/]+)";
 
   router.add("POST", "/containers/create", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
     std::vector<std::string> warnings;
     auto created = e.create(req.queryStr("name"), body, &warnings);
     if (!created) return r.error(created.error());
@@ -236,24 +238,29 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   });
 
   router.add("POST", id + "/update", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
     auto w = e.update(req.params[0], body);
     if (!w) return r.error(w.error());
     r.json(200, {{"Warnings", *w}});
   });
 
   router.add("POST", id + "/exec", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
     auto created = e.execCreate(req.params[0], body);
     if (!created) return r.error(created.error());
     r.json(201, {{"Id", *created}});
   });
 
   router.add("POST", "/exec/([^/]+)/start", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (!body.is_object()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
+    if (!body.is_object())
+      return r.json(400, {{"message", "invalid JSON in the request body: not an object"}});
     auto detach = body.find("Detach");
     auto ttyIt = body.find("Tty");
     std::optional<bool> tty;

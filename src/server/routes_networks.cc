@@ -1,5 +1,6 @@
 // /networks/...: list, inspect, create, remove, prune (docker's bodies and statuses).
 #include "server/http.h"
+#include "server/json_body.h"
 
 namespace berth::server {
 
@@ -14,8 +15,9 @@ void addNetworkRoutes(Router& router, engine::Engine& e) {
     r.json(200, *list);
   });
   router.add("POST", "/networks/create", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
     auto id = e.networkCreate(body);
     if (!id) return r.error(id.error());
     r.json(201, {{"Id", *id}, {"Warning", ""}});
@@ -32,9 +34,9 @@ void addNetworkRoutes(Router& router, engine::Engine& e) {
   for (bool connect : {true, false})
     router.add("POST", std::string("/networks/([^/]+)/") + (connect ? "connect" : "disconnect"),
                [&e, connect](Request& req, Responder& r) {
-                 auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-                 if (body.is_discarded())
-                   return r.json(400, {{"message", "invalid JSON in the request body"}});
+                 auto parsed = parseJsonBody(req.body);
+                 if (!parsed) return r.error(parsed.error());
+                 auto& body = *parsed;
                  auto done = connect ? e.networkConnect(req.params[0], body)
                                      : e.networkDisconnect(req.params[0], body);
                  if (!done) return r.error(done.error());

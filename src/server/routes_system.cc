@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "image/reference.h"
 #include "server/http.h"
+#include "server/json_body.h"
 
 namespace berth::server {
 
@@ -16,8 +17,9 @@ using nlohmann::json;
 Result<std::map<std::string, std::vector<std::string>>> parseFilters(const std::string& raw) {
   std::map<std::string, std::vector<std::string>> out;
   if (raw.empty()) return out;
-  auto j = json::parse(raw, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return invalid("invalid filters: " + raw);
+  auto parsed = parseJsonBody(raw, JsonLimits{.maxDepth = 4, .maxValues = 10'000, .maxBytes = 64 << 10});
+  if (!parsed || !parsed->is_object()) return invalid("invalid filters: " + raw.substr(0, 200));
+  auto& j = *parsed;
   for (auto& [k, v] : j.items()) {
     if (v.is_array()) {
       for (auto& x : v)

@@ -1,5 +1,6 @@
 // /volumes/...: list, inspect, create, remove, prune (docker's bodies and statuses).
 #include "server/http.h"
+#include "server/json_body.h"
 
 namespace berth::server {
 
@@ -14,8 +15,9 @@ void addVolumeRoutes(Router& router, engine::Engine& e) {
     r.json(200, *list);
   });
   router.add("POST", "/volumes/create", [&e](Request& req, Responder& r) {
-    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (body.is_discarded()) return r.json(400, {{"message", "invalid JSON in the request body"}});
+    auto parsed = parseJsonBody(req.body);
+    if (!parsed) return r.error(parsed.error());
+    auto& body = *parsed;
     auto v = e.volumeCreate(body);
     if (!v) return r.error(v.error());
     r.json(201, *v);

@@ -98,3 +98,14 @@ TEST(ImageConfig, ParsesDockerConfig) {
 
 }  // namespace
 }  // namespace berth::image
+
+// Found by fuzz_manifest (crash-9f623e89): out-of-range numbers and deep nesting are errors, not exceptions.
+TEST(Manifest, OutOfRangeNumbersAndDeepNesting) {
+  auto m = berth::image::parseManifest(R"({"schemaVersion":2,"config":{"size":44348e0303114}})");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find("number overflow"), std::string::npos) << m.error().message();
+  std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
+  auto c = berth::image::parseImageConfig(deep);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("nested deeper"), std::string::npos) << c.error().message();
+}
