@@ -199,6 +199,10 @@ class Shim {
     return init.pid;
   }
 
+  // The daemon went away before it heard of the container: nobody will know of this process, so it
+  // ends (run() then reaps it and cleans up as after any exit).
+  void abandon() { (void)rt_.kill(a_.id, SIGKILL, true); }
+
   Result<void> listen() {
     TRY(listen_, listenUnixSocket(a_.socket, 0600, 64));
     return {};
@@ -720,11 +724,13 @@ int main(int argc, char** argv) {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   UniqueFd ready(a.readyFd);
   auto report = [&](const std::string& line) {
+    bool heard = true;
     if (ready) {
       std::string l = line + "\n";
-      (void)!::write(ready.get(), l.data(), l.size());
+      heard = ::write(ready.get(), l.data(), l.size()) == static_cast<ssize_t>(l.size());
       ready.reset();
     }
+    return heard;
   };
   shim::Shim s(a, std::move(maker));
   if (auto r = s.listen(); !r) {
@@ -737,6 +743,6 @@ int main(int argc, char** argv) {
     report("err " + pid.error().message());
     return 1;
   }
-  report("ok " + std::to_string(*pid));
+  if (!report("ok " + std::to_string(*pid))) s.abandon();
   return s.run();
 }

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 #include "base/file.h"
 #include "base/log.h"
@@ -138,6 +137,18 @@ Container fromJson(const json& j) {
   return c;
 }
 
+// docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+ (by hand: std::regex recurses per character, and names come from
+// the query string).
+bool validContainerName(std::string_view n) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (n.size() < 2 || !alnum(n[0])) return false;
+  for (char c : n.substr(1))
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  return true;
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString) {
@@ -229,13 +240,16 @@ Result<void> Engine::loadAll() {
     }
   }
   // Run directories (and rootfs mounts) of containers that are gone or not running: a daemon killed after an
-  // exit's answers and before their clean-up (see cleanupPending_).
+  // exit's answers and before their clean-up (see cleanupPending_), or during a start, before it recorded
+  // the container running: then its shim may run it still, and it is ended first.
   if (UniqueFd dir(::open((opts_.runRoot + "/containers").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
     if (auto names = dirEntries(dir.get(), opts_.runRoot + "/containers"))
       for (auto& n : *names)
         if (auto it = containers_.find(n); it == containers_.end() || (it->second.state.status != "running" &&
-                                                                       it->second.state.status != "paused"))
+                                                                       it->second.state.status != "paused")) {
+          endUnrecordedStart(n);
           cleanupRuntime(n);
+        }
   std::vector<std::string> ids;
   for (auto& [id, c] : containers_) ids.push_back(id);
   for (auto& id : ids)  // reconcile may remove an --rm container that ended meanwhile
@@ -320,8 +334,7 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
   if (!body.is_object()) return invalid("the request body must be a JSON object");
   std::string name = nameIn;
   if (!name.empty() && name[0] == '/') name = name.substr(1);
-  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$");
-  if (!name.empty() && !std::regex_match(name, kName))
+  if (!name.empty() && !validContainerName(name))
     return invalid("Invalid container name (" + nameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   if (!body.contains("Image") || !body["Image"].is_string() || body["Image"].get<std::string>().empty())
     return invalid("config.Image: an image is required");
@@ -334,6 +347,13 @@ Result<std::string> Engine::create(const std::string& nameIn, const json& body,
     if (it != hc.end() && !it->is_null() && !it->empty())
       return invalid(std::string("HostConfig.") + key +
                      " is not supported yet (volumes and networking come later)");
+  }
+  // docker's default: a memory limit without a swap limit allows as much swap again (MemorySwap = 2 x
+  // Memory); -1 is unlimited swap.
+  if (auto m = hc.find("Memory"); m != hc.end() && m->is_number_integer() && m->get<int64_t>() > 0) {
+    auto sw = hc.find("MemorySwap");
+    if (sw == hc.end() || sw->is_null() || (sw->is_number_integer() && sw->get<int64_t>() == 0))
+      hc["MemorySwap"] = 2 * m->get<int64_t>();
   }
   std::string netMode = hc.value("NetworkMode", "default");
   if (netMode.starts_with("container:")) {
@@ -563,8 +583,7 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
 
 Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn) {
   std::string newName = !newNameIn.empty() && newNameIn[0] == '/' ? newNameIn.substr(1) : newNameIn;
-  static const std::regex kName("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$");
-  if (!std::regex_match(newName, kName))
+  if (!validContainerName(newName))
     return invalid("Invalid container name (" + newNameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));

@@ -285,6 +285,9 @@ class Engine {
   void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine,
                     bool deferCleanup = false);
   void cleanupRuntime(const std::string& id);
+  // A shim still running a container whose record is not running (a daemon killed during its start): the
+  // container is killed and the shim's clean-up waited for.
+  void endUnrecordedStart(const std::string& id);
   // Restart policy after an exit: true when a restart was scheduled (status "restarting").
   bool maybeRestartLocked(Container& c, bool daemonStart);
   void restartLater(std::string id, int64_t delayMs);

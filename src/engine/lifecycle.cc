@@ -527,30 +527,6 @@ void Engine::restartLater(std::string id, int64_t delayMs) {
   }).detach();
 }
 
-void Engine::cleanupRuntime(const std::string& id) {
-  std::string dir = containerDir(id);
-  (void)snapshot::unmountAll(dir + "/rootfs");
-  (void)removeAll(dir);
-}
-
-void Engine::reconcile(Container& c) {
-  if (c.state.status == "starting") c.state.status = c.hasBeenStarted ? "exited" : "created";
-  if (c.state.status != "running" && c.state.status != "paused") return;
-  std::string dir = containerDir(c.id);
-  if (pathExists(dir + "/shim.sock")) {
-    auto fd = connectTo(dir + "/shim.sock");
-    if (fd) {
-      shimReady_.insert(c.id);
-      startMonitor(c.id);
-      return;
-    }
-  }
-  // The shim is gone: its exit file (or nothing, after a reboot) says how the container ended.
-  std::unique_lock lock(m_, std::adopt_lock);
-  onExitLocked(lock, c.id, "");
-  lock.release();
-}
-
 Result<void> Engine::signalLocked(const std::string& id, int sig) {
   auto r = shimRequest(id, "kill " + std::to_string(sig));
   if (!r) return std::unexpected(r.error());

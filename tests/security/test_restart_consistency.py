@@ -1,0 +1,136 @@
+"""berthd killed with SIGKILL at many moments of `run -d` (four in parallel), `load` and `rm -f`, then
+restarted on the same roots (finding 6 of issue 16: a container's process ran on while the daemon showed it
+"Created", and a start then said "already exists").
+
+Must hold after every restart: a container shown running has its process, one not shown running has no
+process, shim or cgroup left, and can be started (and removed); an image is either listed and runnable or
+not listed; a removal is either done or can be done again; no mount is left under the roots."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BERTH, ROOT, Daemon, need, need_root, run, unmount_under
+
+ROUNDS = 10
+
+
+@pytest.fixture(scope="module")
+def host():
+    need_root()
+    need("docker")
+    work = tempfile.mkdtemp(prefix="berth-sec-restart-", dir="/tmp")
+    d = Daemon(work)
+    d.start()
+    try:
+        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
+                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
+        assert r.returncode == 0, r.stderr
+        r = run(["docker", "-H", f"unix://{d.sock}", "save", "-o", f"{work}/busybox.tar", "busybox"])
+        assert r.returncode == 0, r.stderr
+        yield d
+    finally:
+        if d.proc.poll() is not None:
+            d.start()
+        for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
+            d.request("DELETE", f"/containers/{c['Id']}?force=1")
+        d.stop()
+        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
+                       capture_output=True)
+        unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def dk(d, *args, **kw):
+    return run(["docker", "-H", f"unix://{d.sock}", *args], **kw)
+
+
+def crash_and_restart(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(timeout=30)
+    d.log.close()
+    d.start()
+
+
+def shim_of(d, cid):
+    r = subprocess.run(["pgrep", "-f", f"berth-shim --id {cid} .*--runtime-root {d.run_root}/runtime"],
+                       capture_output=True, text=True)
+    return r.stdout.split()
+
+
+def cgroup_procs(cid):
+    """The processes in the container's cgroups (every hierarchy that has one for it)."""
+    procs = []
+    for base in os.listdir("/sys/fs/cgroup"):
+        for root, dirs, files in os.walk(os.path.join("/sys/fs/cgroup", base)):
+            if os.path.basename(root) == cid and "cgroup.procs" in files:
+                procs += open(os.path.join(root, "cgroup.procs")).read().split()
+            if root.count("/") > 6:
+                dirs[:] = []
+    return procs
+
+
+def check_consistent(d):
+    for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
+        cid = c["Id"]
+        info = json.loads(d.request("GET", f"/containers/{cid}/json")[1])
+        st = info["State"]
+        if st["Running"]:
+            assert st["Pid"] > 0 and os.path.exists(f"/proc/{st['Pid']}"), info["State"]
+            assert shim_of(d, cid), f"{cid[:12]} shown running without a shim"
+        else:
+            assert not shim_of(d, cid), f"{cid[:12]} is {st['Status']} but its shim runs"
+            assert not cgroup_procs(cid), f"{cid[:12]} is {st['Status']} but its cgroup has processes"
+            r = dk(d, "start", cid)
+            assert r.returncode == 0, f"{cid[:12]} ({st['Status']}) does not start: {r.stderr}"
+        r = dk(d, "rm", "-f", cid)
+        assert r.returncode == 0, r.stderr
+        assert not shim_of(d, cid)
+
+
+def test_kill_during_parallel_run(host):
+    rng = random.Random(16)
+    for _ in range(ROUNDS):
+        procs = [subprocess.Popen(["docker", "-H", f"unix://{host.sock}", "run", "-d", "busybox", "sleep", "600"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(4)]
+        time.sleep(rng.uniform(0.05, 0.6))
+        crash_and_restart(host)
+        for p in procs:
+            p.wait(timeout=60)
+        check_consistent(host)
+
+
+def test_kill_during_load_and_rm(host):
+    rng = random.Random(61)
+    tar = f"{host.work}/busybox.tar"
+    for i in range(ROUNDS // 2):
+        # load: the image is there (and runs) or it is not; the list is never half of one.
+        assert dk(host, "tag", "busybox", f"copy{i}").returncode == 0
+        assert dk(host, "rmi", f"copy{i}").returncode == 0
+        p = subprocess.Popen(["docker", "-H", f"unix://{host.sock}", "load", "-i", tar],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.3))
+        crash_and_restart(host)
+        p.wait(timeout=60)
+        r = dk(host, "run", "--rm", "busybox", "true")
+        assert r.returncode == 0, r.stderr
+        # rm -f of running containers.
+        ids = []
+        for _ in range(3):
+            r = dk(host, "run", "-d", "busybox", "sleep", "600")
+            assert r.returncode == 0, r.stderr
+            ids.append(r.stdout.strip())
+        p = subprocess.Popen(["docker", "-H", f"unix://{host.sock}", "rm", "-f", *ids],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.2))
+        crash_and_restart(host)
+        p.wait(timeout=60)
+        check_consistent(host)
+    mounts = [line for line in open("/proc/self/mountinfo") if host.work in line]
+    assert not mounts, mounts
