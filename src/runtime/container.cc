@@ -139,9 +139,13 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
 
   TRYV(store_.claim(opts.id));
   bool keepState = false;
+  bool adopted = false;  // a staged cgroup, the caller's own, became the container's (see below)
   std::unique_ptr<sys::cgroup::Manager> cg;
   Defer undo([&] {
     if (keepState) return;
+    if (cg && adopted)  // the caller is in it: out first, else the rmdir is EBUSY and the cgroup stays
+      for (auto& d : cg->hostDirs())
+        (void)writeFile(d.substr(0, d.rfind('/')) + "/cgroup.procs", std::to_string(::getpid()));
     if (cg) (void)cg->destroy();
     (void)store_.remove(opts.id);
   });
@@ -226,13 +230,13 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   // v1 and a cgroup staged by the caller under the same parent: renamed to the container's, the child is
   // born in it (see sys::cgroup::stageV1). Limited before the child exists, as a v2 one: the child's mknods
   // must not meet the devices list half written (it is cleared first, then allowed entry by entry).
-  bool adopted = false;
   if (!cgroupDir && !opts.stagedCgroup.empty()) {
     adopted = cg->adopt(opts.stagedCgroup).has_value();  // else made and joined below, as without one
     if (adopted)
       if (auto r = cg->setResources(res); !r) {
         // Back to its staged name: the caller, still in it, moves out and removes it (unstageV1).
         (void)sys::cgroup::makeV1(layout, opts.stagedCgroup)->adopt(cg->path());
+        adopted = false;
         return std::unexpected(r.error().context("config.json: linux.resources"));
       }
   }
