@@ -284,7 +284,7 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   archive_read_support_filter_xz(a.get());
   archive_read_support_filter_bzip2(a.get());
   if (archive_read_open_fd(a.get(), fd, 1 << 20) != ARCHIVE_OK)
-    return invalid(std::string("reading the image archive: ") + archive_error_string(a.get()));
+    return invalid("reading the image archive: " + archiveErrorOf(a.get()));
 
   BackgroundFlusher flusher(content_->root());
   SpeculativeScope scope(*this);

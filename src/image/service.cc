@@ -163,6 +163,11 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
 
 Result<std::vector<LayerRecord>> ImageService::unpackLayers(const ImageConfig& cfg,
                                                             const std::vector<LayerSource>& layers) {
+  // docker's bound (its layer store's maxLayerDepth): deeper chains are refused before anything unpacks.
+  constexpr size_t kMaxLayers = 125;
+  if (layers.size() > kMaxLayers)
+    return invalid("max depth exceeded: the image has " + std::to_string(layers.size()) +
+                   " layers, at most " + std::to_string(kMaxLayers) + " are supported");
   if (cfg.diffIds.size() != layers.size())
     return invalid("the image config lists " + std::to_string(cfg.diffIds.size()) +
                    " layers but the manifest has " + std::to_string(layers.size()));

@@ -74,6 +74,11 @@ int openBeneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mod
 
 }  // namespace
 
+std::string archiveErrorOf(struct archive* a) {
+  const char* e = a ? archive_error_string(a) : nullptr;
+  return e ? e : "not an archive libarchive can read";
+}
+
 // "./a//b/" -> "a/b"; refuses absolute paths and "..".
 Result<std::string> cleanTarPath(const char* raw, const char* what) {
   if (!raw) return invalid(std::string(what) + " has no name");
@@ -494,11 +499,10 @@ struct Decompressor {
     int rc = from ? archive_read_open(outer.get(), const_cast<LayerReader*>(from), nullptr,
                                       &Decompressor::readCb, nullptr)
                   : archive_read_open_fd(outer.get(), fd, 1 << 20);
-    if (rc != ARCHIVE_OK)
-      return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
+    if (rc != ARCHIVE_OK) return invalid("reading the layer: " + archiveErrorOf(outer.get()));
     archive_entry* rawEntry;
     if (archive_read_next_header(outer.get(), &rawEntry) != ARCHIVE_OK)
-      return invalid(std::string("reading the layer: ") + archive_error_string(outer.get()));
+      return invalid("reading the layer: " + archiveErrorOf(outer.get()));
     return {};
   }
 };
@@ -579,7 +583,7 @@ Result<UnpackStats> unpackLayerFrom(int fd, const LayerReader* read, const std::
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &src, nullptr, readDecompressed, nullptr) != ARCHIVE_OK) {
     if (!src.error.empty()) return invalid(src.error);
-    return invalid(std::string("reading the layer: ") + archive_error_string(inner.get()));
+    return invalid("reading the layer: " + archiveErrorOf(inner.get()));
   }
 
   UnpackStats stats;

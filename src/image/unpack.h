@@ -17,6 +17,8 @@
 #include "base/error.h"
 #include "image/digest.h"
 
+struct archive;
+
 namespace berth::image {
 
 enum class Whiteouts {
@@ -58,6 +60,9 @@ bool startsLikeTar(const void* head, size_t len);
 
 // A tar entry name made relative and clean ("./a//b/" -> "a/b"); refuses absolute names and "..".
 Result<std::string> cleanTarPath(const char* raw, const char* what);
+
+// libarchive's message for its last error; it may have none (a NULL that must not reach a std::string).
+std::string archiveErrorOf(struct archive* a);
 
 // Flushes a filesystem (syncfs) on a thread of its own every few milliseconds while it lives, so that the
 // disk writes what an unpack produces while the unpack goes on, on the other core; the final syncfs that
