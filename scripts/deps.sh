@@ -10,7 +10,8 @@ if [ "$want_tests" = "--tests" ]; then
   # Real hosts for the integration tests, and the runtimes the benchmark compares against.
   # The tests also call nft, ip, losetup/mkfs.ext4 and pgrep/pkill: listed, not assumed.
   pkgs+=(python3 python3-pytest python3-docker docker-compose tmux jq crun runc podman conmon containerd docker.io tar skopeo
-         nftables iproute2 mount e2fsprogs procps wget)
+         nftables iproute2 mount e2fsprogs procps wget
+         clang-16 libclang-rt-16-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
