@@ -241,11 +241,67 @@ static int cmdScanRoot(const char* path, const char* secs) {
   return 0;
 }
 
+/* probe exe-writable SECS: CVE-2019-5736's second half. For SECS seconds, tries to open every other
+   process's /proc/<pid>/exe for writing (O_WRONLY without O_TRUNC: nothing is written), directly and, as the
+   exploit does, through O_PATH fds kept from earlier scans and reopened via /proc/self/fd once their process
+   has gone (a running binary gives ETXTBSY). Prints tries=N and hits=N (0: no binary within reach). */
+static int cmdExeWritable(const char* secs) {
+  time_t end = time(NULL) + atoi(secs);
+  pid_t self = getpid();
+  char p[PATH_MAX], q[64], link[PATH_MAX];
+  long hits = 0, tries = 0;
+  int kept[256];
+  int nkept = 0;
+  while (time(NULL) < end) {
+    DIR* d = opendir("/proc");
+    if (!d) return 1;
+    struct dirent* e;
+    while ((e = readdir(d))) {
+      int pid = atoi(e->d_name);
+      if (pid <= 0 || pid == self) continue;
+      snprintf(p, sizeof p, "/proc/%d/exe", pid);
+      ++tries;
+      int fd = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) {
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        link[n > 0 ? n : 0] = 0;
+        printf("hit=%d %s\n", pid, link);
+        close(fd);
+        ++hits;
+      } else if (nkept < 256) {
+        int path = open(p, O_PATH | O_CLOEXEC);
+        if (path >= 0) kept[nkept++] = path;
+      }
+    }
+    closedir(d);
+    for (int i = 0; i < nkept; ++i) {
+      snprintf(q, sizeof q, "/proc/self/fd/%d", kept[i]);
+      ++tries;
+      int fd = open(q, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) {
+        ssize_t n = readlink(q, link, sizeof link - 1);
+        link[n > 0 ? n : 0] = 0;
+        printf("hit=kept %s\n", link);
+        close(fd);
+        ++hits;
+      }
+    }
+    /* Room for the next processes: the oldest half goes. */
+    if (nkept == 256) {
+      for (int i = 0; i < 128; ++i) close(kept[i]);
+      memmove(kept, kept + 128, 128 * sizeof kept[0]);
+      nkept = 128;
+    }
+  }
+  printf("tries=%ld\nhits=%ld\n", tries, hits);
+  return 0;
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: probe id|caps|mounts|ns|cgroup|fds|rlimits|seccomp|cwd|hostname|env|"
           "syscall NAME|stat PATH|write PATH TEXT|cat PATH|echo ARGS|exit N|sleep SECS|pause|trap-term|"
-          "udp-recv PORT|scan-root PATH SECS\n");
+          "udp-recv PORT|scan-root PATH SECS|exe-writable SECS\n");
   return 2;
 }
 
@@ -291,6 +347,7 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "syscall") && argc > 2) return cmdSyscall(argv[2]);
   if (!strcmp(c, "stat") && argc > 2) return cmdStat(argv[2]);
   if (!strcmp(c, "scan-root") && argc > 3) return cmdScanRoot(argv[2], argv[3]);
+  if (!strcmp(c, "exe-writable") && argc > 2) return cmdExeWritable(argv[2]);
   if (!strcmp(c, "write") && argc > 3) return cmdWrite(argv[2], argv[3]);
   if (!strcmp(c, "cat") && argc > 2) return cat(argv[2]);
   if (!strcmp(c, "echo")) {

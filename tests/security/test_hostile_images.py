@@ -4,8 +4,6 @@ issue 16: images of 200 or 1000 layers loaded and only failed at run).
 Must hold: every archive below is refused with an error, the image list is as it was, nothing is written
 outside the image store, and an image deeper than docker's 125 layers is refused at load with docker's
 "max depth exceeded"."""
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -15,6 +13,7 @@ import tempfile
 import pytest
 
 from conftest import BERTH, ROOT, Daemon, need, need_root, run, unmount_under
+from image_archives import archive, entry, layer_tar
 
 MARK = "berth-escape-" + os.urandom(4).hex()
 
@@ -38,51 +37,6 @@ def host():
         for p in (f"/tmp/{MARK}", f"/{MARK}", f"/etc/{MARK}"):
             if os.path.lexists(p):
                 os.remove(p)
-
-
-def entry(name, data=b"", kind=tarfile.REGTYPE, link="", mode=0o644, size=None):
-    return dict(name=name, data=data, kind=kind, link=link, mode=mode, size=size)
-
-
-def layer_tar(entries):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
-        for e in entries:
-            ti = tarfile.TarInfo(e["name"])
-            ti.type = e["kind"]
-            ti.mode = e["mode"]
-            ti.linkname = e["link"]
-            ti.size = len(e["data"]) if e["kind"] == tarfile.REGTYPE else 0
-            t.addfile(ti, io.BytesIO(e["data"]) if e["kind"] == tarfile.REGTYPE else None)
-    data = buf.getvalue()
-    for e in entries:  # a header that claims more than the archive holds
-        if e["size"] is not None:
-            hdr = data.find(e["name"].encode())
-            field = b"%011o\0" % e["size"]
-            data = data[:hdr + 124] + field + data[hdr + 136:]
-            chk = sum(data[hdr:hdr + 148]) + 8 * 32 + sum(data[hdr + 156:hdr + 512])
-            data = data[:hdr + 148] + b"%06o\0 " % chk + data[hdr + 156:]
-            data = data[:hdr + 512 + 512]  # cut off
-    return data
-
-
-def archive(path, layers, tag, diff_ids=None):
-    """A docker-save archive (manifest.json, config, layers as <n>/layer.tar)."""
-    ids = diff_ids or ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": ids}, "history": []}).encode()
-    cfg_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [tag],
-                            "Layers": [f"{i}/layer.tar" for i in range(len(layers))]}]).encode()
-    with tarfile.open(path, "w") as t:
-        def add(name, data):
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-        add(cfg_name, config)
-        for i, layer in enumerate(layers):
-            add(f"{i}/layer.tar", layer)
-        add("manifest.json", manifest)
 
 
 HOSTILE = {
