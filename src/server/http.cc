@@ -247,7 +247,7 @@ bool Server::serve(int fd, std::string* pending) {
         return true;
       }
     }
-    // The header first: a streaming route reads its body itself, the others get it whole (16 MiB at most).
+    // The header first: a streaming route reads its body itself, the others get it whole (4 MiB at most).
     auto sp = std::make_unique<http::request_parser<http::buffer_body>>();
     auto& hp = *sp;
     hp.body_limit(std::numeric_limits<std::uint64_t>::max());  // (boost::none compares below any length)
