@@ -591,7 +591,7 @@ class Evaluator {
     };
     if (name == "json") {
       TRYV(need(1));
-      return json(a[0].dump());
+      return json(a[0].dump(-1, ' ', false, json::error_handler_t::replace));  // (bytes not UTF-8: U+FFFD)
     }
     if (name == "join") {
       TRYV(need(2));
@@ -746,7 +746,8 @@ class Evaluator {
       } else if ((verb == 'f' || verb == 'g' || verb == 'e') && v.is_number()) {
         std::snprintf(buf, sizeof buf, (spec + verb).c_str(), v.get<double>());
       } else {
-        std::string s = verb == 'q' ? json(goString(v)).dump() : goString(v);
+        std::string s = verb == 'q' ? json(goString(v)).dump(-1, ' ', false, json::error_handler_t::replace)
+                                    : goString(v);
         std::snprintf(buf, sizeof buf, (spec + "s").c_str(), s.c_str());
         if (s.size() >= sizeof buf - 1) {
           out += s;

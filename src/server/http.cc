@@ -38,7 +38,10 @@ class Conn final : public Responder {
       : s_(s), buf_(buf), req_(req), keepAlive_(keepAlive) {}
 
   void json(int status, const nlohmann::json& body) override {
-    text(status, "application/json", body.dump() + "\n");
+    // Strings that are not UTF-8 (file names, process names, log lines) go out with U+FFFD, never an
+    // exception.
+    text(status, "application/json",
+         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
   void text(int status, const std::string& contentType, const std::string& body) override {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};

@@ -46,7 +46,7 @@ std::string statHeader(const engine::PathStat& s) {
             {"mode", s.mode},
             {"mtime", rfc3339Nano(s.mtimeNs)},
             {"linkTarget", s.linkTarget}};
-  return base64(j.dump());
+  return base64(j.dump(-1, ' ', false, json::error_handler_t::replace));  // (a file name that is not UTF-8)
 }
 
 }  // namespace

@@ -113,6 +113,8 @@ def fd_count(d):
 def test_deep_json_bodies_are_refused(host):
     deep = b"[" * 100000 + b"]" * 100000
     for path, body in [
+        ("/v1.45/containers/create", b'{"Image":"busybox","Extra":' + deep + b"}"),  # (kept in the record)
+        ("/v1.45/containers/create", b'{"Image":"busybox","HostConfig":{"X":' + deep + b"}}"),
         ("/v1.45/containers/create", b'{"Image":"busybox","Cmd":' + deep + b"}"),
         ("/v1.45/networks/create", b'{"Name":"n","Labels":' + deep + b"}"),
         ("/v1.45/volumes/create", b'{"Name":"v","DriverOpts":' + deep + b"}"),
@@ -151,13 +153,15 @@ def test_big_bodies_are_bounded_and_memory_comes_back(host):
     alive(host)
     time.sleep(1.5)
     base = rss_kib(host)
-    status, text = post(host, "/v1.45/containers/create", b'{"Image":"busybox","Env":["' + b"x" * (16 << 20) + b'"]}')
-    assert status.startswith("HTTP/1.1 413"), status
-    many = b'{"Image":"busybox","Cmd":[' + b",".join([b"1"] * 300000) + b"]}"
+    # 15 MB of small values (under the old 16 MiB limit, where it took berthd to 1 GB).
+    huge = b'{"Image":"busybox","Extra":[' + b",".join([b"1"] * (15 << 19)) + b"]}"
+    status, text = post(host, "/v1.45/containers/create", huge)
+    assert status.startswith("HTTP/1.1 413"), (status, text[:200])
+    many = b'{"Image":"busybox","Extra":[' + b",".join([b"1"] * 300000) + b"]}"
     status, text = post(host, "/v1.45/containers/create", many)
     assert status.startswith("HTTP/1.1 400") and "more than 200000 values" in text, (status, text[:200])
     # Within the bounds: a body of 1.9 MB and 150,000 values is parsed (and refused for its content).
-    status, text = post(host, "/v1.45/containers/create", b'{"Image":"nosuchimage","Cmd":[' +
+    status, text = post(host, "/v1.45/containers/create", b'{"Image":"nosuchimage","Extra":[' +
                         b",".join([b'"123456789012"'] * 150000) + b"]}")
     assert status.startswith("HTTP/1.1 4"), status
     peak = rss_kib(host)

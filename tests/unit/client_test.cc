@@ -118,3 +118,13 @@ TEST(HttpClient, ParsesLengthChunkedAndCloseDelimitedBodies) {
   EXPECT_EQ(rest, "raw-bytes");
   server.join();
 }
+
+// Found by fuzz_gotemplate (crash-593d797f): json of a string that is not UTF-8 threw nlohmann's type_error
+// out of render; Go's encoder writes U+FFFD, so does ours.
+TEST(Template, JsonOfBytesThatAreNotUtf8) {
+  auto t = Template::parse("{{json .}} {{printf \"%q\" .}}");
+  ASSERT_TRUE(t);
+  auto out = t->render(json(std::string("a\xff")));
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_EQ(out->substr(0, 6), "\"a\xef\xbf\xbd\"");
+}
