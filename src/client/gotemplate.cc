@@ -727,7 +727,10 @@ class Evaluator {
       }
       size_t j = i + 1;
       std::string spec = "%";
-      while (j < fmt.size() && std::strchr("-+ 0#.123456789", fmt[j])) spec += fmt[j++];
+      // (strchr finds the terminator for a NUL byte: it is not a flag; and a spec is short, so that a
+      // width can never ask snprintf for more than its buffer.)
+      while (j < fmt.size() && fmt[j] != '\0' && std::strchr("-+ 0#.123456789", fmt[j]) && spec.size() < 8)
+        spec += fmt[j++];
       if (j >= fmt.size()) break;
       char verb = fmt[j];
       i = j;

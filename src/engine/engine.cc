@@ -273,6 +273,17 @@ Result<void> Engine::loadAll() {
   networks_->reconcile(live);
   for (auto& n : networks_->list())
     if (n.driver == "bridge" && !n.predefined()) refreshNamesLocked(n);
+  // A removal the daemon did not live to finish (killed between the container's exit and its record's
+  // deletion) is finished now, as docker's restore does; a start would only be refused.
+  for (auto& id : ids) {
+    auto it = containers_.find(id);
+    if (it == containers_.end() || !it->second.removalRequested) continue;
+    if (it->second.state.status == "running" || it->second.state.status == "paused") continue;
+    std::unique_lock ul(m_, std::adopt_lock);
+    if (auto r = removeLocked(ul, id, true, false); !r)
+      log::warn("finishing the removal of " + id.substr(0, 12) + ": " + r.error().message());
+    ul.release();
+  }
   // docker restarts `always` containers when the daemon starts, `unless-stopped` ones unless a user stopped
   // them.
   for (auto& id : ids) {

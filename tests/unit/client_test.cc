@@ -128,3 +128,14 @@ TEST(Template, JsonOfBytesThatAreNotUtf8) {
   ASSERT_TRUE(out) << out.error().message();
   EXPECT_EQ(out->substr(0, 6), "\"a\xef\xbf\xbd\"");
 }
+
+// Found by fuzz_gotemplate (crash-59c2fee8): a NUL byte inside a printf spec was taken for a flag (strchr
+// finds the terminator), which cut the format handed to snprintf short.
+TEST(Template, PrintfSpecWithANulByte) {
+  std::string text = "{{printf \"%.";
+  text += std::string(2, '\0') + "s|%5d|%0000000000000009d\" \"a\" 42 7}}";
+  auto t = Template::parse(text);
+  ASSERT_TRUE(t);
+  auto out = t->render(json::object());
+  ASSERT_TRUE(out) << out.error().message();
+}
