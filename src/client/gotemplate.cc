@@ -1,6 +1,7 @@
 #include "client/gotemplate.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -745,7 +746,21 @@ class Evaluator {
       const json& v = a[arg++];
       char buf[512];
       if ((verb == 'd' || verb == 'x') && v.is_number()) {
-        std::snprintf(buf, sizeof buf, (spec + "ll" + verb).c_str(), static_cast<long long>(v.get<double>()));
+        // JSON numbers: integers as they are, a float only when it is a whole number a long long holds (Go
+        // prints %!d(float64=...) for the others; a cast out of range is undefined).
+        long long n = 0;
+        double f = v.get<double>();
+        if (v.is_number_integer())
+          n = v.get<long long>();
+        else if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(LLONG_MAX))
+          n = static_cast<long long>(v.get<uint64_t>());
+        else if (std::isfinite(f) && f == std::trunc(f) && f >= -9.2e18 && f <= 9.2e18)
+          n = static_cast<long long>(f);
+        else {
+          out += std::string("%!") + verb + "(float64=" + goString(v) + ")";
+          continue;
+        }
+        std::snprintf(buf, sizeof buf, (spec + "ll" + verb).c_str(), n);
       } else if ((verb == 'f' || verb == 'g' || verb == 'e') && v.is_number()) {
         std::snprintf(buf, sizeof buf, (spec + verb).c_str(), v.get<double>());
       } else {

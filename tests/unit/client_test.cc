@@ -139,3 +139,12 @@ TEST(Template, PrintfSpecWithANulByte) {
   auto out = t->render(json::object());
   ASSERT_TRUE(out) << out.error().message();
 }
+
+// Found by fuzz_gotemplate (crash-b05d13c2): %d of a float beyond a long long was an out-of-range cast.
+TEST(Template, PrintfIntegerVerbsOfLargeFloats) {
+  auto t = Template::parse("{{printf \"%d %d %x\" .Big .Whole 255}}");
+  ASSERT_TRUE(t);
+  auto out = t->render(json::parse(R"({"Big": 3.3e48, "Whole": 12.0})"));
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_EQ(*out, "%!d(float64=3.3e+48) 12 ff");
+}
