@@ -142,25 +142,6 @@ std::string goTime(int64_t t) {
   return buf;
 }
 
-std::string goDuration(double s) {
-  if (s < 1e-3) return std::to_string(static_cast<int64_t>(s * 1e6)) + "µs";
-  if (s < 1) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%gms", std::round(s * 1e6) / 1e3);
-    return b;
-  }
-  int64_t h = static_cast<int64_t>(s / 3600);
-  s -= static_cast<double>(h) * 3600;
-  int64_t m = static_cast<int64_t>(s / 60);
-  s -= static_cast<double>(m) * 60;
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", std::round(s * 1e9) / 1e9);
-  std::string out;
-  if (h) out += std::to_string(h) + "h";
-  if (h || m) out += std::to_string(m) + "m";
-  return out + b + "s";
-}
-
 std::string ellipsis(const std::string& s, size_t width) {
   if (runes(s) <= width) return s;
   std::string out;

@@ -26,8 +26,6 @@ double parseTime(const std::string& rfc3339);
 double nowSeconds();
 // Go's time.Time.String() of a Unix time, local: "2024-01-01 10:00:00 +0000 UTC".
 std::string goTime(int64_t unixSeconds);
-// Go's Duration string for seconds (1h2m3s, 1.5s, 300ms).
-std::string goDuration(double seconds);
 
 // Prints `rows` the way docker prints a list with --format:
 //  ""/"table"  → `defaultTable` (a "table …" format);  "json" → each row as one JSON line;

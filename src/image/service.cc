@@ -74,11 +74,6 @@ Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& o
   return s;
 }
 
-ImageService::LayerSource ImageService::committedSource(const Digest& blob, const std::string& mediaType) {
-  auto size = content_->size(blob);
-  return {blob, mediaType, content_->blobPath(blob), size ? static_cast<int64_t>(*size) : 0};
-}
-
 Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Digest& diffId,
                                               const Digest& parentChain) {
   LayerRecord rec;

@@ -116,7 +116,6 @@ class ImageService {
   // Makes every unpacked file durable (syncfs), then records the image and its tags in one transaction.
   Result<Digest> recordImage(const Digest& configDigest, const ImageConfig& cfg,
                              const std::vector<LayerRecord>& layers, const std::vector<std::string>& tags);
-  LayerSource committedSource(const Digest& blob, const std::string& mediaType);
 
   // Layers unpacked while their blob streamed in (load, diff-storing snapshotters), before the image config
   // said where they go: blob digest hex -> active snapshot, rebased and committed by ensureLayer.

@@ -239,18 +239,6 @@ Result<void> Netlink::addAddress(int index, Address addr, int prefix) {
   return {};
 }
 
-Result<void> Netlink::deleteAddress(const std::string& name, Address addr, int prefix) {
-  TRY(int index, linkIndex(name));
-  RtAddr a(rtnl_addr_alloc());
-  if (!a.get()) return fail("out of memory");
-  rtnl_addr_set_ifindex(a.get(), index);
-  TRY(Addr local, ipv4(addr, prefix));
-  rtnl_addr_set_local(a.get(), local.get());
-  if (int err = rtnl_addr_delete(sock_.get(), a.get(), 0); err < 0 && -err != NLE_NOADDR)
-    return std::unexpected(nlError(err, "removing " + addr.str() + " from " + name));
-  return {};
-}
-
 Result<std::vector<Subnet>> Netlink::addresses(const std::string& name) {
   TRY(int index, linkIndex(name));
   Cache c;

@@ -45,7 +45,6 @@ class Netlink {
   Result<void> setMaster(const std::string& name, const std::string& bridge);
   Result<void> addAddress(const std::string& name, Address addr, int prefix);
   Result<void> addAddress(int index, Address addr, int prefix);
-  Result<void> deleteAddress(const std::string& name, Address addr, int prefix);
   Result<std::vector<Subnet>> addresses(const std::string& name);  // IPv4 (address and prefix)
   Result<void> addDefaultRoute(Address gateway, const std::string& dev);
   Result<void> addDefaultRoute(Address gateway, int index);

@@ -56,11 +56,6 @@ std::vector<std::string> boundingNames() {
   return out;
 }
 
-uint64_t allMask() {
-  int last = lastCap();
-  return last >= 63 ? ~0ULL : ((1ULL << (last + 1)) - 1);
-}
-
 int dropBounding(uint64_t bounding) {
   int last = lastCap();
   for (int i = 0; i <= last; ++i) {

@@ -21,7 +21,6 @@ std::vector<std::string> allNames();
 // The capabilities in this process's bounding set: what a "privileged" container can really get (a host
 // or an outer container may hold fewer than the kernel knows).
 std::vector<std::string> boundingNames();
-uint64_t allMask();
 
 // Child side (no allocation). Drops from the bounding set every capability not in `bounding`.
 int dropBounding(uint64_t bounding);

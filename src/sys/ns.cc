@@ -19,10 +19,4 @@ const char* procName(int flag) {
   return "?";
 }
 
-const char* ociName(int flag) {
-  for (auto& k : kinds())
-    if (k.flag == flag) return k.oci;
-  return "?";
-}
-
 }  // namespace berth::sys::ns

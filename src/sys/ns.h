@@ -14,6 +14,5 @@ struct Kind {
 // In the order namespaces must be joined: user first (it decides the privileges for the rest), mount last.
 const std::vector<Kind>& kinds();
 const char* procName(int flag);
-const char* ociName(int flag);
 
 }  // namespace berth::sys::ns
