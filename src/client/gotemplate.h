@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 
@@ -34,5 +35,9 @@ class Template {
 
 // How Go prints a value with %v: strings raw, maps as map[k:v], lists as [a b], null as <no value>.
 std::string goString(const nlohmann::json& v);
+
+// printf: %s %v %d %x %q %t %f %g %e with flags and widths. args[0] is the format itself (the call's
+// arguments as the template passes them), the values follow.
+std::string goPrintf(const std::string& fmt, const std::vector<nlohmann::json>& args);
 
 }  // namespace berth::client

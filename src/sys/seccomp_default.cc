@@ -100,12 +100,18 @@ const std::set<std::string>& alwaysDenied() {
 
 // ptrace and the process_vm calls: allowed to every container where the kernel is 4.8 or newer (before
 // 4.8 seccomp could be bypassed with ptrace), as docker's profile has them; else only with CAP_SYS_PTRACE.
-bool ptraceSafeKernel() {
+bool kernelFrom48() {
   struct utsname u {};
   if (::uname(&u) != 0) return false;
   int major = 0, minor = 0;
   if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
   return major > 4 || (major == 4 && minor >= 8);
+}
+
+// Asked once per process, not once per container.
+bool ptraceSafeKernel() {
+  static const bool safe = kernelFrom48();
+  return safe;
 }
 
 }  // namespace
