@@ -10,18 +10,15 @@
 Must hold: a clear 400/413 for each body, the daemon stays up, its memory comes back, slow or idle
 connections are closed after their timeouts, and `ps` answers while 6,000 connections are open.
 Everything runs on the daemon's unix socket; the flood stops by itself (at most 6,000 connections)."""
-import json
 import os
 import resource
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, need_root, run, unmount_under
+from hosts import private_host
+from conftest import run
 
 FLOOD = 6000
 HEAD_TIMEOUT = 2
@@ -30,24 +27,9 @@ IDLE_TIMEOUT = 4
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
-    work = tempfile.mkdtemp(prefix="berth-sec-api-", dir="/tmp")
     env = dict(os.environ, BERTH_HTTP_HEAD_TIMEOUT=str(HEAD_TIMEOUT), BERTH_HTTP_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
-    d = Daemon(work, env=env)
-    d.start()
-    try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
+    with private_host("api", env=env) as d:
         yield d
-    finally:
-        alive = d.proc.poll() is None
-        if alive:
-            for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
-                d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def connect(d):

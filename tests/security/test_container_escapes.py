@@ -10,16 +10,14 @@
 
 Must hold: no host binary opened for writing and none changed, no host file read or written."""
 import hashlib
-import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, need, need_root, run, unmount_under
+from hosts import private_host
+from conftest import ROOT, need, run
 from image_archives import with_config
 
 PROBE = os.path.join(ROOT, "build", "tests", "probe", "probe")
@@ -28,24 +26,11 @@ MARK = "berth-escape-" + os.urandom(4).hex()
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
     need("docker")
-    work = tempfile.mkdtemp(prefix="berth-sec-escape-", dir="/tmp")
-    d = Daemon(work)
-    d.start()
     try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
-        yield d
+        with private_host("escape") as d:
+            yield d
     finally:
-        for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
-            d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
-                       capture_output=True)
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
         for p in (f"/{MARK}", f"/tmp/{MARK}", f"/{MARK}.secret"):
             if os.path.lexists(p):
                 os.remove(p)

@@ -6,32 +6,18 @@ Must hold: a failed start removes everything it made (cgroups, rootfs mount, run
 container can be removed."""
 import json
 import os
-import shutil
-import tempfile
 import time
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, cgroup_dirs, need_root, run, unmount_under
+from hosts import private_host
+from conftest import BERTH, cgroup_dirs, run
 
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
-    work = tempfile.mkdtemp(prefix="berth-sec-failed-", dir="/tmp")
-    d = Daemon(work)
-    d.start()
-    try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
+    with private_host("failed") as d:
         yield d
-    finally:
-        for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
-            d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_failed_starts_leave_nothing(host):

@@ -4,15 +4,13 @@ issue 16: images of 200 or 1000 layers loaded and only failed at run).
 Must hold: every archive below is refused with an error, the image list is as it was, nothing is written
 outside the image store, and an image deeper than docker's 125 layers is refused at load with docker's
 "max depth exceeded"."""
-import json
 import os
-import shutil
 import tarfile
-import tempfile
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, need, need_root, run, unmount_under
+from hosts import private_host
+from conftest import need, run
 from image_archives import archive, entry, layer_tar
 
 MARK = "berth-escape-" + os.urandom(4).hex()
@@ -20,20 +18,11 @@ MARK = "berth-escape-" + os.urandom(4).hex()
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
     need("docker")
-    work = tempfile.mkdtemp(prefix="berth-sec-images-", dir="/tmp")
-    d = Daemon(work)
-    d.start()
     try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
-        yield d
+        with private_host("images") as d:
+            yield d
     finally:
-        d.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
         for p in (f"/tmp/{MARK}", f"/{MARK}", f"/etc/{MARK}"):
             if os.path.lexists(p):
                 os.remove(p)

@@ -6,33 +6,19 @@
   does (strace and gdb work in a default docker container); berth denied it."""
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, need_root, run, unmount_under
+from hosts import private_host
+from conftest import BERTH, ROOT, run
 
 PROBE = os.path.join(ROOT, "build", "tests", "probe", "probe")
 
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
-    work = tempfile.mkdtemp(prefix="berth-sec-defaults-", dir="/tmp")
-    d = Daemon(work)
-    d.start()
-    try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
+    with private_host("defaults") as d:
         yield d, [BERTH, "-H", f"unix://{d.sock}"]
-    finally:
-        for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
-            d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_memory_limit_bounds_swap(host):

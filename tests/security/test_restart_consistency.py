@@ -8,15 +8,14 @@ not listed; a removal is either done or can be done again; no mount is left unde
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BERTH, ROOT, Daemon, need, need_root, run, unmount_under
+from hosts import private_host
+from conftest import need, run
 
 ROUNDS = 16
 PARALLEL = 8
@@ -24,28 +23,11 @@ PARALLEL = 8
 
 @pytest.fixture(scope="module")
 def host():
-    need_root()
     need("docker")
-    work = tempfile.mkdtemp(prefix="berth-sec-restart-", dir="/tmp")
-    d = Daemon(work)
-    d.start()
-    try:
-        r = run(["bash", os.path.join(ROOT, "scripts", "make-busybox-image.sh"), BERTH],
-                env=dict(os.environ, BERTH_HOST=f"unix://{d.sock}"))
-        assert r.returncode == 0, r.stderr
-        r = run(["docker", "-H", f"unix://{d.sock}", "save", "-o", f"{work}/busybox.tar", "busybox"])
+    with private_host("restart") as d:
+        r = run(["docker", "-H", f"unix://{d.sock}", "save", "-o", f"{d.work}/busybox.tar", "busybox"])
         assert r.returncode == 0, r.stderr
         yield d
-    finally:
-        if d.proc.poll() is not None:
-            d.start()
-        for c in json.loads(d.request("GET", "/containers/json?all=1")[1]):
-            d.request("DELETE", f"/containers/{c['Id']}?force=1")
-        d.stop()
-        subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {d.run_root}/runtime"],
-                       capture_output=True)
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def dk(d, *args, **kw):
