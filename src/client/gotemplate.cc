@@ -1,7 +1,9 @@
 #include "client/gotemplate.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -268,10 +270,12 @@ class ActionParser {
       case Token::Num: {
         o.kind = Operand::Number;
         char* end = nullptr;
-        if (t.text.find_first_of(".eE") == std::string::npos) {
-          long long v = std::strtoll(t.text.c_str(), &end, 0);
+        errno = 0;
+        long long v = 0;
+        if (t.text.find_first_of(".eE") == std::string::npos &&
+            (v = std::strtoll(t.text.c_str(), &end, 0), errno != ERANGE)) {
           o.literal = static_cast<int64_t>(v);
-        } else {
+        } else {  // (as Go's parser: an integer literal too large for int64 is a float constant)
           o.literal = std::strtod(t.text.c_str(), &end);
         }
         if (!end || *end) return invalid(where_ + "bad number syntax: \"" + t.text + "\"");
@@ -577,6 +581,14 @@ class Evaluator {
 
   static std::string str(const json& v) { return goString(v); }
 
+  // An int parameter of a template function, as Go's text/template converts one: integers only.
+  static Result<int64_t> intArg(const std::string& fn, const json& v) {
+    if (v.is_number_integer() && !v.is_number_unsigned()) return v.get<int64_t>();
+    if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX))
+      return static_cast<int64_t>(v.get<uint64_t>());
+    return invalid("template: error calling " + fn + ": expected integer; found " + goString(v));
+  }
+
   Result<json> call(const std::string& name, const std::vector<json>& a) {
     // A table's header row renders the template over the column titles: formatting functions pass them on.
     if (headerMode && !a.empty() &&
@@ -631,13 +643,19 @@ class Evaluator {
     if (name == "truncate") {
       TRYV(need(2));
       std::string s = str(a[0]);
-      int64_t n = a[1].is_number() ? a[1].get<int64_t>() : 0;
+      TRY(int64_t n, intArg(name, a[1]));
       if (n >= 0 && static_cast<size_t>(n) < s.size()) s.resize(static_cast<size_t>(n));
       return json(s);
     }
     if (name == "pad") {
       TRYV(need(3));
-      int64_t l = a[1].is_number() ? a[1].get<int64_t>() : 0, r = a[2].is_number() ? a[2].get<int64_t>() : 0;
+      TRY(int64_t l, intArg(name, a[1]));
+      TRY(int64_t r, intArg(name, a[2]));
+      // (Go would try to allocate any count and die; a table column wider than this is a typo.)
+      constexpr int64_t kMaxPad = 1 << 16;
+      if (l > kMaxPad || r > kMaxPad)
+        return invalid("template: error calling pad: padding " + std::to_string(std::max(l, r)) +
+                       " is larger than " + std::to_string(kMaxPad));
       return json(std::string(static_cast<size_t>(std::max<int64_t>(0, l)), ' ') + str(a[0]) +
                   std::string(static_cast<size_t>(std::max<int64_t>(0, r)), ' '));
     }

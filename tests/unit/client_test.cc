@@ -59,6 +59,13 @@ TEST(GoTemplate, ErrorsNameThePosition) {
             std::string::npos);
   EXPECT_NE(render("{{end}}", json::object()).find("unexpected {{end}}"), std::string::npos);
   EXPECT_NE(render("{{$nope}}", json::object()).find("undefined variable"), std::string::npos);
+  // Counts are integers and bounded: a fuzzer's pad of 2e33 spaces threw bad_alloc.
+  EXPECT_EQ(render("{{pad \"a\" 1 2}}|", json::object()), " a  |");
+  EXPECT_NE(
+      render("{{pad \"a\" 1 2111111111111111111111111111111111}}", json::object()).find("expected integer"),
+      std::string::npos);
+  EXPECT_NE(render("{{pad \"a\" 1 99999999}}", json::object()).find("larger than"), std::string::npos);
+  EXPECT_NE(render("{{truncate \"abc\" 1.5}}", json::object()).find("expected integer"), std::string::npos);
 }
 
 TEST(Format, DockerTablesSizesDurations) {
