@@ -155,7 +155,7 @@ Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::stri
   std::lock_guard lock(m_);
   TRY(*id, resolveId(ref));
   auto access = std::make_unique<RootfsAccess>();
-  access->readOnly = containers_.at(*id).hostConfig.value("ReadonlyRootfs", false);
+  access->readOnly = containers_.at(*id).hostConfig.readonlyRootfs;
   std::string dir = containerDir(*id);
   const Container& c = containers_.at(*id);
   // A running container's own view (its volumes and binds included, read-only ones read-only).

@@ -1,6 +1,7 @@
 // Engine: opening, container records in SQLite, create, lookup, list, rename, prune.
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/spec_validate.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -36,27 +37,14 @@ CREATE TABLE containers (
 );
 )";
 
-// docker's names-generator flavour: adjective_surname.
-std::string randomName() {
-  static const char* adj[] = {"admiring", "brave", "calm",  "eager",  "focused", "gallant", "happy",
-                              "jolly",    "keen",  "lucid", "modest", "nifty",   "quirky",  "relaxed",
-                              "serene",   "sharp", "stoic", "tender", "vibrant", "zealous"};
-  static const char* who[] = {"hopper",    "lovelace", "turing",   "ritchie",  "thompson",
-                              "torvalds",  "knuth",    "dijkstra", "hamilton", "liskov",
-                              "kernighan", "pike",     "cerf",     "perlman",  "wozniak",
-                              "noether",   "curie",    "shannon",  "babbage",  "goldberg"};
-  auto r = randomBytes<2>();
-  return std::string(adj[r[0] % std::size(adj)]) + "_" + who[r[1] % std::size(who)];
-}
-
 json toJson(const Container& c) {
   return {{"id", c.id},
           {"name", c.name},
           {"image", c.image},
           {"imageId", c.imageId},
           {"created", c.created},
-          {"config", c.config},
-          {"hostConfig", c.hostConfig},
+          {"config", spec::encode(c.config)},
+          {"hostConfig", spec::encode(c.hostConfig)},
           {"path", c.path},
           {"args", c.args},
           {"state",
@@ -101,8 +89,14 @@ Container fromJson(const json& j) {
   c.image = j.value("image", "");
   c.imageId = j.value("imageId", "");
   c.created = j.value("created", "");
-  c.config = j.value("config", json::object());
-  c.hostConfig = j.value("hostConfig", json::object());
+  std::vector<std::string> skipped, skippedHost;
+  c.config = spec::decodeConfig(j.value("config", json::object()), &skipped);
+  c.hostConfig = spec::decodeHostConfig(j.value("hostConfig", json::object()), &skippedHost);
+  skipped.insert(skipped.end(), skippedHost.begin(), skippedHost.end());
+  spec::applyCreateDefaults(c.hostConfig);
+  for (auto& f : skipped)  // an older version took values of any type
+    log::warn("container " + c.id.substr(0, 12) + ": its record's " + f +
+              " is not what docker's API allows; ignored");
   c.path = j.value("path", "");
   c.args = j.value("args", std::vector<std::string>{});
   auto s = j.value("state", json::object());
@@ -125,7 +119,7 @@ Container fromJson(const json& j) {
   if (j.contains("networks")) {
     c.networks = j.value("networks", std::vector<std::string>{});
   } else {  // a record of an earlier daemon: its NetworkMode alone
-    std::string mode = c.hostConfig.value("NetworkMode", "");
+    const std::string& mode = c.hostConfig.networkMode;
     if (!mode.empty() && mode != "none" && mode != "host" && mode != "default" &&
         !mode.starts_with("container:"))
       c.networks.push_back(mode);
@@ -136,6 +130,8 @@ Container fromJson(const json& j) {
     for (auto& m : *it) c.mounts.push_back(MountPoint::fromJson(m));
   return c;
 }
+
+}  // namespace
 
 // docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+ (by hand: std::regex recurses per character, and names come from
 // the query string).
@@ -148,8 +144,6 @@ bool validContainerName(std::string_view n) {
     if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
   return true;
 }
-
-}  // namespace
 
 Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString) {
   auto it = body.find(key);
@@ -338,210 +332,6 @@ Result<Container> Engine::get(const std::string& ref) {
   return containers_.at(id);
 }
 
-Result<std::string> Engine::create(const std::string& nameIn, const json& body,
-                                   std::vector<std::string>* warnings) {
-  log::phase("create: begin");
-  (void)warnings;
-  if (!body.is_object()) return invalid("the request body must be a JSON object");
-  std::string name = nameIn;
-  if (!name.empty() && name[0] == '/') name = name.substr(1);
-  if (!name.empty() && !validContainerName(name))
-    return invalid("Invalid container name (" + nameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-  if (!body.contains("Image") || !body["Image"].is_string() || body["Image"].get<std::string>().empty())
-    return invalid("config.Image: an image is required");
-  std::string imageRef = body["Image"].get<std::string>();
-  json hc = body.value("HostConfig", json::object());
-  if (!hc.is_object()) hc = json::object();
-  // What the later issues bring, refused clearly rather than ignored.
-  for (const char* key : {"Links", "Devices"}) {
-    auto it = hc.find(key);
-    if (it != hc.end() && !it->is_null() && !it->empty())
-      return invalid(std::string("HostConfig.") + key +
-                     " is not supported yet (volumes and networking come later)");
-  }
-  // docker's default: a memory limit without a swap limit allows as much swap again (MemorySwap = 2 x
-  // Memory); -1 is unlimited swap.
-  if (auto m = hc.find("Memory"); m != hc.end() && m->is_number_integer() && m->get<int64_t>() > 0) {
-    auto sw = hc.find("MemorySwap");
-    if (sw == hc.end() || sw->is_null() || (sw->is_number_integer() && sw->get<int64_t>() == 0))
-      hc["MemorySwap"] = 2 * m->get<int64_t>();
-  }
-  std::string netMode = hc.value("NetworkMode", "default");
-  if (netMode.starts_with("container:")) {
-    // Another container's network namespace (and its /etc/hosts, resolv.conf, hostname), by its id.
-    std::string other = netMode.substr(10);
-    if (other.empty()) return invalid("invalid network mode: " + netMode);
-    if (body.contains("Hostname") && body["Hostname"].is_string() &&
-        !body["Hostname"].get<std::string>().empty())
-      return invalid("conflicting options: hostname and the network mode");
-    if (hc.contains("PortBindings") && hc["PortBindings"].is_object() && !hc["PortBindings"].empty())
-      return invalid("conflicting options: port publishing and the container type network mode");
-    for (const char* key : {"Dns", "ExtraHosts"})
-      if (hc.contains(key) && hc[key].is_array() && !hc[key].empty())
-        return invalid(std::string("conflicting options: ") +
-                       (key == std::string("Dns") ? "dns" : "custom host-to-IP mapping") +
-                       " and the network mode");
-    std::lock_guard lock(m_);
-    TRY(std::string id, resolveId(other));
-    hc["NetworkMode"] = "container:" + id;
-  } else if (netMode != "default" && !netMode.empty()) {
-    std::lock_guard lock(m_);
-    TRYV(networks_->find(netMode));
-  }
-  TRYV(extraHosts(hc));
-  TRYV(portBindingsOf(hc, json::object()));
-  if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object()) {
-    std::string n = rp->value("Name", "");
-    if (!n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
-      return invalid("invalid restart policy '" + n + "'");
-    if (!n.empty() && n != "no" && hc.value("AutoRemove", false))
-      return invalid("can't create 'AutoRemove' container with restart policy");
-    if (rp->value("MaximumRetryCount", 0) != 0 && n != "on-failure")
-      return invalid("maximum retry count cannot be used with restart policy '" + n + "'");
-  }
-  for (const char* key : {"Cmd", "Entrypoint"}) TRYV(stringList(body, key, true));
-  TRYV(stringList(body, "Env"));
-  TRY(json healthcheck, validateHealthcheck(body.value("Healthcheck", json(nullptr))));
-
-  std::unique_lock lock(m_);
-  log::phase("create: checked");
-  auto img = images_->resolve(imageRef);
-  if (!img) {
-    if (img.error().category() == ErrorCategory::NotFound)
-      return fail(ErrorCategory::NotFound, "No such image: " + imageRef);
-    return std::unexpected(img.error());
-  }
-  TRY(image::ImageConfig icfg, images_->config(img->id));
-  log::phase("create: image");
-  if (name.empty()) {
-    do name = randomName();
-    while (std::any_of(containers_.begin(), containers_.end(),
-                       [&](auto& kv) { return kv.second.name == name; }));
-  }
-  for (auto& [id, c] : containers_)
-    if (c.name == name)
-      return fail(ErrorCategory::Conflict, "Conflict. The container name \"/" + name +
-                                               "\" is already in use by container \"" + id +
-                                               "\". You have to remove (or rename) that container to be able "
-                                               "to reuse that name.");
-  Container c;
-  c.id = randomHexId();
-  c.name = name;
-  c.image = imageRef;
-  c.imageId = img->id.str();
-  c.created = log::nowRfc3339();
-  c.config = body;
-  c.config.erase("HostConfig");
-  c.config.erase("NetworkingConfig");
-  c.config["Image"] = imageRef;
-  if (!c.config.contains("Hostname") || c.config["Hostname"].get<std::string>().empty())
-    c.config["Hostname"] = c.id.substr(0, 12);
-  // The command as docker shows it: the image's Entrypoint/Cmd unless the request has its own.
-  std::vector<std::string> ep = body.contains("Entrypoint") && !body["Entrypoint"].is_null()
-                                    ? *stringList(body, "Entrypoint", true)
-                                    : icfg.config.entrypoint;
-  std::vector<std::string> cmd = body.contains("Cmd") && !body["Cmd"].is_null() && !body["Cmd"].empty()
-                                     ? *stringList(body, "Cmd", true)
-                                     : icfg.config.cmd;
-  if (body.contains("Entrypoint") && !body["Entrypoint"].is_null() &&
-      (!body.contains("Cmd") || body["Cmd"].is_null()))
-    cmd.clear();  // docker: a new entrypoint drops the image's Cmd
-  std::vector<std::string> full = ep;
-  full.insert(full.end(), cmd.begin(), cmd.end());
-  if (full.empty()) return invalid("No command specified");
-  c.path = full[0];
-  c.args.assign(full.begin() + 1, full.end());
-  if (!c.config.contains("Cmd") || c.config["Cmd"].is_null()) c.config["Cmd"] = cmd;
-  if (!c.config.contains("Entrypoint") || c.config["Entrypoint"].is_null())
-    c.config["Entrypoint"] = ep.empty() ? json(nullptr) : json(ep);
-  std::vector<std::string> env = icfg.config.env;
-  auto userEnv = stringList(body, "Env");
-  for (auto& e : *userEnv) env.push_back(e);
-  c.config["Env"] = env;
-  if (!c.config.contains("WorkingDir") || c.config["WorkingDir"].get<std::string>().empty())
-    c.config["WorkingDir"] = icfg.config.workingDir;
-  if (!c.config.contains("User") || c.config["User"].get<std::string>().empty())
-    c.config["User"] = icfg.config.user;
-  json labels = json::object();
-  for (auto& [k, v] : icfg.config.labels) labels[k] = v;
-  if (body.contains("Labels") && body["Labels"].is_object())
-    for (auto& [k, v] : body["Labels"].items()) labels[k] = v;
-  c.config["Labels"] = labels;
-  // The check: the request's, with the image's HEALTHCHECK filling what it leaves out (docker's merge).
-  if (const auto& ih = icfg.config.healthcheck; ih.set || healthcheck.is_object()) {
-    json h = healthcheck.is_object() ? healthcheck : json::object();
-    if (!h.contains("Test") || h["Test"].is_null() || h["Test"].empty()) h["Test"] = ih.test;
-    for (auto [k, v] :
-         {std::pair{"Interval", ih.interval}, std::pair{"Timeout", ih.timeout},
-          std::pair{"StartPeriod", ih.startPeriod}, std::pair{"StartInterval", ih.startInterval}})
-      if (!h.contains(k) || !h[k].is_number_integer() || h[k].get<int64_t>() == 0) h[k] = v;
-    if (!h.contains("Retries") || !h["Retries"].is_number_integer() || h["Retries"].get<int64_t>() == 0)
-      h["Retries"] = ih.retries;
-    if (h["Test"].empty())
-      c.config.erase("Healthcheck");
-    else
-      c.config["Healthcheck"] = h;
-  }
-  if (!c.config.contains("StopSignal") && !icfg.config.stopSignal.empty())
-    c.config["StopSignal"] = icfg.config.stopSignal;
-  // docker's default network: the bridge.
-  if (hc.value("NetworkMode", "").empty() || hc["NetworkMode"] == "default") hc["NetworkMode"] = "bridge";
-  c.hostConfig = hc;
-  // Its networks: NetworkMode's when that is a bridge network, then NetworkingConfig's others (API 1.44
-  // takes several), each with its aliases (--network-alias, compose's service names) and --ip.
-  {
-    std::string primary = hc["NetworkMode"].get<std::string>();
-    std::optional<Network> first;
-    if (primary != "none" && primary != "host" && !primary.starts_with("container:")) {
-      TRY(first, networks_->find(primary));
-      if (first->driver == "bridge") c.networks.push_back(first->name);
-    }
-    json ecs = json::object();
-    if (auto nc = body.find("NetworkingConfig"); nc != body.end() && nc->is_object())
-      if (auto ec = nc->find("EndpointsConfig"); ec != nc->end() && ec->is_object()) ecs = *ec;
-    for (auto& [key, cfg] : ecs.items()) {
-      std::string net = key == "default" ? "bridge" : key;  // the docker CLI names NetworkMode's as it is
-      TRY(Network n, networks_->find(net));
-      bool isPrimary = n.name == primary || n.id == primary || (first && first->id == n.id);
-      if (!isPrimary && (n.driver != "bridge" || c.networks.empty()))
-        return invalid("Container cannot be connected to network endpoints: " + primary + ", " + n.name);
-      if (n.driver != "bridge") continue;
-      if (std::find(c.networks.begin(), c.networks.end(), n.name) == c.networks.end())
-        c.networks.push_back(n.name);
-      TRYV(endpointConfigLocked(c, n, cfg));
-    }
-  }
-
-  // Its mounts, with the volumes they name made now (docker makes them at create, not at start).
-  TRY(c.mounts, resolveMountsLocked(body, hc, icfg.config.volumes));
-  Defer dropVolumes([&] { removeAnonymousVolumesLocked(c); });
-  log::phase("create: record made");
-  // The container's writable layer on the image's top layer.
-  std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
-  // Relaxed: the record's synced commit below carries it to the disk; a crash between the two leaves a
-  // layer without a container, which loadAll() removes.
-  auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}},
-                                               db::Sync::Relaxed);
-  if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
-  log::phase("create: layer prepared");
-  if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0700); !r) {
-    (void)images_->snapshotter().remove("container-" + c.id);
-    return std::unexpected(r.error());
-  }
-  // An --rm container is not meant to outlive its process: after a power cut it is gone either way (its
-  // record lost with the relaxed commit, or found exited and removed at the daemon's start).
-  if (auto r = save(c, c.hostConfig.value("AutoRemove", false) ? db::Sync::Relaxed : db::Sync::Full); !r) {
-    (void)images_->snapshotter().remove("container-" + c.id);
-    return std::unexpected(r.error());
-  }
-  dropVolumes.dismiss();
-  log::phase("create: saved");
-  containers_[c.id] = c;
-  emitLocked("container", "create", c.id);
-  log::phase("create: done");
-  return c.id;
-}
-
 Result<std::vector<Container>> Engine::list(const ListOptions& o) {
   std::lock_guard lock(m_);
   std::vector<Container> out;
@@ -567,15 +357,14 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
           any |= c.image == v || (r && r->id.str() == c.imageId);
         } else if (key == "label") {
           auto eq = v.find('=');
-          auto labels = c.config.value("Labels", json::object());
-          std::string k = v.substr(0, eq);
-          any = any && labels.contains(k) && labels[k].is_string() &&
-                (eq == std::string::npos || labels[k].get<std::string>() == v.substr(eq + 1));
+          auto label = c.config.labels.find(v.substr(0, eq));
+          any = any && label != c.config.labels.end() &&
+                (eq == std::string::npos || label->second == v.substr(eq + 1));
         } else if (key == "network") {
           auto n = networks_->find(v);
           std::string name = n ? n->name : v;
           any |= std::find(c.networks.begin(), c.networks.end(), name) != c.networks.end() ||
-                 c.endpoints.count(name) || c.hostConfig.value("NetworkMode", "") == name;
+                 c.endpoints.count(name) || c.hostConfig.networkMode == name;
         } else if (key == "volume") {
           any |= std::any_of(c.mounts.begin(), c.mounts.end(),
                              [&](auto& m) { return m.name == v || m.destination == v || m.source == v; });
@@ -638,31 +427,6 @@ Result<std::vector<std::string>> Engine::prune(int64_t* reclaimed) {
   }
   if (reclaimed) *reclaimed = bytes;
   return removed;
-}
-
-std::optional<int> parseSignal(const std::string& sIn) {
-  if (sIn.empty()) return std::nullopt;
-  std::string s = sIn;
-  if (std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
-    int n = std::atoi(s.c_str());
-    if (n <= 0 || n > 64) return std::nullopt;
-    return n;
-  }
-  for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  if (s.starts_with("SIG")) s = s.substr(3);
-  static const std::map<std::string, int> names = {
-      {"HUP", 1},    {"INT", 2},   {"QUIT", 3},    {"ILL", 4},   {"TRAP", 5},  {"ABRT", 6},    {"IOT", 6},
-      {"BUS", 7},    {"FPE", 8},   {"KILL", 9},    {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},   {"PIPE", 13},
-      {"ALRM", 14},  {"TERM", 15}, {"STKFLT", 16}, {"CHLD", 17}, {"CONT", 18}, {"STOP", 19},   {"TSTP", 20},
-      {"TTIN", 21},  {"TTOU", 22}, {"URG", 23},    {"XCPU", 24}, {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27},
-      {"WINCH", 28}, {"IO", 29},   {"POLL", 29},   {"PWR", 30},  {"SYS", 31}};
-  auto it = names.find(s);
-  if (it != names.end()) return it->second;
-  if (s.starts_with("RTMIN+")) {
-    int n = std::atoi(s.c_str() + 6);
-    if (n >= 0 && 34 + n <= 64) return 34 + n;
-  }
-  return std::nullopt;
 }
 
 }  // namespace berth::engine

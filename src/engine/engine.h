@@ -26,6 +26,8 @@
 #include "db/sqlite.h"
 #include "engine/fd_pool.h"
 #include "engine/networks.h"
+#include "engine/signals.h"
+#include "engine/spec.h"
 #include "engine/volumes.h"
 #include "image/runspec.h"
 #include "image/service.h"
@@ -70,13 +72,13 @@ struct HealthResult {
 };
 
 struct Container {
-  std::string id, name;       // name without the leading "/"
-  std::string image;          // as the user wrote it
-  std::string imageId;        // "sha256:…"
-  std::string created;        // RFC 3339
-  nlohmann::json config;      // docker's Config, as created (image defaults merged for display)
-  nlohmann::json hostConfig;  // docker's HostConfig
-  std::string path;           // the command: Path + Args
+  std::string id, name;         // name without the leading "/"
+  std::string image;            // as the user wrote it
+  std::string imageId;          // "sha256:…"
+  std::string created;          // RFC 3339
+  spec::Config config;          // docker's Config, as created (image defaults merged, as docker shows it)
+  spec::HostConfig hostConfig;  // docker's HostConfig, checked and with docker's defaults filled in
+  std::string path;             // the command: Path + Args
   std::vector<std::string> args;
   ContainerState state;
   int restartCount = 0;
@@ -149,8 +151,8 @@ class Engine {
   }
   const EngineOptions& options() const { return opts_; }
 
-  // POST /containers/create: body = Config with HostConfig (docker's shape). Returns the new id.
-  Result<std::string> create(const std::string& name, const nlohmann::json& body,
+  // POST /containers/create: the decoded body, checked here (docker's 400s). Returns the new id.
+  Result<std::string> create(const std::string& name, spec::CreateRequest req,
                              std::vector<std::string>* warnings);
   // Resolves a full id, a unique id prefix or a name (with or without "/").
   Result<Container> get(const std::string& ref);
@@ -166,7 +168,7 @@ class Engine {
   Result<void> rename(const std::string& ref, const std::string& newName);
   // docker update: resources (memory, swap, cpu shares/quota/period/NanoCpus/cpuset, pids) of a running
   // container change at once; the record keeps them for its next start; and the restart policy.
-  Result<std::vector<std::string>> update(const std::string& ref, const nlohmann::json& body);
+  Result<std::vector<std::string>> update(const std::string& ref, const spec::UpdateRequest& body);
   Result<void> pause(const std::string& ref);
   Result<void> unpause(const std::string& ref);
   Result<void> resize(const std::string& ref, int rows, int cols);
@@ -320,7 +322,7 @@ class Engine {
   Result<std::pair<Network, std::string>> connectionOfLocked(const std::string& ref,
                                                              const nlohmann::json& body);
   // NetworkingConfig.EndpointsConfig / a connect's EndpointConfig: aliases and --ip for network `n`.
-  Result<void> endpointConfigLocked(Container& c, const Network& n, const nlohmann::json& cfg);
+  Result<void> endpointConfigLocked(Container& c, const Network& n, const spec::EndpointSettings& cfg);
   void disconnectNetworkLocked(Container& c);
   // The embedded DNS server's names of user network `n`: its running containers' names, short ids and
   // aliases. The server (one for the daemon) is made at the first user network endpoint.
@@ -329,8 +331,12 @@ class Engine {
   std::unique_ptr<Volumes> volumes_;
   // A create request's mounts (VolumesFrom, Binds, Mounts, Config.Volumes, the image's VOLUMEs), with
   // their volumes made: named ones that do not exist yet, and anonymous ones.
-  Result<std::vector<MountPoint>> resolveMountsLocked(const nlohmann::json& body, const nlohmann::json& hc,
+  Result<std::vector<MountPoint>> resolveMountsLocked(const spec::Config& cfg, const spec::HostConfig& hc,
                                                       const std::vector<std::string>& imageVolumes);
+  // create's steps: the network mode and networks of the request (`c.networks`, aliases, --ip), and the
+  // record's Config merged with the image's (command, env, labels, health check, …).
+  Result<void> createNetworkingLocked(Container& c, const spec::CreateRequest& req);
+  Result<void> mergeImageConfig(Container& c, const spec::CreateRequest& req, const image::ImageConfig& icfg);
   // At start: volumes mounted (local driver options) and seeded from the image (copy-up), missing bind
   // sources made; the mounts go into `o`. `staged`: binds that must stay until the container exists.
   Result<void> setupMountsLocked(const Container& c, const std::string& rootfs, image::RunOptions& o,
@@ -371,8 +377,5 @@ class Engine {
 
 // Error categories for docker's statuses that are not errors of the operation: "already started" (304).
 bool isNotModified(const Error& e);
-
-// Signal names and numbers as docker accepts them: "SIGTERM", "TERM", "15".
-std::optional<int> parseSignal(const std::string& s);
 
 }  // namespace berth::engine

@@ -52,10 +52,7 @@ void Engine::emitLocked(const std::string& type, const std::string& action, cons
     if (it != containers_.end()) {
       attrs.emplace("name", it->second.name);
       attrs.emplace("image", it->second.image);
-      auto labels = it->second.config.value("Labels", json::object());
-      if (labels.is_object())
-        for (auto& [k, v] : labels.items())
-          if (v.is_string()) attrs.emplace(k, v.get<std::string>());
+      for (auto& [k, v] : it->second.config.labels) attrs.emplace(k, v);
     }
   }
   int64_t ns = nowNs();

@@ -27,11 +27,6 @@ constexpr int64_t kSecond = 1000000000LL;
 constexpr size_t kMaxOutput = 4096;  // docker keeps this much of a probe's output
 constexpr size_t kMaxLog = 5;
 
-int64_t nsField(const json& h, const char* k, int64_t dflt) {
-  auto it = h.find(k);
-  return it != h.end() && it->is_number_integer() && it->get<int64_t>() > 0 ? it->get<int64_t>() : dflt;
-}
-
 std::string secondsText(int64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
@@ -40,49 +35,29 @@ std::string secondsText(int64_t ns) {
 
 }  // namespace
 
-std::optional<HealthProbe> healthProbeOf(const json& config) {
-  auto it = config.find("Healthcheck");
-  if (it == config.end() || !it->is_object()) return std::nullopt;
-  auto test = stringList(*it, "Test");
-  if (!test || test->empty() || (*test)[0] == "NONE") return std::nullopt;
+std::optional<HealthProbe> healthProbeOf(const spec::Config& config) {
+  if (!config.healthcheck) return std::nullopt;
+  const spec::HealthConfig& h = *config.healthcheck;
+  const auto& test = h.test;
+  if (test.empty() || test[0] == "NONE") return std::nullopt;
   HealthProbe p;
-  if ((*test)[0] == "CMD-SHELL") {
+  if (test[0] == "CMD-SHELL") {
     std::string script;
-    for (size_t i = 1; i < test->size(); ++i) script += (i > 1 ? " " : "") + (*test)[i];
+    for (size_t i = 1; i < test.size(); ++i) script += (i > 1 ? " " : "") + test[i];
     p.cmd = {"/bin/sh", "-c", script};
-  } else if ((*test)[0] == "CMD") {
-    p.cmd.assign(test->begin() + 1, test->end());
+  } else if (test[0] == "CMD") {
+    p.cmd.assign(test.begin() + 1, test.end());
   } else {
-    p.cmd = *test;  // docker takes a bare list as CMD
+    p.cmd = test;  // docker takes a bare list as CMD
   }
   if (p.cmd.empty()) return std::nullopt;
-  p.intervalNs = nsField(*it, "Interval", 30 * kSecond);
-  p.timeoutNs = nsField(*it, "Timeout", 30 * kSecond);
-  p.startPeriodNs = nsField(*it, "StartPeriod", 0);
-  p.startIntervalNs = nsField(*it, "StartInterval", 5 * kSecond);
-  auto r = it->find("Retries");
-  p.retries = r != it->end() && r->is_number_integer() && r->get<int>() > 0 ? r->get<int>() : 3;
+  auto ns = [](int64_t v, int64_t dflt) { return v > 0 ? v : dflt; };
+  p.intervalNs = ns(h.interval, 30 * kSecond);
+  p.timeoutNs = ns(h.timeout, 30 * kSecond);
+  p.startPeriodNs = ns(h.startPeriod, 0);
+  p.startIntervalNs = ns(h.startInterval, 5 * kSecond);
+  p.retries = h.retries > 0 ? h.retries : 3;
   return p;
-}
-
-Result<json> validateHealthcheck(const json& h) {
-  if (h.is_null()) return json(nullptr);
-  if (!h.is_object()) return invalid("Healthcheck: expected an object");
-  TRY(auto test, stringList(h, "Test"));
-  if (!test.empty() && test[0] != "NONE" && test[0] != "CMD" && test[0] != "CMD-SHELL")
-    return invalid("Healthcheck.Test: the first element must be NONE, CMD or CMD-SHELL, not " + test[0]);
-  for (const char* k : {"Interval", "Timeout", "StartPeriod", "StartInterval"}) {
-    auto it = h.find(k);
-    if (it == h.end() || it->is_null()) continue;
-    if (!it->is_number_integer() || it->get<int64_t>() < 0)
-      return invalid(std::string("Healthcheck.") + k + ": expected a duration in nanoseconds");
-    if (it->get<int64_t>() != 0 && it->get<int64_t>() < 1000000)
-      return invalid(std::string(k) + " in Healthcheck cannot be less than 1ms");
-  }
-  if (auto it = h.find("Retries");
-      it != h.end() && !it->is_null() && (!it->is_number_integer() || it->get<int64_t>() < 0))
-    return invalid("Healthcheck.Retries: expected a non-negative integer");
-  return h;
 }
 
 // Called with the lock held when a container (re)starts or is found running at daemon start.
@@ -142,10 +117,9 @@ void Engine::healthLoop(std::string id, uint64_t gen, HealthProbe p) {
       (void)save(c, db::Sync::Relaxed);
       if (after != before) {
         emitLocked("container", "health_status: " + after, id);
-        json labels = c.config.value("Labels", json::object());
-        bool wanted = c.hostConfig.value("RestartOnUnhealthy", json(false)) == json(true) ||
-                      (labels.is_object() && (labels.value("berth.restart-on-unhealthy", "") == "true" ||
-                                              labels.value("berth.restart-on-unhealthy", "") == "1"));
+        auto label = c.config.labels.find("berth.restart-on-unhealthy");
+        bool wanted = c.hostConfig.restartOnUnhealthy ||
+                      (label != c.config.labels.end() && (label->second == "true" || label->second == "1"));
         restart = after == "unhealthy" && wanted;
       }
     }

@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,31 +13,32 @@
 
 namespace berth::engine {
 
+// docker's rule for container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+bool validContainerName(std::string_view name);
+
 // A JSON object of strings (Labels, DriverOpts, …), checked; null is empty. `what` names it in errors.
 Result<std::map<std::string, std::string>> stringMapOf(const nlohmann::json& j, const std::string& what);
-// A JSON value that must be a string array (or null / absent): docker's Cmd, Entrypoint, Env, …
+// A JSON value that must be a string array (or null / absent): an exec's Cmd and Env.
 Result<std::vector<std::string>> stringList(const nlohmann::json& body, const char* key,
                                             bool allowString = false);
 
 // A container's health check, with docker's defaults filled in (interval and timeout 30 s, start interval
 // 5 s, 3 retries); none for no check or Test ["NONE"].
-std::optional<HealthProbe> healthProbeOf(const nlohmann::json& config);
-// Checks a Healthcheck object of a create request (null passes).
-Result<nlohmann::json> validateHealthcheck(const nlohmann::json& h);
+std::optional<HealthProbe> healthProbeOf(const spec::Config& config);
 
 // HostConfig.ExtraHosts (`--add-host name:ip`, ip may be "host-gateway"), checked: (name, ip) pairs.
-Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const nlohmann::json& hostConfig);
+Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const spec::HostConfig& hostConfig);
 
-// HostConfig.PortBindings (and PublishAllPorts over `exposed`, docker's ExposedPorts object) checked and
-// listed; host ports 0 (any) or a range "a-b" (lo, hi) are chosen at start.
+// HostConfig.PortBindings (and PublishAllPorts over `exposed`, ExposedPorts' keys) checked and listed;
+// host ports 0 (any) or a range "a-b" (lo, hi) are chosen at start.
 struct PortRequest {
   std::string proto;
   int containerPort = 0;
   std::string hostIp;
   int hostLo = 0, hostHi = 0;  // 0, 0: any
 };
-Result<std::vector<PortRequest>> portBindingsOf(const nlohmann::json& hostConfig,
-                                                const nlohmann::json& exposed);
+Result<std::vector<PortRequest>> portBindingsOf(const spec::HostConfig& hostConfig,
+                                                const std::set<std::string>& exposed);
 // The /etc/hostname, hosts and resolv.conf that `dir` (a container's run directory) holds, bound over the
 // image's, except where the user mounts something of their own.
 void bindEtcFiles(image::RunOptions& o, const std::string& dir);

@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/shim_client.h"
+#include "engine/spec_validate.h"
 #include "image/runspec.h"
 #include "oci/config.h"
 #include "runtime/container.h"
@@ -41,84 +42,84 @@ bool pathExists(const std::string& p) {
   return ::access(p.c_str(), F_OK) == 0;
 }
 
-int64_t bytesOf(const json& v) {
-  return v.is_number() ? v.get<int64_t>() : 0;
-}
-
 // docker's Config + HostConfig → the image service's run options.
 Result<image::RunOptions> runOptions(const Container& c, const std::string& cgroupParent,
                                      const std::string& initPath) {
   image::RunOptions o;
   o.id = c.id;
-  const json& cfg = c.config;
-  const json& hc = c.hostConfig;
-  o.cmd.clear();
-  if (cfg.contains("Entrypoint") && cfg["Entrypoint"].is_array())
-    o.entrypoint = std::string();  // the full command is given below
+  const spec::Config& cfg = c.config;
+  const spec::HostConfig& hc = c.hostConfig;
+  const spec::Resources& res = hc.resources;
   std::vector<std::string> full{c.path};
   full.insert(full.end(), c.args.begin(), c.args.end());
-  o.entrypoint = std::string();
+  o.entrypoint = std::string();  // the full command is given here
   o.cmd = full;
   // Env: the record holds the image's env followed by the user's; runspec adds the image's again, later
   // entries win, so the user's stay in force.
-  if (cfg.contains("Env") && cfg["Env"].is_array())
-    for (auto& e : cfg["Env"]) o.env.push_back(e.get<std::string>());
-  o.workdir = cfg.value("WorkingDir", "");
-  o.user = cfg.value("User", "");
-  o.hostname = cfg.value("Hostname", "");
-  o.tty = cfg.value("Tty", false);
-  o.readOnly = hc.value("ReadonlyRootfs", false);
-  o.privileged = hc.value("Privileged", false);
-  if (hc.contains("CapAdd") && hc["CapAdd"].is_array())
-    for (auto& x : hc["CapAdd"]) o.capAdd.push_back(x.get<std::string>());
-  if (hc.contains("CapDrop") && hc["CapDrop"].is_array())
-    for (auto& x : hc["CapDrop"]) o.capDrop.push_back(x.get<std::string>());
-  if (hc.contains("SecurityOpt") && hc["SecurityOpt"].is_array())
-    for (auto& x : hc["SecurityOpt"]) {
-      std::string s = x.get<std::string>();
-      if (s == "no-new-privileges" || s == "no-new-privileges=true" || s == "no-new-privileges:true")
-        o.noNewPrivileges = true;
-      else if (s.starts_with("seccomp=") || s.starts_with("seccomp:"))
-        o.seccomp = s.substr(8);
-      else if (s.starts_with("label") || s.starts_with("apparmor"))
-        continue;  // no SELinux or AppArmor on this kernel: docker ignores them likewise when disabled
-      else
-        return invalid("invalid --security-opt: " + s);
-    }
-  std::string net = hc.value("NetworkMode", "none");
-  o.network = net == "host" ? "host" : "none";
-  if (bytesOf(hc.value("ShmSize", json(0))) > 0) o.shmSize = bytesOf(hc["ShmSize"]);
-  if (hc.contains("Tmpfs") && hc["Tmpfs"].is_object())
-    for (auto& [path, opts] : hc["Tmpfs"].items()) {
-      std::string v = opts.is_string() ? opts.get<std::string>() : "";
-      o.tmpfs.push_back(v.empty() ? path : path + ":" + v);
-    }
-  if (cfg.contains("Labels") && cfg["Labels"].is_object())
-    for (auto& [k, v] : cfg["Labels"].items())
-      if (v.is_string()) o.labels[k] = v.get<std::string>();
-  if (int64_t m = bytesOf(hc.value("Memory", json(0))); m > 0) o.memory = m;
-  if (int64_t m = bytesOf(hc.value("MemorySwap", json(0))); m != 0) o.memorySwap = m;
-  if (int64_t v = bytesOf(hc.value("CpuShares", json(0))); v > 0) o.cpuShares = v;
-  if (int64_t v = bytesOf(hc.value("PidsLimit", json(0))); v != 0) o.pidsLimit = v;
-  if (int64_t nano = bytesOf(hc.value("NanoCpus", json(0))); nano > 0) {
-    o.cpuPeriod = 100000;
-    o.cpuQuota = nano / 10000;
+  o.env.assign(cfg.env.begin(), cfg.env.end());
+  o.workdir = cfg.workingDir;
+  o.user = cfg.user;
+  o.hostname = cfg.hostname;
+  o.tty = cfg.tty;
+  o.readOnly = hc.readonlyRootfs;
+  o.privileged = hc.privileged;
+  o.capAdd.assign(hc.capAdd.begin(), hc.capAdd.end());
+  o.capDrop.assign(hc.capDrop.begin(), hc.capDrop.end());
+  // Checked at create (spec_validate.cc); label and apparmor mean nothing without SELinux or AppArmor, as
+  // docker ignores them when those are disabled.
+  for (const std::string& s : hc.securityOpt) {
+    if (s == "no-new-privileges" || s == "no-new-privileges=true" || s == "no-new-privileges:true" ||
+        s == "no-new-privileges=1" || s == "no-new-privileges:1")
+      o.noNewPrivileges = true;
+    else if ((s.starts_with("seccomp=") || s.starts_with("seccomp:")) && s.substr(8) != "builtin")
+      o.seccomp = s.substr(8);
   }
-  if (int64_t q = bytesOf(hc.value("CpuQuota", json(0))); q > 0) o.cpuQuota = q;
-  if (int64_t p = bytesOf(hc.value("CpuPeriod", json(0))); p > 0) o.cpuPeriod = p;
-  o.cpusetCpus = hc.value("CpusetCpus", "");
-  if (hc.contains("Ulimits") && hc["Ulimits"].is_array())
-    for (auto& u : hc["Ulimits"])
-      o.ulimits.push_back(u.value("Name", "") + "=" + std::to_string(u.value("Soft", 0)) + ":" +
-                          std::to_string(u.value("Hard", 0)));
-  o.cgroupParent = hc.value("CgroupParent", "").empty() ? cgroupParent : hc.value("CgroupParent", "");
-  if (auto init = hc.find("Init"); init != hc.end() && init->is_boolean() && init->get<bool>()) {
+  o.network = hc.networkMode == "host" ? "host" : "none";
+  if (hc.shmSize > 0) o.shmSize = hc.shmSize;
+  for (auto& [path, opts] : hc.tmpfs) o.tmpfs.push_back(opts.empty() ? path : path + ":" + opts);
+  o.labels.insert(cfg.labels.begin(), cfg.labels.end());
+  if (res.memory > 0) o.memory = res.memory;
+  if (res.memorySwap != 0) o.memorySwap = res.memorySwap;
+  if (res.cpuShares > 0) o.cpuShares = res.cpuShares;
+  if (res.pidsLimit && *res.pidsLimit != 0) o.pidsLimit = *res.pidsLimit;
+  if (res.nanoCpus > 0) {
+    o.cpuPeriod = 100000;
+    o.cpuQuota = res.nanoCpus / 10000;
+  }
+  if (res.cpuQuota > 0) o.cpuQuota = res.cpuQuota;
+  if (res.cpuPeriod > 0) o.cpuPeriod = res.cpuPeriod;
+  o.cpusetCpus = res.cpusetCpus;
+  for (auto& u : res.ulimits)
+    o.ulimits.push_back(u.name + "=" + std::to_string(u.soft) + ":" + std::to_string(u.hard));
+  o.cgroupParent = res.cgroupParent.empty() ? cgroupParent : res.cgroupParent;
+  if (hc.init.value_or(false)) {
     if (initPath.empty() || initPath[0] != '/' || ::access(initPath.c_str(), X_OK) != 0)
       return invalid("--init: the init binary (berth-init) was not found" +
                      (initPath.empty() ? std::string() : " at " + initPath) + "; give berthd --init-path");
     o.initPath = initPath;
   }
   return o;
+}
+
+// json-file's max-size (docker's units.FromHumanSize: decimal units) and max-file, over the daemon's
+// defaults.
+void logRotation(const spec::LogConfig& lc, int64_t& maxSize, int& maxFiles) {
+  if (auto it = lc.config.find("max-size"); it != lc.config.end()) {
+    const std::string& v = it->second;
+    char* end = nullptr;
+    double num = std::strtod(v.c_str(), &end);
+    int64_t mult = 1;
+    if (end && *end) {
+      char u = static_cast<char>(std::tolower(static_cast<unsigned char>(*end == ' ' ? end[1] : *end)));
+      mult = u == 'k' ? 1000 : u == 'm' ? 1000 * 1000 : u == 'g' ? 1000 * 1000 * 1000 : 1;
+    }
+    if (num > 0)
+      maxSize = static_cast<int64_t>(num * static_cast<double>(mult));
+    else if (v == "-1")
+      maxSize = -1;
+  }
+  if (auto it = lc.config.find("max-file"); it != lc.config.end())
+    maxFiles = std::max(1, std::atoi(it->second.c_str()));
 }
 
 }  // namespace
@@ -141,7 +142,7 @@ Result<void> Engine::spawnShim(Container& c) {
   // of the upper filesystem at unmount (a journal commit, ~1 ms on ext4), as podman does for --rm.
   auto withVolatile = mounts;
   bool isVolatile = false;
-  if (c.hostConfig.value("AutoRemove", false))
+  if (c.hostConfig.autoRemove)
     for (auto& m : withVolatile)
       if (m.type == "overlay" && std::any_of(m.options.begin(), m.options.end(),
                                              [](auto& o) { return o.starts_with("upperdir="); })) {
@@ -160,7 +161,7 @@ Result<void> Engine::spawnShim(Container& c) {
   TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged));
   Defer release([&] { releaseVolumesLocked(c); });
   UniqueFd netns;
-  if (std::string mode = c.hostConfig.value("NetworkMode", ""); mode.starts_with("container:")) {
+  if (const std::string& mode = c.hostConfig.networkMode; mode.starts_with("container:")) {
     // docker's container network mode: the other container's namespace and its files.
     auto other = containers_.find(mode.substr(10));
     if (other == containers_.end())
@@ -170,7 +171,7 @@ Result<void> Engine::spawnShim(Container& c) {
       return fail(ErrorCategory::Conflict,
                   "cannot join network of a non running container: " + other->second.name);
     o.netnsPath = "/proc/" + std::to_string(other->second.state.pid) + "/ns/net";
-    o.hostname = other->second.config.value("Hostname", o.hostname);
+    if (!other->second.config.hostname.empty()) o.hostname = other->second.config.hostname;
     bindEtcFiles(o, containerDir(other->first));
   } else if (o.network != "host" && netns_) {
     netns = netns_->take();
@@ -184,31 +185,10 @@ Result<void> Engine::spawnShim(Container& c) {
   TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
   log::phase("start: config written");
 
-  const json& cfg = c.config;
-  json logCfg = c.hostConfig.value("LogConfig", json::object());
-  json logOpts = logCfg.is_object() ? logCfg.value("Config", json::object()) : json::object();
   int64_t maxSize = opts_.logMaxSize;
   int maxFiles = opts_.logMaxFiles;
-  if (logOpts.is_object()) {
-    if (logOpts.contains("max-size") && logOpts["max-size"].is_string()) {
-      std::string v = logOpts["max-size"].get<std::string>();
-      char* end = nullptr;
-      double num = std::strtod(v.c_str(), &end);
-      int64_t mult = 1;
-      if (end && *end) {
-        char u = static_cast<char>(std::tolower(static_cast<unsigned char>(*end)));
-        mult = u == 'k' ? 1000 : u == 'm' ? 1000 * 1000 : u == 'g' ? 1000 * 1000 * 1000 : 1;
-      }
-      if (num > 0)
-        maxSize = static_cast<int64_t>(num * static_cast<double>(mult));
-      else if (v == "-1")
-        maxSize = -1;
-    }
-    if (logOpts.contains("max-file") && logOpts["max-file"].is_string())
-      maxFiles = std::max(1, std::atoi(logOpts["max-file"].get<std::string>().c_str()));
-  }
-  bool tty = cfg.value("Tty", false), openStdin = cfg.value("OpenStdin", false);
-  bool stdinOnce = cfg.value("StdinOnce", false);
+  logRotation(c.hostConfig.logConfig, maxSize, maxFiles);
+  bool tty = c.config.tty, openStdin = c.config.openStdin, stdinOnce = c.config.stdinOnce;
 
   std::vector<std::string> args = {opts_.shimPath,
                                    "--id",
@@ -307,7 +287,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
       it->second.state.status = c.hasBeenStarted ? "exited" : "created";
       it->second.state.error = e.message();
       (void)save(it->second, db::Sync::Relaxed);
-      if (c.hostConfig.value("AutoRemove", false)) (void)removeLocked(lock, id, true, true);
+      if (c.hostConfig.autoRemove) (void)removeLocked(lock, id, true, true);
     }
     changed_.notify_all();
     return std::unexpected(e);
@@ -450,7 +430,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   // An --rm container (never restarted: create and update refuse a restart policy with AutoRemove) has its
   // record deleted below, so its exit is not written first: a crash between leaves a running record without
   // a shim, which the next daemon start finds exited and removes.
-  bool autoRemove = c.hostConfig.value("AutoRemove", false);
+  bool autoRemove = c.hostConfig.autoRemove;
   if (!autoRemove) (void)save(c, db::Sync::Relaxed);
   log::phase("exit: saved");
   exitSeq_[id]++;
@@ -472,9 +452,8 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
 
 bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
   if (stopping_ || c.removalRequested) return false;
-  json rp = c.hostConfig.value("RestartPolicy", json::object());
-  std::string name = rp.is_object() ? rp.value("Name", "no") : "no";
-  int maxRetry = rp.is_object() ? rp.value("MaximumRetryCount", 0) : 0;
+  const std::string& name = c.hostConfig.restartPolicy.name;
+  int maxRetry = c.hostConfig.restartPolicy.maximumRetryCount;
   bool restart = false;
   if (name == "always")
     restart = daemonStart || !c.manuallyStopped;
@@ -570,9 +549,11 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
     return fail(ErrorCategory::NotModified, "container already stopped");
   c.manuallyStopped = true;
   (void)save(c);
-  std::string sigName = !signal.empty() ? signal : c.config.value("StopSignal", "SIGTERM");
+  std::string sigName = !signal.empty()               ? signal
+                        : c.config.stopSignal.empty() ? "SIGTERM"
+                                                      : c.config.stopSignal;
   int sig = parseSignal(sigName).value_or(SIGTERM);
-  int secs = timeout ? *timeout : c.config.value("StopTimeout", 10);
+  int secs = timeout ? *timeout : c.config.stopTimeout.value_or(10);
   uint64_t seq = exitSeq_[id];
   if (c.state.status == "paused") (void)shimRequest(id, "resume");
   if (auto r = signalLocked(id, sig); !r) log::warn("stop " + id + ": " + r.error().message());
@@ -617,60 +598,40 @@ Result<void> Engine::unpause(const std::string& ref) {
   return save(c, db::Sync::Relaxed);
 }
 
-Result<std::vector<std::string>> Engine::update(const std::string& ref, const json& body) {
-  if (!body.is_object()) return invalid("the request body must be a JSON object");
-  static const char* kNumbers[] = {"Memory",   "MemorySwap", "MemoryReservation", "CpuShares",  "CpuPeriod",
-                                   "CpuQuota", "NanoCpus",   "PidsLimit",         "BlkioWeight"};
-  for (const char* k : kNumbers)
-    if (body.contains(k) && !body[k].is_null() && !body[k].is_number_integer())
-      return invalid(std::string(k) + ": expected an integer");
-  if (body.contains("CpusetCpus") && !body["CpusetCpus"].is_null() && !body["CpusetCpus"].is_string())
-    return invalid("CpusetCpus: expected a string");
-  auto num = [&](const char* k) -> int64_t {
-    return body.contains(k) && body[k].is_number_integer() ? body[k].get<int64_t>() : 0;
-  };
-  if (num("NanoCpus") && (num("CpuQuota") || num("CpuPeriod")))
-    return invalid("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set");
-  if (num("Memory") && num("Memory") < 6 * 1024 * 1024) return invalid("Minimum memory limit allowed is 6MB");
+Result<std::vector<std::string>> Engine::update(const std::string& ref, const spec::UpdateRequest& u) {
   std::vector<std::string> warnings;
+  const spec::Resources& n = u.resources;
+  TRYV(spec::validateResources(n, spec::HostFacts::cached(), true, &warnings));
+  if (u.restartPolicy && !u.restartPolicy->name.empty()) TRYV(spec::validateRestartPolicy(*u.restartPolicy));
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   Container c = containers_.at(id);
-  json& hc = c.hostConfig;
+  spec::Resources& r = c.hostConfig.resources;
   // docker's rule: a zero (or absent) value leaves the setting as it is.
-  for (const char* k : {"Memory", "MemorySwap", "MemoryReservation", "CpuShares", "BlkioWeight"})
-    if (num(k)) hc[k] = num(k);
-  if (num("NanoCpus")) {
-    hc["NanoCpus"] = num("NanoCpus");
-    hc["CpuQuota"] = 0, hc["CpuPeriod"] = 0;
+  for (auto [mine, given] :
+       {std::pair{&r.memory, n.memory}, std::pair{&r.memorySwap, n.memorySwap},
+        std::pair{&r.memoryReservation, n.memoryReservation}, std::pair{&r.cpuShares, n.cpuShares}})
+    if (given) *mine = given;
+  if (n.nanoCpus) {
+    r.nanoCpus = n.nanoCpus;
+    r.cpuQuota = r.cpuPeriod = 0;
   }
-  for (const char* k : {"CpuQuota", "CpuPeriod"})
-    if (num(k)) {
-      hc[k] = num(k);
-      hc["NanoCpus"] = 0;
+  for (auto [mine, given] : {std::pair{&r.cpuQuota, n.cpuQuota}, std::pair{&r.cpuPeriod, n.cpuPeriod}})
+    if (given) {
+      *mine = given;
+      r.nanoCpus = 0;
     }
-  if (body.contains("PidsLimit") && body["PidsLimit"].is_number_integer())
-    hc["PidsLimit"] = num("PidsLimit") <= 0 ? -1 : num("PidsLimit");
-  if (body.contains("CpusetCpus") && body["CpusetCpus"].is_string() &&
-      !body["CpusetCpus"].get<std::string>().empty())
-    hc["CpusetCpus"] = body["CpusetCpus"];
-  // (value() with a default: a container created without a swap limit has no MemorySwap key at all)
-  int64_t mem = bytesOf(hc.value("Memory", json(0)));
-  int64_t swap = bytesOf(hc.value("MemorySwap", json(0)));
-  if (num("Memory") && !num("MemorySwap") && swap > 0 && swap < mem) hc["MemorySwap"] = swap = 2 * mem;
-  if (swap > 0 && mem > 0 && swap < mem)
+  if (n.pidsLimit) r.pidsLimit = *n.pidsLimit <= 0 ? -1 : *n.pidsLimit;
+  if (!n.cpusetCpus.empty()) r.cpusetCpus = n.cpusetCpus;
+  if (n.memory && !n.memorySwap && r.memorySwap > 0 && r.memorySwap < r.memory) r.memorySwap = 2 * r.memory;
+  if (r.memorySwap > 0 && r.memory > 0 && r.memorySwap < r.memory)
     return invalid("Minimum memoryswap limit should be larger than memory limit, see usage");
-  if (swap > 0 && mem == 0)
+  if (r.memorySwap > 0 && r.memory == 0)
     return invalid("You should always set the Memory limit when using Memoryswap limit");
-  if (body.contains("RestartPolicy") && body["RestartPolicy"].is_object() &&
-      !body["RestartPolicy"].value("Name", "").empty()) {
-    std::string name = body["RestartPolicy"].value("Name", "");
-    if (name != "no" && name != "always" && name != "unless-stopped" && name != "on-failure")
-      return invalid("invalid restart policy '" + name + "'");
-    if (name != "no" && hc.value("AutoRemove", false))
+  if (u.restartPolicy && !u.restartPolicy->name.empty()) {
+    if (u.restartPolicy->name != "no" && c.hostConfig.autoRemove)
       return invalid("Restart policy cannot be updated because AutoRemove is enabled for the container");
-    hc["RestartPolicy"] = {{"Name", name},
-                           {"MaximumRetryCount", body["RestartPolicy"].value("MaximumRetryCount", 0)}};
+    c.hostConfig.restartPolicy = *u.restartPolicy;
   }
   const std::string& st = c.state.status;
   if (st == "running" || st == "paused") {
@@ -761,7 +722,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
     if (!containers_.count(id)) return {};  // AutoRemove got there first
   }
   int code = containers_.at(id).state.exitCode;
-  bool autoRemove = containers_.at(id).hostConfig.value("AutoRemove", false);
+  bool autoRemove = containers_.at(id).hostConfig.autoRemove;
   if (!cleanupPending_.count(id)) cleanupRuntime(id);  // else its monitor does it, after the answers
   // The record first (synced: the user's removal survives a power cut; relaxed for an --rm container,
   // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a

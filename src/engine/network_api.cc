@@ -28,7 +28,7 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 // The host's resolv.conf for a container with a network of its own: the host's loopback resolvers mean
 // nothing there (docker drops them and falls back to Google's); --dns, --dns-search, --dns-option replace
 // their lines.
-std::string resolvConf(const json& hc) {
+std::string resolvConf(const spec::HostConfig& hc) {
   std::vector<std::string> servers, search, options;
   if (auto text = readFile("/etc/resolv.conf")) {
     for (auto& raw : split(*text, '\n')) {
@@ -43,16 +43,12 @@ std::string resolvConf(const json& hc) {
         options.insert(options.end(), w.begin() + 1, w.end());
     }
   }
-  auto strings = [&](const char* key, std::vector<std::string>& out) {
-    if (auto it = hc.find(key); it != hc.end() && it->is_array() && !it->empty()) {
-      out.clear();
-      for (auto& v : *it)
-        if (v.is_string()) out.push_back(v.get<std::string>());
-    }
+  auto strings = [&](const std::vector<std::string>& given, std::vector<std::string>& out) {
+    if (!given.empty()) out = given;
   };
-  strings("Dns", servers);
-  strings("DnsSearch", search);
-  strings("DnsOptions", options);
+  strings(hc.dns, servers);
+  strings(hc.dnsSearch, search);
+  strings(hc.dnsOptions, options);
   if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
   std::string out;
   for (auto& s : servers) out += "nameserver " + s + "\n";
@@ -63,23 +59,21 @@ std::string resolvConf(const json& hc) {
 
 }  // namespace
 
-Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const json& hc) {
+Result<std::vector<std::pair<std::string, std::string>>> extraHosts(const spec::HostConfig& hc) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto it = hc.find("ExtraHosts");
-  if (it == hc.end() || it->is_null()) return out;
-  if (!it->is_array()) return invalid("HostConfig.ExtraHosts: expected an array of \"host:ip\"");
-  for (auto& v : *it) {
-    std::string s = v.is_string() ? v.get<std::string>() : "";
-    auto colon = s.find(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-      return invalid("invalid argument \"" + s + "\" for \"--add-host\" flag: bad format for add-host");
-    std::string ip = s.substr(colon + 1);
+  for (const std::string& s : hc.extraHosts) {
+    // docker's name:ip, and name=ip since 25.0 (an IPv6 address has colons of its own)
+    auto sep = s.find('=');
+    if (sep == std::string::npos) sep = s.find(':');
+    if (sep == std::string::npos || sep == 0) return invalid("bad format for add-host: \"" + s + "\"");
+    std::string ip = s.substr(sep + 1);
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
     if (ip != "host-gateway" && !Address::parse(ip)) {
       in6_addr a6;
       if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1)
-        return invalid("invalid argument \"" + s + "\" for \"--add-host\" flag: invalid IP address " + ip);
+        return invalid("invalid IP address in add-host: \"" + ip + "\"");
     }
-    out.emplace_back(s.substr(0, colon), ip);
+    out.emplace_back(s.substr(0, sep), ip);
   }
   return out;
 }
@@ -107,36 +101,30 @@ Result<std::pair<int, int>> hostPorts(const std::string& s) {
     return t.empty() || *end || v < 1 || v > 65535 ? -1 : v;
   };
   long lo = num(s.substr(0, dash)), hi = dash == std::string::npos ? lo : num(s.substr(dash + 1));
-  if (lo < 0 || hi < lo) return invalid("invalid hostPort: " + s);
+  if (lo < 0 || hi < lo) return invalid("invalid port specification: \"" + s + "\"");
   return std::pair<int, int>{static_cast<int>(lo), static_cast<int>(hi)};
 }
 
 }  // namespace
 
-Result<std::vector<PortRequest>> portBindingsOf(const json& hc, const json& exposed) {
+Result<std::vector<PortRequest>> portBindingsOf(const spec::HostConfig& hc,
+                                                const std::set<std::string>& exposed) {
   std::vector<PortRequest> out;
   std::set<std::string> bound;
-  auto pb = hc.find("PortBindings");
-  if (pb != hc.end() && !pb->is_null()) {
-    if (!pb->is_object()) return invalid("HostConfig.PortBindings: expected an object");
-    for (auto& [key, list] : pb->items()) {
-      TRY(auto kp, portKey(key));
-      bound.insert(std::to_string(kp.first) + "/" + kp.second);
-      if (list.is_null()) continue;
-      if (!list.is_array()) return invalid("HostConfig.PortBindings[\"" + key + "\"]: expected an array");
-      for (auto& b : list) {
-        if (!b.is_object()) return invalid("HostConfig.PortBindings[\"" + key + "\"]: expected objects");
-        std::string ip = b.value("HostIp", "");
-        if (ip.find(':') != std::string::npos) continue;  // IPv6: not yet (docker adds "::" beside 0.0.0.0)
-        if (ip == "0.0.0.0") ip.clear();
-        if (!ip.empty() && !Address::parse(ip)) return invalid("invalid IP address: " + ip);
-        TRY(auto range, hostPorts(b.value("HostPort", "")));
-        out.push_back({kp.second, kp.first, ip, range.first, range.second});
-      }
+  for (auto& [key, list] : hc.portBindings) {
+    TRY(auto kp, portKey(key));
+    bound.insert(std::to_string(kp.first) + "/" + kp.second);
+    for (const spec::PortBinding& b : list) {
+      std::string ip = b.hostIp;
+      if (ip.find(':') != std::string::npos) continue;  // IPv6: not yet (docker adds "::" beside 0.0.0.0)
+      if (ip == "0.0.0.0") ip.clear();
+      if (!ip.empty() && !Address::parse(ip)) return invalid("invalid IP address: " + ip);
+      TRY(auto range, hostPorts(b.hostPort));
+      out.push_back({kp.second, kp.first, ip, range.first, range.second});
     }
   }
-  if (hc.value("PublishAllPorts", false) && exposed.is_object())
-    for (auto& [key, v] : exposed.items()) {
+  if (hc.publishAllPorts)
+    for (auto& key : exposed) {
       TRY(auto kp, portKey(key));
       if (bound.insert(std::to_string(kp.first) + "/" + kp.second).second)
         out.push_back({kp.second, kp.first, "", 0, 0});
@@ -160,26 +148,14 @@ std::vector<network::nft::PortRule> portRules(const Container& c) {
   return out;
 }
 
-Result<void> Engine::endpointConfigLocked(Container& c, const Network& n, const json& cfg) {
-  if (cfg.is_null()) return {};
-  if (!cfg.is_object()) return invalid("EndpointConfig of network " + n.name + " must be an object");
-  if (auto a = cfg.find("Aliases"); a != cfg.end() && !a->is_null()) {
-    if (!a->is_array()) return invalid("EndpointConfig.Aliases must be an array of strings");
+Result<void> Engine::endpointConfigLocked(Container& c, const Network& n, const spec::EndpointSettings& cfg) {
+  if (!cfg.aliases.isNull()) {
     std::vector<std::string> aliases;
-    for (auto& x : *a) {
-      if (!x.is_string()) return invalid("EndpointConfig.Aliases must be an array of strings");
-      if (!x.get<std::string>().empty()) aliases.push_back(x.get<std::string>());
-    }
+    for (auto& a : cfg.aliases)
+      if (!a.empty()) aliases.push_back(a);
     c.aliases[n.name] = aliases;
   }
-  std::string ip;
-  if (auto ipam = cfg.find("IPAMConfig"); ipam != cfg.end() && !ipam->is_null()) {
-    if (!ipam->is_object()) return invalid("EndpointConfig.IPAMConfig must be an object");
-    if (auto v = ipam->find("IPv4Address"); v != ipam->end() && !v->is_null()) {
-      if (!v->is_string()) return invalid("EndpointConfig.IPAMConfig.IPv4Address must be a string");
-      ip = v->get<std::string>();
-    }
-  }
+  std::string ip = cfg.ipamConfig ? cfg.ipamConfig->ipv4Address : "";
   if (ip.empty()) {
     c.ips.erase(n.name);
     return {};
@@ -228,7 +204,7 @@ Result<Endpoint> Engine::attachLocked(Container& c, const Network& n, int netnsF
 
 Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::RunOptions& o,
                                           const std::vector<std::string>& imageExposed) {
-  std::string mode = c.hostConfig.value("NetworkMode", "none");
+  const std::string& mode = c.hostConfig.networkMode;
   if (mode == "host" || mode.starts_with("container:")) return {};
   std::vector<Network> nets;
   for (auto& name : c.networks) {
@@ -282,8 +258,7 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
   // User networks resolve their containers' names: the daemon's DNS server on the gateway's address
   // (docker's embedded DNS), which forwards other names to the host's resolvers.
   std::string resolv;
-  bool explicitDns =
-      c.hostConfig.contains("Dns") && c.hostConfig["Dns"].is_array() && !c.hostConfig["Dns"].empty();
+  bool explicitDns = !c.hostConfig.dns.empty();
   if (!n.predefined() && !explicitDns) {
     if (!dns_) {
       std::vector<std::string> upstreams;
@@ -310,9 +285,9 @@ Result<void> Engine::connectNetworkLocked(Container& c, UniqueFd& netns, image::
 
   // Published ports: host ports chosen among those no running container holds (docker's allocator: a
   // free one of the range, or of 49153-60999 for "any"), then the DNAT rules.
-  json exposed = c.config.value("ExposedPorts", json::object());
-  if (!exposed.is_object()) exposed = json::object();
-  for (auto& p : imageExposed) exposed[p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+  std::set<std::string> exposed;
+  for (auto& [p, _] : c.config.exposedPorts) exposed.insert(p);
+  for (auto& p : imageExposed) exposed.insert(p.find('/') == std::string::npos ? p + "/tcp" : p);
   TRY(auto requests, portBindingsOf(c.hostConfig, exposed));
   c.ports.clear();
   if (requests.empty()) return {};
@@ -412,12 +387,12 @@ json Engine::networkSettingsJson(const Container& c) {
       }
   for (auto& [name, ip] : c.ips)
     if (nets.contains(name)) nets[name]["IPAMConfig"] = {{"IPv4Address", ip}};
-  std::string mode = c.hostConfig.value("NetworkMode", "none");
+  const std::string& mode = c.hostConfig.networkMode;
   if (nets.empty() && (mode == "host" || mode == "none"))
     if (auto n = networks_->find(mode)) nets[n->name] = entry(n->id, nullptr);
   json ports = json::object();
-  if (auto ex = c.config.find("ExposedPorts"); ex != c.config.end() && ex->is_object())
-    for (auto& [k, v] : ex->items()) ports[k.find('/') == std::string::npos ? k + "/tcp" : k] = nullptr;
+  for (auto& [k, v] : c.config.exposedPorts)
+    ports[k.find('/') == std::string::npos ? k + "/tcp" : k] = nullptr;
   for (auto& b : c.ports) {
     std::string key = std::to_string(b.containerPort) + "/" + b.proto;
     if (!ports[key].is_array()) ports[key] = json::array();
@@ -529,7 +504,7 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
   TRY(auto target, connectionOfLocked(ref, body));
   const Network& n = target.first;
   Container& c = containers_.at(target.second);
-  std::string mode = c.hostConfig.value("NetworkMode", "");
+  const std::string& mode = c.hostConfig.networkMode;
   if (n.driver == "host" || n.driver == "null" || mode == "host" || mode == "none" ||
       mode.starts_with("container:"))
     return fail(ErrorCategory::PermissionDenied,
@@ -540,7 +515,11 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
     return fail(ErrorCategory::PermissionDenied,
                 "endpoint with name " + c.name + " already exists in network " + n.name);
   Container updated = c;
-  TRYV(endpointConfigLocked(updated, n, body.value("EndpointConfig", json(nullptr))));
+  if (auto ec = body.find("EndpointConfig"); ec != body.end() && !ec->is_null()) {
+    auto settings = spec::decodeEndpointStrict(*ec);
+    if (!settings) return invalid("invalid JSON: " + settings.error().message());
+    TRYV(endpointConfigLocked(updated, n, *settings));
+  }
   updated.networks.push_back(n.name);
   bool running = c.state.status == "running" || c.state.status == "paused";
   if (running && c.state.pid > 0) {

@@ -67,10 +67,9 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
     std::lock_guard lock(m_);
     TRY(id, resolveId(ref));
     auto& c = containers_.at(id);
-    tty = c.config.value("Tty", false);
-    json lc = c.hostConfig.value("LogConfig", json::object());
-    std::string type = lc.is_object() ? lc.value("Type", "json-file") : "json-file";
-    if (type == "none") return invalid("configured logging driver does not support reading");
+    tty = c.config.tty;
+    if (c.hostConfig.logConfig.type == "none")
+      return invalid("configured logging driver does not support reading");
     path = logPath(id);
   }
   (void)tty;
@@ -183,7 +182,7 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, cons
     std::unique_lock lock(m_);
     TRY(std::string id, resolveId(ref));
     auto status = containers_.at(id).state.status;
-    tty = containers_.at(id).config.value("Tty", false);
+    tty = containers_.at(id).config.tty;
     TRYV(attachable(status, ref));
     if (!shimReady_.count(id)) {
       // As docker's daemon: an attach to a container that is not running (created, or exited: `docker

@@ -75,8 +75,8 @@ json Engine::summaryJson(const Container& c) {
   // docker quotes arguments with spaces in the list's Command ("sh -c 'while true; …'")
   for (auto& a : c.args) command += " " + (a.find(' ') != std::string::npos ? "'" + a + "'" : a);
   std::string image = c.image;
-  json labels = c.config.value("Labels", json::object());
-  std::string net = c.hostConfig.value("NetworkMode", "none");
+  json labels = c.config.labels;
+  std::string net = c.hostConfig.networkMode.empty() ? "none" : c.hostConfig.networkMode;
   return {{"Id", c.id},
           {"Names", json::array({"/" + c.name})},
           {"Image", image},
@@ -115,44 +115,9 @@ json Engine::inspectJson(const Container& c) {
   }
   const auto& s = c.state;
   std::string st = publicStatus(s.status);
-  json hc = c.hostConfig;
-  const json hcDefaults{{"NetworkMode", "none"},
-                        {"RestartPolicy", {{"Name", "no"}, {"MaximumRetryCount", 0}}},
-                        {"AutoRemove", false},
-                        {"Privileged", false},
-                        {"ReadonlyRootfs", false},
-                        {"LogConfig", {{"Type", "json-file"}, {"Config", json::object()}}},
-                        {"Memory", 0},
-                        {"NanoCpus", 0},
-                        {"CpuShares", 0},
-                        {"PidsLimit", nullptr},
-                        {"CapAdd", nullptr},
-                        {"CapDrop", nullptr},
-                        {"Binds", nullptr},
-                        {"PortBindings", json::object()},
-                        {"ShmSize", 64 << 20}};
-  for (auto& [k, v] : hcDefaults.items())
-    if (!hc.contains(k)) hc[k] = v;
-  json cfg = c.config;
-  const json cfgDefaults{{"Hostname", c.id.substr(0, 12)},
-                         {"Domainname", ""},
-                         {"User", ""},
-                         {"AttachStdin", false},
-                         {"AttachStdout", false},
-                         {"AttachStderr", false},
-                         {"Tty", false},
-                         {"OpenStdin", false},
-                         {"StdinOnce", false},
-                         {"Env", json::array()},
-                         {"Cmd", nullptr},
-                         {"Image", c.image},
-                         {"Volumes", nullptr},
-                         {"WorkingDir", ""},
-                         {"Entrypoint", nullptr},
-                         {"OnBuild", nullptr},
-                         {"Labels", json::object()}};
-  for (auto& [k, v] : cfgDefaults.items())
-    if (!cfg.contains(k)) cfg[k] = v;
+  json hc = spec::encode(c.hostConfig);
+  json cfg = spec::encode(c.config);
+  if (cfg["Image"].get<std::string>().empty()) cfg["Image"] = c.image;
   std::string dir = options().dataRoot + "/containers/" + c.id;
   json graph = {{"Name", options().driver}, {"Data", nullptr}};
   std::unique_lock lock(m_);

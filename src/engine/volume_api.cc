@@ -50,21 +50,23 @@ std::vector<std::string> Engine::volumeUsersLocked(const std::string& name, cons
   return out;
 }
 
-Result<std::vector<MountPoint>> Engine::resolveMountsLocked(const json& body, const json& hc,
+Result<std::vector<MountPoint>> Engine::resolveMountsLocked(const spec::Config& cfg,
+                                                            const spec::HostConfig& hc,
                                                             const std::vector<std::string>& imageVolumes) {
   std::vector<MountPoint> from;
-  if (auto vf = hc.find("VolumesFrom"); vf != hc.end() && !vf->is_null()) {
-    if (!vf->is_array()) return invalid("HostConfig.VolumesFrom must be an array of strings");
-    for (auto& x : *vf) {
-      if (!x.is_string()) return invalid("HostConfig.VolumesFrom must be an array of strings");
-      std::string spec = x.get<std::string>(), mode;
-      if (auto colon = spec.find(':'); colon != std::string::npos) {
-        mode = spec.substr(colon + 1);
-        spec = spec.substr(0, colon);
-      }
-      if (!mode.empty() && mode != "ro" && mode != "rw")
-        return invalid("invalid mode for volumes-from: " + mode + " (in \"" + x.get<std::string>() + "\")");
-      TRY(std::string id, resolveId(spec));
+  for (const std::string& entry : hc.volumesFrom) {
+    std::string ref = entry, mode;
+    if (ref.empty()) return invalid("volumes-from specification cannot be an empty string");
+    if (auto colon = ref.find(':'); colon != std::string::npos) {
+      mode = ref.substr(colon + 1);
+      ref = ref.substr(0, colon);
+    }
+    if (!mode.empty() && mode != "ro" && mode != "rw") return invalid("invalid mode: " + mode);
+    {
+      auto found = resolveId(ref);
+      if (!found && found.error().category() == ErrorCategory::NotFound)  // docker: a 400, not a 404
+        return invalid(found.error().message());
+      TRY(std::string id, std::move(found));
       for (MountPoint m : containers_.at(id).mounts) {
         if (m.type == "tmpfs") continue;  // docker shares volumes and binds, not tmpfs mounts
         if (!mode.empty()) {
@@ -76,7 +78,7 @@ Result<std::vector<MountPoint>> Engine::resolveMountsLocked(const json& body, co
       }
     }
   }
-  TRY(std::vector<MountPoint> mounts, mountsOf(body, hc, from, imageVolumes));
+  TRY(std::vector<MountPoint> mounts, mountsOf(cfg, hc, from, imageVolumes));
   std::vector<std::string> made;  // anonymous volumes made here, removed again when a later one fails
   Defer undo([&] {
     for (auto& n : made) (void)volumes_->remove(n, {});

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "base/fd.h"
 #include "base/file.h"
@@ -184,45 +185,35 @@ Result<MountPoint> parseBind(const std::string& spec) {
   return m;
 }
 
-Result<MountPoint> parseMount(const json& j) {
-  if (!j.is_object()) return invalid("HostConfig.Mounts: each mount must be an object");
-  for (const char* k : {"Type", "Source", "Target", "Consistency"})
-    if (j.contains(k) && !j[k].is_string() && !j[k].is_null())
-      return invalid(std::string("HostConfig.Mounts: ") + k + " must be a string");
+Result<MountPoint> parseMount(const spec::Mount& j) {
   MountPoint m;
-  m.type = j.value("Type", "");
+  m.type = j.type;
   if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs") {
     if (m.type.empty()) return invalid("invalid mount config: mount type must be given");
     return invalid("invalid mount config for type \"" + m.type + "\": mount type unknown");
   }
-  std::string source = j.value("Source", ""), type = m.type;
+  const std::string& source = j.source;
+  std::string type = m.type;
   auto cfgErr = [&](const std::string& msg) {
     return invalid("invalid mount config for type \"" + type + "\": " + msg);
   };
-  TRY(m.destination, destinationOf(m.type, j.value("Target", "")));
-  if (j.contains("ReadOnly") && !j["ReadOnly"].is_null()) {
-    if (!j["ReadOnly"].is_boolean()) return cfgErr("ReadOnly must be a boolean");
-    m.rw = !j["ReadOnly"].get<bool>();
-  }
-  for (auto [key, owner] : {std::pair{"BindOptions", "bind"}, std::pair{"VolumeOptions", "volume"},
-                            std::pair{"TmpfsOptions", "tmpfs"}})
-    if (j.contains(key) && !j[key].is_null()) {
-      if (m.type != owner) return cfgErr(std::string(key) + " must not be specified");
-      if (!j[key].is_object()) return cfgErr(std::string(key) + " must be an object");
-    }
+  TRY(m.destination, destinationOf(m.type, j.target));
+  m.rw = !j.readOnly;
+  for (auto [given, key, owner] : {std::tuple{j.bindOptions.has_value(), "BindOptions", "bind"},
+                                   std::tuple{j.volumeOptions.has_value(), "VolumeOptions", "volume"},
+                                   std::tuple{j.tmpfsOptions.has_value(), "TmpfsOptions", "tmpfs"}})
+    if (given && m.type != owner) return cfgErr(std::string(key) + " must not be specified");
   if (m.type == "bind") {
     if (source.empty()) return cfgErr("field Source must not be empty");
     if (source[0] != '/') return cfgErr("invalid mount path: '" + source + "' mount path must be absolute");
     m.source = cleanPath(source);
     m.propagation = "rprivate";
-    json bo = j.value("BindOptions", json::object());
-    if (bo.is_object()) {
-      std::string p = bo.value("Propagation", "");
-      if (!p.empty()) {
-        if (!isPropagation(p)) return cfgErr("invalid propagation mode: " + p);
-        m.propagation = p;
+    if (const auto& bo = j.bindOptions) {
+      if (!bo->propagation.empty()) {
+        if (!isPropagation(bo->propagation)) return cfgErr("invalid propagation mode: " + bo->propagation);
+        m.propagation = bo->propagation;
       }
-      m.createSource = bo.value("CreateMountpoint", false);
+      m.createSource = bo->createMountpoint;
     }
     struct stat st;
     if (!m.createSource && ::stat(m.source.c_str(), &st) < 0)
@@ -231,17 +222,14 @@ Result<MountPoint> parseMount(const json& j) {
     if (!source.empty() && !validVolumeName(source))
       return cfgErr("invalid volume name \"" + source + "\": only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed");
     m.name = source;
-    json vo = j.value("VolumeOptions", json::object());
-    if (vo.is_object()) {
-      if (vo.contains("NoCopy") && vo["NoCopy"].is_boolean()) m.copyData = !vo["NoCopy"].get<bool>();
-      TRY(m.volumeLabels, stringMapOf(vo.value("Labels", json(nullptr)), "VolumeOptions.Labels"));
-      json dc = vo.value("DriverConfig", json(nullptr));
-      if (dc.is_object()) {
-        m.volumeDriver = dc.value("Name", "");
-        TRY(m.volumeOptions,
-            stringMapOf(dc.value("Options", json(nullptr)), "VolumeOptions.DriverConfig.Options"));
+    if (const auto& vo = j.volumeOptions) {
+      m.copyData = !vo->noCopy;
+      m.volumeLabels = vo->labels;
+      if (vo->driverConfig) {
+        m.volumeDriver = vo->driverConfig->name;
+        m.volumeOptions = vo->driverConfig->options;
       }
-      std::string sub = vo.value("Subpath", "");
+      const std::string& sub = vo->subpath;
       if (!sub.empty()) {
         if (sub[0] == '/') return cfgErr("subpath must be a relative path within the volume");
         for (auto& part : split(sub, '/'))
@@ -251,20 +239,13 @@ Result<MountPoint> parseMount(const json& j) {
     }
   } else {
     if (!source.empty()) return cfgErr("Source must not be specified");
-    json to = j.value("TmpfsOptions", json::object());
     std::string opts;
-    if (to.is_object()) {
-      for (const char* k : {"SizeBytes", "Mode"})
-        if (to.contains(k) && !to[k].is_null() && !to[k].is_number_integer())
-          return cfgErr(std::string("TmpfsOptions.") + k + " must be an integer");
-      if (to.contains("SizeBytes") && to["SizeBytes"].is_number_integer()) {
-        int64_t size = to["SizeBytes"].get<int64_t>();
-        if (size < 0) return cfgErr("invalid tmpfs size: " + std::to_string(size));
-        if (size > 0) opts = "size=" + std::to_string(size);
-      }
-      if (to.contains("Mode") && to["Mode"].is_number_integer()) {
+    if (const auto& to = j.tmpfsOptions) {
+      if (to->sizeBytes < 0) return cfgErr("invalid tmpfs size: " + std::to_string(to->sizeBytes));
+      if (to->sizeBytes > 0) opts = "size=" + std::to_string(to->sizeBytes);
+      if (to->mode != 0) {
         char buf[16];
-        std::snprintf(buf, sizeof buf, "%o", to["Mode"].get<unsigned>() & 07777);
+        std::snprintf(buf, sizeof buf, "%o", to->mode & 07777);
         opts += (opts.empty() ? "" : ",") + std::string("mode=") + buf;
       }
     }
@@ -279,7 +260,7 @@ void sortMounts(std::vector<MountPoint>& mounts) {
   });
 }
 
-Result<std::vector<MountPoint>> mountsOf(const json& config, const json& hc,
+Result<std::vector<MountPoint>> mountsOf(const spec::Config& config, const spec::HostConfig& hc,
                                          const std::vector<MountPoint>& from,
                                          const std::vector<std::string>& imageVolumes) {
   std::map<std::string, MountPoint> byDest;
@@ -290,36 +271,26 @@ Result<std::vector<MountPoint>> mountsOf(const json& config, const json& hc,
     byDest[m.destination] = std::move(m);
     return {};
   };
-  if (auto b = hc.find("Binds"); b != hc.end() && !b->is_null()) {
-    if (!b->is_array()) return invalid("HostConfig.Binds must be an array of strings");
-    for (auto& s : *b) {
-      if (!s.is_string()) return invalid("HostConfig.Binds must be an array of strings");
-      TRY(MountPoint m, parseBind(s.get<std::string>()));
-      TRYV(add(std::move(m)));
-    }
+  for (const std::string& spec : hc.binds) {
+    TRY(MountPoint m, parseBind(spec));
+    TRYV(add(std::move(m)));
   }
-  if (auto ms = hc.find("Mounts"); ms != hc.end() && !ms->is_null()) {
-    if (!ms->is_array()) return invalid("HostConfig.Mounts must be an array");
-    for (auto& j : *ms) {
-      TRY(MountPoint m, parseMount(j));
-      TRYV(add(std::move(m)));
-    }
+  for (const spec::Mount& j : hc.mounts) {
+    TRY(MountPoint m, parseMount(j));
+    TRYV(add(std::move(m)));
   }
-  if (auto v = config.find("Volumes"); v != config.end() && !v->is_null()) {
-    if (!v->is_object()) return invalid("Config.Volumes must be an object");
-    for (auto& [path, _] : v->items()) {
-      if (path.find(':') != std::string::npos) {  // old clients put "src:dst" here as well
-        TRY(MountPoint m, parseBind(path));
-        if (!byDest.count(m.destination)) byDest[m.destination] = m;
-        continue;
-      }
-      TRY(std::string dest, destinationOf("volume", path));
-      if (byDest.count(dest)) continue;
-      MountPoint m;
-      m.type = "volume";
-      m.destination = dest;
-      byDest[dest] = m;
+  for (auto& [path, _] : config.volumes) {
+    if (path.find(':') != std::string::npos) {  // old clients put "src:dst" here as well
+      TRY(MountPoint m, parseBind(path));
+      if (!byDest.count(m.destination)) byDest[m.destination] = m;
+      continue;
     }
+    TRY(std::string dest, destinationOf("volume", path));
+    if (byDest.count(dest)) continue;
+    MountPoint m;
+    m.type = "volume";
+    m.destination = dest;
+    byDest[dest] = m;
   }
   for (auto& path : imageVolumes) {
     if (path.empty() || path[0] != '/') continue;  // the image's own mistake: docker skips it as well

@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/trash.h"
 #include "db/sqlite.h"
+#include "engine/spec.h"
 
 namespace berth::engine {
 
@@ -52,13 +53,13 @@ struct MountPoint {
 // where nothing is mounted): the container's mount points in mount order (parents before children).
 // `from`: the mounts of HostConfig.VolumesFrom's containers, with their ":ro"/":rw" already applied.
 // `imageVolumes`: the image's VOLUMEs, anonymous volumes where nothing else is mounted.
-Result<std::vector<MountPoint>> mountsOf(const nlohmann::json& config, const nlohmann::json& hostConfig,
+Result<std::vector<MountPoint>> mountsOf(const spec::Config& config, const spec::HostConfig& hostConfig,
                                          const std::vector<MountPoint>& from,
                                          const std::vector<std::string>& imageVolumes = {});
 // One entry of HostConfig.Binds ("name:/path:ro", "/host:/path", "/path").
 Result<MountPoint> parseBind(const std::string& spec);
 // One entry of HostConfig.Mounts (docker's Mount object).
-Result<MountPoint> parseMount(const nlohmann::json& m);
+Result<MountPoint> parseMount(const spec::Mount& m);
 // Sorts mounts so that a directory is mounted before what is mounted below it.
 void sortMounts(std::vector<MountPoint>& mounts);
 // docker's rule for volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.

@@ -54,9 +54,10 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   router.add("POST", "/containers/create", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
+    auto decoded = engine::spec::decodeCreate(*parsed);  // typed here, once: nothing below reads JSON
+    if (!decoded) return r.error(decoded.error());
     std::vector<std::string> warnings;
-    auto created = e.create(req.queryStr("name"), body, &warnings);
+    auto created = e.create(req.queryStr("name"), std::move(*decoded), &warnings);
     if (!created) return r.error(created.error());
     r.json(201, {{"Id", *created}, {"Warnings", warnings}});
   });
@@ -175,7 +176,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (tail != "all" && !tail.empty()) o.tail = std::max<int64_t>(0, std::atoll(tail.c_str()));
     o.sinceNs = timeParamNs(req.queryStr("since"));
     o.untilNs = timeParamNs(req.queryStr("until"));
-    bool tty = c->config.value("Tty", false);
+    bool tty = c->config.tty;
     r.beginStream(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream");
     auto sink = [&](int stream, std::string_view data) {
       if (stream == 0) return r.chunk({});
@@ -228,7 +229,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     s.stdout = req.queryBool("stdout");
     s.stderr = req.queryBool("stderr");
     if (auto ok = engine::Engine::attachable(c->state.status, req.params[0]); !ok) return r.error(ok.error());
-    bool tty = c->config.value("Tty", false);
+    bool tty = c->config.tty;
     auto hijack = [&](std::string* early) {
       return r.hijack(tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
                       early);
@@ -240,8 +241,9 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   router.add("POST", id + "/update", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
-    auto w = e.update(req.params[0], body);
+    auto decoded = engine::spec::decodeUpdate(*parsed);
+    if (!decoded) return r.error(decoded.error());
+    auto w = e.update(req.params[0], *decoded);
     if (!w) return r.error(w.error());
     r.json(200, {{"Warnings", *w}});
   });

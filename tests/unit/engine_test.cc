@@ -141,31 +141,42 @@ TEST(Mounts, BindsAsDockerParsesThem) {
     EXPECT_FALSE(berth::engine::parseBind(bad)) << bad;
 }
 
+// A Mounts entry as the API decodes it.
+berth::Result<MountPoint> mountOf(const json& j) {
+  auto req = berth::engine::spec::decodeCreate({{"HostConfig", {{"Mounts", json::array({j})}}}});
+  if (!req) return std::unexpected(req.error());
+  return berth::engine::parseMount(req->hostConfig.mounts.at(0));
+}
+
 TEST(Mounts, MountObjectsAndMerging) {
-  auto t = berth::engine::parseMount(
+  auto t = mountOf(
       {{"Type", "tmpfs"}, {"Target", "/t"}, {"TmpfsOptions", {{"SizeBytes", 1048576}, {"Mode", 01770}}}});
   ASSERT_TRUE(t) << t.error().message();
   EXPECT_EQ(t->tmpfsOptions, "size=1048576,mode=1770");
-  EXPECT_FALSE(berth::engine::parseMount({{"Type", "bind"}, {"Source", "/no/such/dir"}, {"Target", "/x"}}));
-  EXPECT_FALSE(
-      berth::engine::parseMount({{"Type", "volume"}, {"Target", "/x"}, {"BindOptions", json::object()}}));
-  EXPECT_FALSE(berth::engine::parseMount(
-      {{"Type", "volume"}, {"Target", "/x"}, {"VolumeOptions", {{"Subpath", "../up"}}}}));
-  EXPECT_FALSE(berth::engine::parseMount(json::array()));
+  EXPECT_FALSE(mountOf({{"Type", "bind"}, {"Source", "/no/such/dir"}, {"Target", "/x"}}));
+  EXPECT_FALSE(mountOf({{"Type", "volume"}, {"Target", "/x"}, {"BindOptions", json::object()}}));
+  EXPECT_FALSE(mountOf({{"Type", "volume"}, {"Target", "/x"}, {"VolumeOptions", {{"Subpath", "../up"}}}}));
+  EXPECT_FALSE(mountOf(json::array()));
+  EXPECT_FALSE(mountOf({{"Type", "tmpfs"}, {"Target", "/t"}, {"TmpfsOptions", {{"SizeBytes", "1m"}}}}));
 
   // Binds override volumes-from at the same place; Config.Volumes and the image's VOLUMEs only fill in;
   // parents come before what is mounted below them.
   MountPoint from;
   from.type = "volume", from.name = "shared", from.destination = "/data";
-  json cfg = {{"Volumes", {{"/data", json::object()}, {"/cache", json::object()}}}};
-  json hc = {{"Binds", {"/h:/data/sub", "named:/data"}}};
-  auto all = berth::engine::mountsOf(cfg, hc, {from}, {"/cache", "/img/vol", "relative"});
+  auto req =
+      berth::engine::spec::decodeCreate({{"Volumes", {{"/data", json::object()}, {"/cache", json::object()}}},
+                                         {"HostConfig", {{"Binds", {"/h:/data/sub", "named:/data"}}}}});
+  ASSERT_TRUE(req);
+  auto all =
+      berth::engine::mountsOf(req->config, req->hostConfig, {from}, {"/cache", "/img/vol", "relative"});
   ASSERT_TRUE(all) << all.error().message();
   std::vector<std::string> dests;
   for (auto& m : *all) dests.push_back(m.destination + "=" + m.name);
   EXPECT_EQ(dests, (std::vector<std::string>{"/cache=", "/data=named", "/data/sub=", "/img/vol="}));
-  EXPECT_FALSE(berth::engine::mountsOf(json::object(), {{"Binds", {"a:/x", "b:/x"}}}, {}));
-  EXPECT_FALSE(berth::engine::mountsOf(json::object(), {{"Binds", "a:/x"}}, {}));
+  berth::engine::spec::HostConfig twice;
+  twice.binds = {"a:/x", "b:/x"};
+  EXPECT_FALSE(berth::engine::mountsOf({}, twice, {}));
+  EXPECT_FALSE(berth::engine::spec::decodeCreate({{"HostConfig", {{"Binds", "a:/x"}}}}));
 }
 
 TEST(Mounts, VolumeNames) {
