@@ -170,7 +170,10 @@ Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::stri
     access->root.reset(::open((dir + "/rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (access->root) return access;
   }
-  TRY(auto mounts, images_->snapshotter().mounts("container-" + *id));
+  auto cached = layerMounts_.find(*id);
+  if (cached == layerMounts_.end())
+    return fail(ErrorCategory::NotFound, "the writable layer of container " + *id + " is missing");
+  const std::vector<snapshot::Mount>& mounts = cached->second;
   std::string target = opts_.runRoot + "/tmp/fs-" + randomHexId().substr(0, 16);
   TRYV(mkdirAll(target, 0700));
   if (auto r = snapshot::mountAll(mounts, target); !r) {
@@ -302,17 +305,20 @@ Result<json> Engine::changes(const std::string& ref) {
   {
     std::lock_guard lock(m_);
     TRY(id, resolveId(ref));
-    if (!images_->snapshotter().storesDiffs())
+  }
+  TRYV(withImages([&](image::ImageService& s) -> Result<void> {
+    if (!s.snapshotter().storesDiffs())
       return fail(ErrorCategory::Unavailable,
                   std::string("docker diff needs a storage driver that keeps changes apart; ") +
-                      images_->snapshotter().name() + " keeps full copies");
-    TRY(upper, images_->snapshotter().writableDir("container-" + id));
-    TRY(auto mounts, images_->snapshotter().mounts("container-" + id));
+                      s.snapshotter().name() + " keeps full copies");
+    TRY(upper, s.snapshotter().writableDir("container-" + id));
+    TRY(auto mounts, s.snapshotter().mounts("container-" + id));
     for (auto& m : mounts)
       for (auto& o : m.options)
         if (o.starts_with("lowerdir="))
           for (auto& l : split(o.substr(9), ':')) lowerDirs.push_back(l);
-  }
+    return {};
+  }));
   DiffWalker w;
   for (auto& l : lowerDirs) {
     UniqueFd fd(::open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/spec_validate.h"
+#include "image/service.h"
 #include "snapshot/snapshotter.h"
 
 namespace berth::engine {
@@ -145,32 +146,57 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   spec::applyCreateDefaults(req.hostConfig);
   const std::string imageRef = req.config.image;
 
+  // The image and the writable layer first, under the image service's lock alone: a create behind an
+  // image load waits without holding the engine's lock.
+  const std::string id = randomHexId();
+  struct Prepared {
+    image::ImageRecord img;
+    image::ImageConfig icfg;
+    std::vector<snapshot::Mount> mounts;
+  };
+  TRY(Prepared prep, withImages([&](image::ImageService& s) -> Result<Prepared> {
+        auto img = s.resolve(imageRef);
+        if (!img) {
+          if (img.error().category() == ErrorCategory::NotFound)
+            return fail(ErrorCategory::NotFound, "No such image: " + imageRef);
+          return std::unexpected(img.error());
+        }
+        TRY(image::ImageConfig icfg, s.config(img->id));
+        log::phase("create: image");
+        // The container's writable layer on the image's top layer. Relaxed: the record's synced commit below
+        // carries it to the disk; a crash between the two leaves a layer without a container, which
+        // loadAll() removes.
+        std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
+        auto mounts =
+            s.snapshotter().prepare("container-" + id, parent, {{"berth.container", id}}, db::Sync::Relaxed);
+        if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
+        log::phase("create: layer prepared");
+        return Prepared{std::move(*img), std::move(icfg), std::move(*mounts)};
+      }));
+  bool made = false;
+  Defer dropLayer([&] {  // runs after the engine's lock below is let go
+    if (!made) withImages([&](image::ImageService& s) { (void)s.snapshotter().remove("container-" + id); });
+  });
+  const image::ImageConfig& icfg = prep.icfg;
+
   std::unique_lock lock(m_);
   log::phase("create: checked");
-  auto img = images_->resolve(imageRef);
-  if (!img) {
-    if (img.error().category() == ErrorCategory::NotFound)
-      return fail(ErrorCategory::NotFound, "No such image: " + imageRef);
-    return std::unexpected(img.error());
-  }
-  TRY(image::ImageConfig icfg, images_->config(img->id));
-  log::phase("create: image");
   if (name.empty()) {
     do name = randomName();
     while (std::any_of(containers_.begin(), containers_.end(),
                        [&](auto& kv) { return kv.second.name == name; }));
   }
-  for (auto& [id, c] : containers_)
-    if (c.name == name)
+  for (auto& [otherId, other] : containers_)
+    if (other.name == name)
       return fail(ErrorCategory::Conflict, "Conflict. The container name \"/" + name +
-                                               "\" is already in use by container \"" + id +
+                                               "\" is already in use by container \"" + otherId +
                                                "\". You have to remove (or rename) that container to be able "
                                                "to reuse that name.");
   Container c;
-  c.id = randomHexId();
+  c.id = id;
   c.name = name;
   c.image = imageRef;
-  c.imageId = img->id.str();
+  c.imageId = prep.img.id.str();
   c.created = log::nowRfc3339();
   c.hostConfig = req.hostConfig;
   TRYV(createNetworkingLocked(c, req));
@@ -180,27 +206,16 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   TRY(c.mounts, resolveMountsLocked(c.config, c.hostConfig, icfg.config.volumes));
   Defer dropVolumes([&] { removeAnonymousVolumesLocked(c); });
   log::phase("create: record made");
-  // The container's writable layer on the image's top layer.
-  std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
-  // Relaxed: the record's synced commit below carries it to the disk; a crash between the two leaves a
-  // layer without a container, which loadAll() removes.
-  auto mounts = images_->snapshotter().prepare("container-" + c.id, parent, {{"berth.container", c.id}},
-                                               db::Sync::Relaxed);
-  if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
-  log::phase("create: layer prepared");
-  if (auto r = mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0700); !r) {
-    (void)images_->snapshotter().remove("container-" + c.id);
-    return std::unexpected(r.error());
-  }
+  TRYV(mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0700));
   // An --rm container is not meant to outlive its process: after a power cut it is gone either way (its
   // record lost with the relaxed commit, or found exited and removed at the daemon's start).
-  if (auto r = save(c, c.hostConfig.autoRemove ? db::Sync::Relaxed : db::Sync::Full); !r) {
-    (void)images_->snapshotter().remove("container-" + c.id);
-    return std::unexpected(r.error());
-  }
+  TRYV(save(c, c.hostConfig.autoRemove ? db::Sync::Relaxed : db::Sync::Full));
+  made = true;
   dropVolumes.dismiss();
   log::phase("create: saved");
   containers_[c.id] = c;
+  layerMounts_[c.id] = std::move(prep.mounts);
+  imageConfigs_.try_emplace(c.imageId, icfg);
   emitLocked("container", "create", c.id);
   log::phase("create: done");
   return c.id;

@@ -200,6 +200,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));
   TRYV(e->loadAll());
+  e->removeLayers();  // of --rm containers that ended while the daemon was down
   return e;
 }
 
@@ -223,8 +224,12 @@ Result<void> Engine::loadAll() {
       log::warn(std::string("skipping an unreadable container record: ") + ex.what());
     }
   }
+  std::lock_guard images(imagesMu_);  // (the order: imagesMu_ before m_)
   std::lock_guard lock(m_);
-  for (auto& c : all) containers_[c.id] = c;
+  for (auto& c : all) {
+    containers_[c.id] = c;
+    cacheImageViewsLocked(c);
+  }
   // Writable layers whose container is gone: a crash between a removal's two commits, or a creation's.
   if (auto snaps = images_->snapshotter().list()) {
     for (auto& sn : *snaps) {
@@ -332,7 +337,26 @@ Result<Container> Engine::get(const std::string& ref) {
   return containers_.at(id);
 }
 
+void Engine::cacheImageViewsLocked(const Container& c) {
+  if (auto m = images_->snapshotter().mounts("container-" + c.id))
+    layerMounts_[c.id] = std::move(*m);
+  else
+    log::warn("container " + c.id.substr(0, 12) + ": its writable layer: " + m.error().message());
+  if (imageConfigs_.count(c.imageId)) return;
+  auto id = image::Digest::parse(c.imageId);
+  if (auto cfg = id ? images_->config(*id) : Result<image::ImageConfig>(fail("not a digest")))
+    imageConfigs_.emplace(c.imageId, std::move(*cfg));
+  else
+    log::warn("container " + c.id.substr(0, 12) + ": its image " + c.imageId + ": " + cfg.error().message());
+}
+
 Result<std::vector<Container>> Engine::list(const ListOptions& o) {
+  // The images that ancestor= names, looked up first (not under the engine's lock).
+  std::map<std::string, std::string> ancestors;
+  if (auto f = o.filters.find("ancestor"); f != o.filters.end())
+    for (auto& v : f->second)
+      if (auto r = withImages([&](image::ImageService& s) { return s.resolve(v); }))
+        ancestors[v] = r->id.str();
   std::lock_guard lock(m_);
   std::vector<Container> out;
   for (auto& [id, c] : containers_) {
@@ -353,8 +377,8 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
         else if (key == "exited")
           any |= c.state.status == "exited" && std::to_string(c.state.exitCode) == v;
         else if (key == "ancestor") {
-          auto r = images_->resolve(v);
-          any |= c.image == v || (r && r->id.str() == c.imageId);
+          auto r = ancestors.find(v);
+          any |= c.image == v || (r != ancestors.end() && r->second == c.imageId);
         } else if (key == "label") {
           auto eq = v.find('=');
           auto label = c.config.labels.find(v.substr(0, eq));
@@ -402,7 +426,8 @@ Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn
   return {};
 }
 
-bool Engine::imageInUseLocked(const image::Digest& id) {
+bool Engine::imageInUse(const image::Digest& id) {
+  std::lock_guard lock(m_);
   for (auto& [cid, c] : containers_)
     if (c.imageId == id.str()) return true;
   return false;

@@ -32,6 +32,7 @@
 #include "image/runspec.h"
 #include "image/service.h"
 #include "network/dns.h"
+#include "runtime/shim_protocol.h"
 #include "sys/cgroup.h"
 
 namespace berth::engine {
@@ -143,10 +144,13 @@ class Engine {
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
   ~Engine();
 
-  // The image service is not thread-safe: every use goes through here, under the engine's lock.
+  // The image service is not thread-safe: every use goes through here, under its own lock (imagesMu_),
+  // which an image load holds for its length. The engine's lock (m_) may be taken inside (imageInUse), never
+  // the other way round: nothing that holds m_ waits for an image operation, so ps, inspect, create and
+  // start go on while an image loads (they read what they need of images from caches filled at create).
   template <class F>
   auto withImages(F f) {
-    std::lock_guard lock(m_);
+    std::lock_guard lock(imagesMu_);
     return f(*images_);
   }
   const EngineOptions& options() const { return opts_; }
@@ -219,8 +223,8 @@ class Engine {
   // docker top (ps -ef columns) and one docker stats sample (cpu, memory, pids from the cgroup).
   Result<nlohmann::json> top(const std::string& ref);
   Result<nlohmann::json> stats(const std::string& ref);
-  // Containers that use an image (for rmi); call with the engine's lock held (inside withImages).
-  bool imageInUseLocked(const image::Digest& id);
+  // Whether a container uses an image (for rmi and prune, inside withImages).
+  bool imageInUse(const image::Digest& id);
 
   // Docker's JSON views.
   nlohmann::json inspectJson(const Container& c);
@@ -299,7 +303,8 @@ class Engine {
                                                                   std::string* name);
   void emitLocked(const std::string& type, const std::string& action, const std::string& id,
                   std::map<std::string, std::string> attrs = {});
-  Result<std::string> shimRequest(const std::string& id, const std::string& line);
+  // One request to the container's shim; the value of its "ok" answer.
+  Result<std::string> shimRequest(const std::string& id, const runtime::shim::Request& req);
   Result<void> signalLocked(const std::string& id, int sig);
   class RootfsAccess;
   // `withMounts`: the container's view, its volumes and binds included (docker cp); else its own
@@ -351,7 +356,18 @@ class Engine {
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
   std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)
   std::unique_ptr<Trash> trash_;      // removed containers' directories (logs), deleted in the background
+  std::mutex imagesMu_;               // the image service's; taken before m_ when both are held
   std::mutex m_;
+  // What a start, inspect and cp need of the image service, kept so that they need not wait for it: the
+  // writable layer's mounts of each container and the config of each image a container uses (filled at
+  // create and at the daemon's start).
+  std::map<std::string, std::vector<snapshot::Mount>> layerMounts_;
+  std::map<std::string, image::ImageConfig> imageConfigs_;
+  // Writable layers of removed containers, removed by removeLayers() once m_ is let go.
+  std::vector<std::string> layersToRemove_;
+  void removeLayers();
+  // Fills the caches above for container `c` (at the daemon's start).
+  void cacheImageViewsLocked(const Container& c);
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;
   std::map<std::string, Container> containers_;

@@ -156,19 +156,21 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
   bool withStdin = clientFd >= 0 && cfg.value("AttachStdin", false);
   auto shim = shimio::connect(dir + "/shim.sock");
   if (!shim) return failed(shim.error().context("connecting to the container's shim"));
-  if (!shimio::sendAll(shim->get(), "exec " + execId + (withStdin ? " 1\n" : " 0\n")))
+  namespace proto = runtime::shim;
+  if (!shimio::sendAll(shim->get(), proto::encode(proto::Request::attach(withStdin, execId)) + "\n"))
     return failed(Error(ErrorCategory::Internal, "talking to the container's shim"));
-  auto answer = shimio::readLine(shim->get());
-  if (!answer) return failed(answer.error());
-  if (!answer->starts_with("ok ")) {
+  auto line = shimio::readLine(shim->get());
+  if (!line) return failed(line.error());
+  auto answer = proto::decodeAnswer(*line);
+  if (!answer) {
     ::unlink((dir + "/exec-" + execId + ".json").c_str());
-    return failed(Error(ErrorCategory::Internal, answer->starts_with("err ") ? answer->substr(4) : *answer));
+    return failed(answer.error());
   }
   {
     std::lock_guard lock(m_);
     if (auto it = execs_.find(execId); it != execs_.end()) {
       it->second.running = true;
-      it->second.pid = std::atoi(answer->c_str() + 3);
+      it->second.pid = std::atoi(answer->c_str());
     }
     emitLocked("container",
                "exec_start: " +
@@ -188,9 +190,12 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
       waiterFds_.insert(fd->get());  // shut down by shutdown(), so the wait ends with the daemon
       if (stopping_) ::shutdown(fd->get(), SHUT_RDWR);
     }
-    if (fd && shimio::sendAll(fd->get(), "exec-wait " + execId + "\n"))
-      if (auto l = shimio::readLine(fd->get()); l && l->starts_with("exit "))
-        code = std::atoi(l->c_str() + 5);
+    namespace proto = runtime::shim;
+    if (fd &&
+        shimio::sendAll(fd->get(),
+                        proto::encode(proto::Request::of(proto::Request::Kind::ExecWait, execId)) + "\n"))
+      if (auto l = shimio::readLine(fd->get()))
+        if (auto exit = proto::decodeExitLine(*l)) code = exit->code;
     if (fd) {
       std::lock_guard lock(m_);
       waiterFds_.erase(fd->get());
@@ -242,12 +247,14 @@ Result<void> Engine::execResize(const std::string& execId, int rows, int cols) {
       }
     }
     auto fd = shimio::connect(dir + "/shim.sock");
-    if (fd && shimio::sendAll(fd->get(), "exec-resize " + execId + " " + std::to_string(rows) + " " +
-                                             std::to_string(cols) + "\n")) {
+    auto req =
+        runtime::shim::Request::resize(static_cast<unsigned>(rows), static_cast<unsigned>(cols), execId);
+    if (fd && shimio::sendAll(fd->get(), runtime::shim::encode(req) + "\n")) {
       auto l = shimio::readLine(fd->get());
-      if (l && *l == "ok") return {};
-      if (l && l->find("no such exec") == std::string::npos)
-        return fail(l->starts_with("err ") ? l->substr(4) : *l);
+      auto answer = l ? runtime::shim::decodeAnswer(*l) : Result<std::string>(std::unexpected(l.error()));
+      if (answer) return {};
+      if (l && answer.error().message().find("no such exec") == std::string::npos)
+        return std::unexpected(answer.error());
     }
     if (!fd) return {};
     std::this_thread::sleep_for(std::chrono::milliseconds(25));

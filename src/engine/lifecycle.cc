@@ -124,12 +124,12 @@ void logRotation(const spec::LogConfig& lc, int64_t& maxSize, int& maxFiles) {
 
 }  // namespace
 
-Result<std::string> Engine::shimRequest(const std::string& id, const std::string& line) {
+Result<std::string> Engine::shimRequest(const std::string& id, const runtime::shim::Request& req) {
   TRY(UniqueFd fd, connectTo(containerDir(id) + "/shim.sock"));
-  if (!sendAll(fd.get(), line + "\n")) return sysFail("talking to the container's shim");
+  if (!sendAll(fd.get(), runtime::shim::encode(req) + "\n"))
+    return sysFail("talking to the container's shim");
   TRY(std::string answer, readLine(fd.get()));
-  if (answer.starts_with("err ")) return fail(answer.substr(4));
-  return answer;
+  return runtime::shim::decodeAnswer(answer);
 }
 
 Result<void> Engine::spawnShim(Container& c) {
@@ -137,7 +137,10 @@ Result<void> Engine::spawnShim(Container& c) {
   log::phase("start: begin");
   TRYV(mkdirAll(dir + "/rootfs", 0700));
   ::unlink((dir + "/exit").c_str());
-  TRY(auto mounts, images_->snapshotter().mounts("container-" + c.id));
+  auto cached = layerMounts_.find(c.id);
+  if (cached == layerMounts_.end())
+    return fail(ErrorCategory::NotFound, "the writable layer of container " + c.id + " is missing");
+  const std::vector<snapshot::Mount>& mounts = cached->second;
   // An --rm container's writable layer is deleted when it exits: overlay's `volatile` spares it the sync
   // of the upper filesystem at unmount (a journal commit, ~1 ms on ext4), as podman does for --rm.
   auto withVolatile = mounts;
@@ -153,7 +156,9 @@ Result<void> Engine::spawnShim(Container& c) {
     TRYV(snapshot::mountAll(mounts, dir + "/rootfs"));
   Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
   log::phase("start: rootfs mounted");
-  TRY(image::ImageConfig icfg, images_->config(image::Digest::parse(c.imageId).value_or(image::Digest())));
+  auto icfgIt = imageConfigs_.find(c.imageId);
+  if (icfgIt == imageConfigs_.end()) return fail(ErrorCategory::NotFound, "No such image: " + c.imageId);
+  const image::ImageConfig& icfg = icfgIt->second;
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
   // A network namespace made ahead (held open until the shim reports the container's init ready, which
   // has joined it by then).
@@ -248,22 +253,28 @@ Result<void> Engine::spawnShim(Container& c) {
   }
   line = line.substr(0, line.find('\n'));
   while (!line.empty() && line.back() == '\n') line.pop_back();
-  if (line.starts_with("ok ")) {
-    c.state.pid = std::atoi(line.c_str() + 3);
-    unmount.dismiss();
-    disconnect.dismiss();
-    release.dismiss();
-    return {};
+  if (line.empty()) {
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) return fail("cannot run the shim " + opts_.shimPath);
+    return fail("the shim exited without creating the container");
   }
-  if (line.starts_with("err ")) return fail(ErrorCategory::Internal, line.substr(4));
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 127) return fail("cannot run the shim " + opts_.shimPath);
-  return fail("the shim exited without creating the container");
+  TRY(std::string pid, runtime::shim::decodeAnswer(line));
+  c.state.pid = std::atoi(pid.c_str());
+  if (c.state.pid <= 0) return fail("the shim answered: " + line);
+  unmount.dismiss();
+  disconnect.dismiss();
+  release.dismiss();
+  return {};
 }
 
 Result<void> Engine::start(const std::string& ref) {
-  std::unique_lock lock(m_);
-  TRY(std::string id, resolveId(ref));
-  return startLocked(lock, id);
+  Result<void> r;
+  {
+    std::unique_lock lock(m_);
+    TRY(std::string id, resolveId(ref));
+    r = startLocked(lock, id);
+  }
+  removeLayers();  // a failed --rm container's
+  return r;
 }
 
 Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::string& id) {
@@ -329,7 +340,9 @@ void Engine::monitor(std::string id) {
   std::string line;
   auto fd = connectTo(containerDir(id) + "/shim.sock");
   bool ending = false;  // the shim reported the exit and is cleaning up
-  if (fd && sendAll(fd->get(), "wait\n")) {
+  if (fd &&
+      sendAll(fd->get(),
+              runtime::shim::encode(runtime::shim::Request::of(runtime::shim::Request::Kind::Wait)) + "\n")) {
     {
       std::lock_guard lock(m_);
       monitorFds_[id] = fd->get();
@@ -348,10 +361,10 @@ void Engine::monitor(std::string id) {
   {
     std::unique_lock lock(m_);
     if (!stopping_) {
-      if (line.starts_with("exit ")) line = line.substr(5);
       onExitLocked(lock, id, line, true);
     }
   }
+  removeLayers();  // an --rm container's
   // After the waiters had their answer: the rootfs mount and the run directory (a start of the same
   // container waits for this; a crash before it leaves them to the next daemon start's sweep).
   bool deferred;
@@ -406,11 +419,13 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   }
   Container& c = it->second;
   if (c.state.status != "running" && c.state.status != "paused" && c.state.status != "starting") return;
-  auto w = split(exitLine, ' ');
-  if (w.size() >= 3) {
-    c.state.exitCode = std::atoi(w[0].c_str());
-    c.state.oomKilled = w[1] == "1";
-    c.state.finishedAt = w[2];
+  // The monitor's "exit <status>", or the exit file's "<status>".
+  auto exit = exitLine.starts_with("exit ") ? runtime::shim::decodeExitLine(exitLine)
+                                            : runtime::shim::decodeExit(exitLine);
+  if (exit && !exit->finishedAt.empty()) {
+    c.state.exitCode = exit->code;
+    c.state.oomKilled = exit->oom;
+    c.state.finishedAt = exit->finishedAt;
   } else {
     c.state.exitCode = 255;
     c.state.error = "the container's shim disappeared without recording an exit status";
@@ -507,7 +522,7 @@ void Engine::restartLater(std::string id, int64_t delayMs) {
 }
 
 Result<void> Engine::signalLocked(const std::string& id, int sig) {
-  auto r = shimRequest(id, "kill " + std::to_string(sig));
+  auto r = shimRequest(id, runtime::shim::Request::kill(sig));
   if (!r) return std::unexpected(r.error());
   return {};
 }
@@ -555,7 +570,8 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
   int sig = parseSignal(sigName).value_or(SIGTERM);
   int secs = timeout ? *timeout : c.config.stopTimeout.value_or(10);
   uint64_t seq = exitSeq_[id];
-  if (c.state.status == "paused") (void)shimRequest(id, "resume");
+  if (c.state.status == "paused")
+    (void)shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume));
   if (auto r = signalLocked(id, sig); !r) log::warn("stop " + id + ": " + r.error().message());
   auto exited = [&] { return exitSeq_[id] != seq || !containers_.count(id); };
   if (secs < 0 || !changed_.wait_for(lock, std::chrono::seconds(secs), exited)) {
@@ -581,7 +597,7 @@ Result<void> Engine::pause(const std::string& ref) {
     return fail(ErrorCategory::Conflict, "Container " + id + " is already paused");
   if (c.state.status != "running")
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
-  TRYV(shimRequest(id, "pause"));
+  TRYV(shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Pause)));
   c.state.status = "paused";
   emitLocked("container", "pause", id);
   return save(c, db::Sync::Relaxed);
@@ -592,7 +608,7 @@ Result<void> Engine::unpause(const std::string& ref) {
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
   if (c.state.status != "paused") return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
-  TRYV(shimRequest(id, "resume"));
+  TRYV(shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume)));
   c.state.status = "running";
   emitLocked("container", "unpause", id);
   return save(c, db::Sync::Relaxed);
@@ -653,7 +669,8 @@ Result<void> Engine::resize(const std::string& ref, int rows, int cols) {
   auto& c = containers_.at(id);
   if (c.state.status != "running" && c.state.status != "paused")
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
-  TRYV(shimRequest(id, "resize " + std::to_string(rows) + " " + std::to_string(cols)));
+  TRYV(shimRequest(id,
+                   runtime::shim::Request::resize(static_cast<unsigned>(rows), static_cast<unsigned>(cols))));
   return {};
 }
 
@@ -695,9 +712,31 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
 }
 
 Result<void> Engine::remove(const std::string& ref, bool force, bool removeVolumes) {
-  std::unique_lock lock(m_);
-  TRY(std::string id, resolveId(ref));
-  return removeLocked(lock, id, force, removeVolumes);
+  Result<void> r;
+  {
+    std::unique_lock lock(m_);
+    TRY(std::string id, resolveId(ref));
+    r = removeLocked(lock, id, force, removeVolumes);
+  }
+  removeLayers();
+  return r;
+}
+
+void Engine::removeLayers() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_);
+    ids.swap(layersToRemove_);
+  }
+  if (ids.empty()) return;
+  withImages([&](image::ImageService& s) {
+    for (auto& id : ids) {
+      auto r = s.snapshotter().remove("container-" + id, db::Sync::Relaxed);
+      if (!r && r.error().category() != ErrorCategory::NotFound)
+        log::warn("removing the writable layer of container " + id + ": " + r.error().message());
+    }
+  });
+  log::phase("remove: layers removed");
 }
 
 Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, bool force,
@@ -714,7 +753,8 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   if (running) {
     uint64_t seq = exitSeq_[id];
     it->second.removalRequested = true;
-    if (st == "paused") (void)shimRequest(id, "resume");
+    if (st == "paused")
+      (void)shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume));
     (void)signalLocked(id, SIGKILL);
     if (!changed_.wait_for(lock, std::chrono::seconds(30),
                            [&] { return exitSeq_[id] != seq || !containers_.count(id); }))
@@ -731,10 +771,8 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   log::phase("remove: begin");
   TRYV(deleteRecord(id, autoRemove ? db::Sync::Relaxed : db::Sync::Full));
   log::phase("remove: record deleted");
-  auto r = images_->snapshotter().remove("container-" + id, db::Sync::Relaxed);
-  log::phase("remove: layer removed");
-  if (!r && r.error().category() != ErrorCategory::NotFound)
-    log::warn("removing the writable layer of container " + id + ": " + r.error().message());
+  layersToRemove_.push_back(id);  // by removeLayers(), once the caller let go of the lock
+  layerMounts_.erase(id);
   emitLocked("container", "destroy", id);
   if (removeVolumes) removeAnonymousVolumesLocked(containers_.at(id));
   (void)trash_->discard(opts_.dataRoot + "/containers/" + id);

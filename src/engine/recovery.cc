@@ -77,8 +77,10 @@ void Engine::endUnrecordedStart(const std::string& id) {
   if (!waiter) return;  // no shim listens: only files are left
   log::warn("container " + id.substr(0, 12) +
             ": a start the daemon did not live to record left its process running; killing it");
-  if (!sendAll(waiter->get(), "wait\n")) return;
-  if (auto r = shimRequest(id, "kill 9 all"); !r)
+  if (!sendAll(waiter->get(),
+               runtime::shim::encode(runtime::shim::Request::of(runtime::shim::Request::Kind::Wait)) + "\n"))
+    return;
+  if (auto r = shimRequest(id, runtime::shim::Request::kill(9, true)); !r)
     log::warn("killing the unrecorded start of " + id.substr(0, 12) + ": " + r.error().message());
   // The exit line, then the shim's clean-up (cgroups, namespaces) ends with the connection's close.
   if (!awaitClose(waiter->get(), std::chrono::seconds(20)))

@@ -205,7 +205,7 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, cons
       if (!shimReady_.count(id)) return fail(ErrorCategory::Conflict, "the container did not start");
     }
     TRY(shim, shimio::connect(containerDir(id) + "/shim.sock"));
-    std::string req = std::string("attach ") + (s.stdin ? "1" : "0") + "\n";
+    std::string req = runtime::shim::encode(runtime::shim::Request::attach(s.stdin)) + "\n";
     if (!shimio::sendAll(shim.get(), req)) return sysFail("talking to the shim");
     char ok[3];
     if (!shimio::recvAll(shim.get(), ok, 3) || std::memcmp(ok, "ok\n", 3) != 0)

@@ -121,10 +121,10 @@ json Engine::inspectJson(const Container& c) {
   std::string dir = options().dataRoot + "/containers/" + c.id;
   json graph = {{"Name", options().driver}, {"Data", nullptr}};
   std::unique_lock lock(m_);
-  if (auto m = images_->snapshotter().mounts("container-" + c.id);
-      m && !m->empty() && m->front().type == "overlay") {
+  if (auto m = layerMounts_.find(c.id);
+      m != layerMounts_.end() && !m->second.empty() && m->second.front().type == "overlay") {
     json data = json::object();
-    for (auto& o : m->front().options) {
+    for (auto& o : m->second.front().options) {
       auto eq = o.find('=');
       if (eq == std::string::npos) continue;
       std::string k = o.substr(0, eq), v = o.substr(eq + 1);

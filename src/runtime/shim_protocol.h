@@ -22,7 +22,97 @@
 // reads the exit file when it comes back.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
 namespace berth::runtime::shim {
+
+// One request line (the daemon encodes, the shim decodes).
+struct Request {
+  enum class Kind {
+    Attach,
+    Wait,
+    State,
+    Kill,
+    Resize,
+    Pause,
+    Resume,
+    CloseStdin,
+    Exec,
+    ExecState,
+    ExecWait,
+    ExecResize
+  };
+  Kind kind = Kind::State;
+  bool stdin = false;           // attach, exec: the client sends input
+  int signal = 0;               // kill
+  bool all = false;             // kill: every process in the container's cgroup
+  unsigned rows = 0, cols = 0;  // resize, exec-resize
+  std::string execId;           // exec, exec-state, exec-wait, exec-resize: lower-case hex, at most 64
+
+  static Request of(Kind k, std::string exec = {}) {
+    Request r;
+    r.kind = k;
+    r.execId = std::move(exec);
+    return r;
+  }
+  static Request kill(int sig, bool all = false) {
+    Request r = of(Kind::Kill);
+    r.signal = sig, r.all = all;
+    return r;
+  }
+  static Request resize(unsigned rows, unsigned cols, std::string exec = {}) {
+    Kind k = exec.empty() ? Kind::Resize : Kind::ExecResize;  // (before the move below)
+    Request r = of(k, std::move(exec));
+    r.rows = rows, r.cols = cols;
+    return r;
+  }
+  static Request attach(bool withStdin, std::string exec = {}) {
+    Kind k = exec.empty() ? Kind::Attach : Kind::Exec;
+    Request r = of(k, std::move(exec));
+    r.stdin = withStdin;
+    return r;
+  }
+};
+std::string encode(const Request& r);  // without the newline
+// InvalidArgument "unknown request: <line>" for anything else.
+Result<Request> decodeRequest(std::string_view line);
+
+// How a process ended: the init's (wait's answer, state's, the exit file: "<code> <oom 0|1> <finished-at>")
+// or an exec's ("<code>").
+struct Exit {
+  int code = 0;
+  bool oom = false;
+  std::string finishedAt;  // RFC 3339; empty for an exec
+};
+std::string encode(const Exit& e);
+Result<Exit> decodeExit(std::string_view text);
+inline Exit execExit(int code) {
+  Exit e;
+  e.code = code;
+  return e;
+}
+
+// The answers: "ok", "ok <value>", "err <message>" (a message on one line).
+std::string okLine(std::string_view value = {});
+std::string errLine(std::string_view message);
+// The value of an "ok" answer (may be empty); an "err" answer (or anything else) is an Internal error with
+// its message.
+Result<std::string> decodeAnswer(std::string_view line);
+// wait and exec-wait: "exit <Exit>".
+std::string exitLine(const Exit& e);
+Result<Exit> decodeExitLine(std::string_view line);
+// state and exec-state: "running <pid>" or "exited <Exit>".
+struct State {
+  bool running = false;
+  int pid = 0;
+  Exit exit;
+};
+std::string encode(const State& s);
+Result<State> decodeState(std::string_view line);
 
 inline constexpr unsigned char kStdout = 1;
 inline constexpr unsigned char kStderr = 2;

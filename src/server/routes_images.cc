@@ -200,7 +200,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   router.add("DELETE", "/images/(.+)", [&e](Request& req, Responder& r) {
     auto report = e.withImages([&](image::ImageService& s) {
       return s.remove(req.params[0], req.queryBool("force"),
-                      [&e](const image::Digest& d) { return e.imageInUseLocked(d); });
+                      [&e](const image::Digest& d) { return e.imageInUse(d); });
     });
     if (!report) {
       if (report.error().category() == ErrorCategory::NotFound)
@@ -336,7 +336,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     if (!f) return r.error(f.error());
     bool all = f->count("dangling") && !(*f)["dangling"].empty() && (*f)["dangling"][0] == "false";
     auto report = e.withImages([&](image::ImageService& s) {
-      return s.prune(all, [&e](const image::Digest& d) { return e.imageInUseLocked(d); });
+      return s.prune(all, [&e](const image::Digest& d) { return e.imageInUse(d); });
     });
     if (!report) return r.error(report.error());
     json deleted = json::array();

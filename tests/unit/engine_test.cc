@@ -14,7 +14,7 @@
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/fd_pool.h"
-#include "json_log.h"
+#include "shim/json_log.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "json_log.h"
+#include "shim/json_log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "maker.h"
+#include "shim/maker.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
