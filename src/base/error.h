@@ -16,7 +16,8 @@ enum class ErrorCategory {
   InvalidArgument,
   PermissionDenied,
   Unavailable,
-  NotModified
+  NotModified,
+  NotImplemented  // a capability berth does not have yet (501)
 };
 
 class Error {
@@ -58,14 +59,14 @@ inline std::unexpected<Error> fail(std::string message) {
 inline std::unexpected<Error> invalid(std::string message) {
   return std::unexpected(Error(ErrorCategory::InvalidArgument, std::move(message)));
 }
-// A failed system call: captures errno at the call site.
+// A failed system call: captures errno at the call site. Internal: what an errno means for the user (a
+// missing container, a name in use) is for the caller to say, who knows what it looked up
+// (sysFail(category, …), or a check of sysErrno()).
 inline std::unexpected<Error> sysFail(std::string what, int err = errno) {
-  ErrorCategory c = ErrorCategory::Internal;
-  if (err == ENOENT) c = ErrorCategory::NotFound;
-  if (err == EEXIST || err == EBUSY) c = ErrorCategory::Conflict;
-  if (err == EPERM || err == EACCES) c = ErrorCategory::PermissionDenied;
-  if (err == EINVAL) c = ErrorCategory::InvalidArgument;
-  return std::unexpected(Error(c, std::move(what), err));
+  return std::unexpected(Error(ErrorCategory::Internal, std::move(what), err));
+}
+inline std::unexpected<Error> sysFail(ErrorCategory category, std::string what, int err = errno) {
+  return std::unexpected(Error(category, std::move(what), err));
 }
 
 // Propagates an error with context: TRY_CTX(x, expr, "doing y");

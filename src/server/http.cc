@@ -190,6 +190,8 @@ int statusOf(const Error& e) {
       return 503;
     case ErrorCategory::NotModified:
       return 304;
+    case ErrorCategory::NotImplemented:
+      return 501;
     case ErrorCategory::Internal:
       break;
   }

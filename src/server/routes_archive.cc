@@ -57,7 +57,8 @@ void addArchiveRoutes(Router& router, engine::Engine& e) {
   // GET also answers HEAD (the router maps it): the stat header alone.
   router.add("GET", id + "/archive", [&e](Request& req, Responder& r) {
     std::string path = req.queryStr("path");
-    if (path.empty()) return r.json(400, {{"message", "bad parameter: path cannot be empty"}});
+    if (path.empty())
+      return r.error(Error(ErrorCategory::InvalidArgument, "bad parameter: path cannot be empty"));
     if (req.method == "HEAD") {
       auto st = e.archiveStat(req.params[0], path);
       if (!st) return r.error(st.error());
@@ -82,7 +83,8 @@ void addArchiveRoutes(Router& router, engine::Engine& e) {
       "PUT", id + "/archive",
       [&e](Request& req, Responder& r) {
         std::string path = req.queryStr("path");
-        if (path.empty()) return r.json(400, {{"message", "bad parameter: path cannot be empty"}});
+        if (path.empty())
+          return r.error(Error(ErrorCategory::InvalidArgument, "bad parameter: path cannot be empty"));
         std::vector<char> buf(1 << 16);
         engine::ByteSource body = [&](const void** out) -> long {
           *out = buf.data();

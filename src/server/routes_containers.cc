@@ -133,7 +133,8 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
 
   router.add("POST", id + "/resize", [&e](Request& req, Responder& r) {
     auto h = intParam(req, "h"), w = intParam(req, "w");
-    if (!h || !w || *h < 0 || *w < 0) return r.json(400, {{"message", "resize: h and w must be numbers"}});
+    if (!h || !w || *h < 0 || *w < 0)
+      return r.error(Error(ErrorCategory::InvalidArgument, "resize: h and w must be numbers"));
     auto s = e.resize(req.params[0], *h, *w);
     if (!s) return r.error(s.error());
     r.text(200, "text/plain", "");
@@ -146,7 +147,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!c) return r.error(c.error());
     std::string cond = req.queryStr("condition");
     if (!cond.empty() && cond != "not-running" && cond != "next-exit" && cond != "removed")
-      return r.json(400, {{"message", "invalid condition: \"" + cond + "\""}});
+      return r.error(Error(ErrorCategory::InvalidArgument, "invalid condition: \"" + cond + "\""));
     uint64_t since = e.exitSequence(c->id);  // before the client can know the wait is registered
     r.beginStream("application/json");
     auto code = e.wait(
@@ -169,7 +170,8 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     o.stdout = req.queryBool("stdout");
     o.stderr = req.queryBool("stderr");
     if (!o.stdout && !o.stderr)
-      return r.json(400, {{"message", "Bad parameters: you must choose at least one stream"}});
+      return r.error(
+          Error(ErrorCategory::InvalidArgument, "Bad parameters: you must choose at least one stream"));
     o.follow = req.queryBool("follow");
     o.timestamps = req.queryBool("timestamps");
     std::string tail = req.queryStr("tail", "all");
@@ -262,7 +264,8 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!parsed) return r.error(parsed.error());
     auto& body = *parsed;
     if (!body.is_object())
-      return r.json(400, {{"message", "invalid JSON in the request body: not an object"}});
+      return r.error(
+          Error(ErrorCategory::InvalidArgument, "invalid JSON in the request body: not an object"));
     auto detach = body.find("Detach");
     auto ttyIt = body.find("Tty");
     std::optional<bool> tty;
@@ -289,7 +292,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   router.add("POST", "/exec/([^/]+)/resize", [&e](Request& req, Responder& r) {
     auto h = intParam(req, "h"), w = intParam(req, "w");
     if (!h || !w || *h <= 0 || *w <= 0)
-      return r.json(400, {{"message", "resize: h and w must be positive numbers"}});
+      return r.error(Error(ErrorCategory::InvalidArgument, "resize: h and w must be positive numbers"));
     auto s = e.execResize(req.params[0], *h, *w);
     if (!s) return r.error(s.error());
     r.text(200, "text/plain", "");

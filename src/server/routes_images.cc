@@ -128,7 +128,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
 
   router.add("GET", "/images/(.+)/json", [&e](Request& req, Responder& r) {
     auto img = e.withImages([&](image::ImageService& s) { return s.resolve(req.params[0]); });
-    if (!img) return r.json(404, {{"message", "No such image: " + req.params[0]}});
+    if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
     auto text = e.withImages([&](image::ImageService& s) { return s.configJson(img->id); });
     if (!text) return r.error(text.error());
     auto cfg = json::parse(*text, nullptr, false);
@@ -167,7 +167,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
 
   router.add("GET", "/images/(.+)/history", [&e](Request& req, Responder& r) {
     auto img = e.withImages([&](image::ImageService& s) { return s.resolve(req.params[0]); });
-    if (!img) return r.json(404, {{"message", "No such image: " + req.params[0]}});
+    if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
     auto cfg = e.withImages([&](image::ImageService& s) { return s.config(img->id); });
     if (!cfg) return r.error(cfg.error());
     json out = json::array();
@@ -188,7 +188,9 @@ void addImageRoutes(Router& router, engine::Engine& e) {
 
   router.add("POST", "/images/(.+)/tag", [&e](Request& req, Responder& r) {
     std::string repo = req.queryStr("repo"), tag = req.queryStr("tag");
-    if (repo.empty()) return r.json(400, {{"message", "repository name must have at least one component"}});
+    if (repo.empty())
+      return r.error(
+          Error(ErrorCategory::InvalidArgument, "repository name must have at least one component"));
     auto t = e.withImages(
         [&](image::ImageService& s) { return s.tag(req.params[0], tag.empty() ? repo : repo + ":" + tag); });
     if (!t) return r.error(t.error());
@@ -204,7 +206,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     });
     if (!report) {
       if (report.error().category() == ErrorCategory::NotFound)
-        return r.json(404, {{"message", "No such image: " + req.params[0]}});
+        return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
       return r.error(report.error());
     }
     json out = json::array();
@@ -228,9 +230,10 @@ void addImageRoutes(Router& router, engine::Engine& e) {
         std::string from = req.queryStr("fromImage");
         std::string src = req.queryStr("fromSrc");
         if (from.empty() && src != "-")
-          return r.json(400, {{"message", src.empty() ? "fromImage or fromSrc is required"
-                                                      : "importing from a URL is not supported: give the "
-                                                        "tarball as the request body (fromSrc=-)"}});
+          return r.error(Error(ErrorCategory::InvalidArgument,
+                               src.empty() ? "fromImage or fromSrc is required"
+                                           : "importing from a URL is not supported: give the "
+                                             "tarball as the request body (fromSrc=-)"));
         if (!from.empty()) {
           // An image that is here already is "up to date" (there is no registry to ask): clients that pull
           // after a create's 404 (docker run, docker-py) then show the create's real error.
@@ -241,10 +244,11 @@ void addImageRoutes(Router& router, engine::Engine& e) {
             r.chunk(json{{"status", "Status: Image is up to date for " + ref}}.dump() + "\r\n");
             return;
           }
-          return r.json(404, {{"message", "pull access denied for " + from +
-                                              ", repository does not exist or may require 'docker login': "
-                                              "berthd cannot pull yet (no registry client); load the image "
-                                              "with docker load or berth load"}});
+          return r.error(Error(ErrorCategory::NotFound,
+                               "pull access denied for " + from +
+                                   ", repository does not exist or may require 'docker login': "
+                                   "berthd cannot pull yet (no registry client); load the image "
+                                   "with docker load or berth load"));
         }
         auto spooled = spoolBody(req, e.options().dataRoot);
         if (!spooled) return r.error(spooled.error());
@@ -265,9 +269,9 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   router.add(
       "POST", "/build",
       [](Request&, Responder& r) {
-        r.json(501, {{"message",
+        r.error(Error(ErrorCategory::NotImplemented,
                       "berthd cannot build images yet (no Dockerfile builder): build with another "
-                      "engine and `docker save | docker load` the result"}});
+                      "engine and `docker save | docker load` the result"));
       },
       /*streamBody=*/true);
 
@@ -293,7 +297,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   // docker save: one image (/images/{name}/get) or several (/images/get?names=a&names=b).
   // ?format=oci (a berth extension, used by `berth save --format oci`) writes an OCI image layout instead.
   auto save = [&e](const std::vector<std::string>& names, Responder& r, bool oci) {
-    if (names.empty()) return r.json(400, {{"message", "no image names given"}});
+    if (names.empty()) return r.error(Error(ErrorCategory::InvalidArgument, "no image names given"));
     auto out = tempFile(e.options().dataRoot);
     if (!out) return r.error(out.error());
     auto saved = e.withImages([&](image::ImageService& s) {

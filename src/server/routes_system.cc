@@ -94,7 +94,8 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
       return -1;
     };
     int64_t since = timeNs(req.queryStr("since")), until = timeNs(req.queryStr("until"));
-    if (since < 0 || until < 0) return r.json(400, {{"message", "invalid time in since/until"}});
+    if (since < 0 || until < 0)
+      return r.error(Error(ErrorCategory::InvalidArgument, "invalid time in since/until"));
     bool started = false;
     auto sink = [&](const json& ev) {
       if (!started) {
