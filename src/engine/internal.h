@@ -42,6 +42,12 @@ Result<std::vector<PortRequest>> portBindingsOf(const spec::HostConfig& hostConf
 // The /etc/hostname, hosts and resolv.conf that `dir` (a container's run directory) holds, bound over the
 // image's, except where the user mounts something of their own.
 void bindEtcFiles(image::RunOptions& o, const std::string& dir);
+// docker's Config + HostConfig → the image service's run options (run_options.cc).
+Result<image::RunOptions> runOptions(const Container& c, const std::string& cgroupParent,
+                                     const std::string& initPath);
+// json-file's max-size and max-file over the daemon's defaults.
+void logRotation(const spec::LogConfig& lc, int64_t& maxSize, int& maxFiles);
+
 // The nftables rules of a container's published ports (to its endpoint's address).
 std::vector<network::nft::PortRule> portRules(const Container& c);
 
