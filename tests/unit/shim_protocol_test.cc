@@ -13,10 +13,10 @@ using Kind = Request::Kind;
 TEST(ShimProtocol, RequestsRoundTrip) {
   std::string id(64, 'a');
   for (const Request& r :
-       {Request::of(Kind::Wait), Request::of(Kind::State), Request::of(Kind::Pause), Request::of(Kind::Resume),
-        Request::of(Kind::CloseStdin), Request::kill(15), Request::kill(9, true), Request::resize(24, 80),
-        Request::attach(true), Request::attach(false), Request::attach(true, id), Request::of(Kind::ExecWait, id),
-        Request::of(Kind::ExecState, id), Request::resize(50, 132, id)}) {
+       {Request::of(Kind::Wait), Request::of(Kind::State), Request::of(Kind::Pause),
+        Request::of(Kind::Resume), Request::of(Kind::CloseStdin), Request::kill(15), Request::kill(9, true),
+        Request::resize(24, 80), Request::attach(true), Request::attach(false), Request::attach(true, id),
+        Request::of(Kind::ExecWait, id), Request::of(Kind::ExecState, id), Request::resize(50, 132, id)}) {
     std::string line = encode(r);
     auto back = decodeRequest(line);
     ASSERT_TRUE(back) << line << ": " << back.error().message();
@@ -30,9 +30,11 @@ TEST(ShimProtocol, RequestsRoundTrip) {
 }
 
 TEST(ShimProtocol, BadRequestsAreRefused) {
-  for (const char* bad : {"", "bogus", "kill", "kill x", "kill 9 some", "kill 99", "resize 1", "resize a b",
-                          "exec ../x 1", "exec AB 1", "exec ab 2", "exec-wait", "wait now", "attach 2",
-                          "exec-resize ab 1", std::string(70, 'x').c_str()}) {
+  const std::string longLine(70, 'x');  // (outlives the loop: a temporary in the list would not)
+  for (std::string_view bad : std::initializer_list<std::string_view>{
+           "", "bogus", "kill", "kill x", "kill 9 some", "kill 99", "resize 1", "resize a b", "exec ../x 1",
+           "exec AB 1", "exec ab 2", "exec-wait", "wait now", "attach 2", "exec-resize ab 1",
+           std::string_view(longLine)}) {
     auto r = decodeRequest(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().category(), ErrorCategory::InvalidArgument);
