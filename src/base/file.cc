@@ -14,7 +14,8 @@ namespace berth {
 Result<std::string> readFileAt(int dirfd, const std::string& path) {
   UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC));
   // The file was what the caller asked for: its absence is NotFound.
-  if (!fd) return sysFail(errno == ENOENT ? ErrorCategory::NotFound : ErrorCategory::Internal, "open " + path);
+  if (!fd)
+    return sysFail(errno == ENOENT ? ErrorCategory::NotFound : ErrorCategory::Internal, "open " + path);
   std::string out;
   char buf[8192];
   for (;;) {
