@@ -58,14 +58,16 @@ Result<void> checkCaps(const StrSlice& caps, const char* what) {
 // docker's parseSecurityOpt (at create here; docker finds these at start).
 Result<void> checkSecurityOpts(const Slice<std::string>& opts) {
   for (auto& opt : opts) {
-    if (opt == "no-new-privileges" || opt == "disable" || opt == "writable-cgroups") continue;
+    if (opt == "no-new-privileges" || opt == "disable") continue;
+    if (opt.starts_with("writable-cgroups"))  // docker's, which berth does not do: refused, not ignored
+      return invalid("--security-opt " + opt + " is not supported by berth (the cgroup mount is read-only)");
     size_t sep = opt.find('=');
     if (sep == std::string::npos) sep = opt.find(':');
     if (sep == std::string::npos) return invalid("invalid --security-opt 1: \"" + opt + "\"");
     std::string key = opt.substr(0, sep), value = opt.substr(sep + 1);
     if (key == "label" || key == "apparmor")
       continue;  // no SELinux or AppArmor here: ignored, as docker does
-    if (key == "no-new-privileges" || key == "writable-cgroups") {
+    if (key == "no-new-privileges") {
       if (value != "true" && value != "false" && value != "1" && value != "0")
         return invalid("invalid --security-opt 2: \"" + opt + "\"");
       continue;

@@ -38,6 +38,8 @@ BAD = [
     ({"HostConfig": {"SecurityOpt": ["foo=bar"]}}, 'invalid --security-opt 2: "foo=bar"'),
     ({"HostConfig": {"SecurityOpt": ["no-new-privileges=maybe"]}}, 'invalid --security-opt 2: "no-new-privileges=maybe"'),
     ({"HostConfig": {"SecurityOpt": ["seccomp=/nonexistent"]}}, "Decoding seccomp profile failed: "),
+    ({"HostConfig": {"SecurityOpt": ["writable-cgroups=true"]}},
+     "--security-opt writable-cgroups=true is not supported by berth"),
     ({"HostConfig": {"CapAdd": ["BOGUS"]}}, 'invalid CapAdd: unknown capability: "CAP_BOGUS"'),
     ({"HostConfig": {"CapDrop": ["cap_bogus"]}}, 'invalid CapDrop: unknown capability: "CAP_BOGUS"'),
     ({"HostConfig": {"LogConfig": {"Type": "bogus"}}}, 'error looking up logging plugin bogus: plugin "bogus" not found'),
