@@ -1,50 +1,14 @@
 """berth CLI → berthd, docker CLI → berthd and docker CLI → dockerd, in one run (bench/engine.sh)."""
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
+from benchlib import Daemons, sh
+
 rounds = int(sys.argv[1])
-os.environ["BERTH_NO_START"] = "1"  # a berth command that finds no daemon must not start one elsewhere
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-work = tempfile.mkdtemp(prefix="berth-enginebench-", dir="/tmp")
-cli = shutil.which("docker")
-procs = {}
-# The daemons' roots on a fresh ext4 (a loop file, direct I/O): ext4 avoids reusing recently deleted inodes
-# for minutes, and on a filesystem that has just lost many files every mkdir scans for a free inode (perf
-# showed 67% of berthd's CPU there after a day of tests). BENCH_FS=host keeps them on /tmp's filesystem.
-fs = f"{work}/fs"
-loop = None
-if os.environ.get("BENCH_FS") != "host":
-    img = f"{work}/fs.img"
-    subprocess.run(["truncate", "-s", "8G", img], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
-    os.makedirs(fs)
-    loop = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", img], check=True, capture_output=True,
-                          text=True).stdout.strip()
-    subprocess.run(["mount", loop, fs], check=True)
-else:
-    os.makedirs(fs)
-# The exec roots (runtime state, sockets, pid files) on a tmpfs, as /run is on a standard systemd machine
-# (docker's /var/run/docker, berth's /run/berth); this machine's /run is on its disk.
-runfs = f"{work}/run"
-os.makedirs(runfs)
-subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bench-run", runfs], check=True)
-
-
-def sh(args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
-
-
-def wait_ready(base):
-    for _ in range(300):
-        if subprocess.run(base + ["version"], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{base} did not come up")
+daemons = Daemons("berth-enginebench-")
+runfs, procs, cli = daemons.runfs, daemons.procs, daemons.cli
 
 
 def rss_kib(pid, field="Rss"):
@@ -83,31 +47,8 @@ def timed(argv):
 
 
 try:
-    rootfs = f"{work}/rootfs.tar"
-    sh(["bash", "-c", f"bash {root}/scripts/busybox-rootfs.sh {work}/rootfs >/dev/null && tar -C {work}/rootfs -cf {rootfs} ."])
-    # berthd
-    bsock = f"{work}/berth.sock"
-    # Bridges of their own for both daemons (dockerd's default would take the host's docker0).
-    sh(["ip", "link", "add", "bdbench0", "type", "bridge"])
-    sh(["ip", "addr", "add", "10.198.0.1/24", "dev", "bdbench0"])
-    sh(["ip", "link", "set", "bdbench0", "up"])
-    procs["berthd"] = subprocess.Popen([f"{root}/build/cmd/berthd/berthd", "--data-root", f"{fs}/berth",
-                                        "--exec-root", f"{runfs}/berth", "-H", f"unix://{bsock}",
-                                        "--bridge", "bbbench0"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    berth = [cli, "-H", f"unix://{bsock}"]  # the docker CLI against berthd
-    wait_ready(berth)
-    bcli = [f"{root}/build/cmd/berth/berth", "-H", f"unix://{bsock}"]  # berth's own CLI
-    sh(bcli + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
-    # dockerd
-    dsock = f"{work}/docker.sock"
-    procs["dockerd"] = subprocess.Popen(["dockerd", "--data-root", f"{fs}/docker", "--exec-root", f"{runfs}/docker",
-                                         "--pidfile", f"{work}/docker.pid", "-H", f"unix://{dsock}", "--bridge=bdbench0",
-                                         "--iptables=false", "--ip-masq=false"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    docker = [cli, "-H", f"unix://{dsock}"]
-    wait_ready(docker)
-    sh(docker + ["import", "--change", 'CMD ["sh"]', rootfs, "busybox:latest"])
+    daemons.start()
+    berth, bcli, docker = daemons.berth, daemons.bcli, daemons.docker
     time.sleep(2)
     idle = {"berthd": rss_kib(procs["berthd"].pid), "dockerd": rss_kib(procs["dockerd"].pid)}
     containerd = subprocess.run(["pgrep", "-f", f"containerd --config {runfs}/docker"], capture_output=True, text=True)
@@ -152,14 +93,11 @@ try:
                                    statistics.median([rss_kib(int(p), "Pss") for p in dpids]), len(dpids))
     for n in range(rounds):
         execs["docker"].append(timed(docker + ["exec", "s0", "true"]))
-    for base in (berth, docker):
-        ids = subprocess.run(base + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(base + ["rm", "-f"] + ids, capture_output=True)
+    daemons.remove_containers()
     med = {k: statistics.median(v) for k, v in res.items()}
     d = med["docker"]
     print(f"engine benchmark: {rounds} rotating rounds, docker CLI {sh([cli, '--version']).stdout.strip()}, "
-          + ("daemons' roots on /tmp's filesystem" if loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)")
+          + ("daemons' roots on /tmp's filesystem" if daemons.loop is None else "daemons' roots on a fresh ext4 (loop, direct I/O)")
           + ", exec roots on a tmpfs; each timing starts once the machine is quiet (<= 10% CPU busy)")
     print(f"run --rm busybox true (medians): berth CLI -> berthd {med['berth'] * 1000:.1f} ms, docker CLI -> berthd "
           f"{med['docker>berthd'] * 1000:.1f} ms, docker CLI -> dockerd {d * 1000:.1f} ms")
@@ -179,23 +117,4 @@ try:
     for k, (r, p, n) in shim.items():
         print(f"{k}: median RSS {r / 1024:.2f} MiB, PSS {p / 1024:.2f} MiB per container ({n} processes)")
 finally:
-    for name, p in procs.items():
-        p.terminate()
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    subprocess.run(["pkill", "-9", "-f", f"berth-shim --id .* --runtime-root {runfs}/berth/runtime"],
-                   capture_output=True)
-    subprocess.run(["bash", "-c", "for d in /sys/fs/cgroup/*/berth/*/; do rmdir $d 2>/dev/null; done"],
-                   capture_output=True)
-    subprocess.run(["bash", "-c", f"grep -o ' {work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"],
-                   capture_output=True)
-    subprocess.run(["umount", "-l", runfs], capture_output=True)
-    for dev in ("bdbench0", "bbbench0"):
-        subprocess.run(["ip", "link", "delete", dev], capture_output=True)
-    subprocess.run(["nft", "delete", "table", "ip", "berth_bbbench0"], capture_output=True)
-    if loop:
-        subprocess.run(["umount", "-l", fs], capture_output=True)
-        subprocess.run(["losetup", "-d", loop], capture_output=True)
-    shutil.rmtree(work, ignore_errors=True)
+    daemons.stop()
