@@ -48,7 +48,7 @@ json toJson(const Container& c) {
           {"path", c.path},
           {"args", c.args},
           {"state",
-           {{"status", c.state.status},
+           {{"status", statusName(c.state.status)},
             {"pid", c.state.pid},
             {"exitCode", c.state.exitCode},
             {"oomKilled", c.state.oomKilled},
@@ -100,7 +100,7 @@ Container fromJson(const json& j) {
   c.path = j.value("path", "");
   c.args = j.value("args", std::vector<std::string>{});
   auto s = j.value("state", json::object());
-  c.state.status = s.value("status", "created");
+  c.state.status = parseStatus(s.value("status", "created")).value_or(Status::Dead);
   c.state.pid = s.value("pid", 0);
   c.state.exitCode = s.value("exitCode", 0);
   c.state.oomKilled = s.value("oomKilled", false);
@@ -239,13 +239,14 @@ Result<void> Engine::loadAll() {
     }
   }
   // Run directories (and rootfs mounts) of containers that are gone or not running: a daemon killed after an
-  // exit's answers and before their clean-up (see cleanupPending_), or during a start, before it recorded
-  // the container running: then its shim may run it still, and it is ended first.
+  // exit's answers and before their clean-up (see Task::cleanupPending), or during a start, before it
+  // recorded the container running: then its shim may run it still, and it is ended first.
   if (UniqueFd dir(::open((opts_.runRoot + "/containers").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
     if (auto names = dirEntries(dir.get(), opts_.runRoot + "/containers"))
       for (auto& n : *names)
-        if (auto it = containers_.find(n); it == containers_.end() || (it->second.state.status != "running" &&
-                                                                       it->second.state.status != "paused")) {
+        if (auto it = containers_.find(n);
+            it == containers_.end() ||
+            (it->second.state.status != Status::Running && it->second.state.status != Status::Paused)) {
           endUnrecordedStart(n);
           cleanupRuntime(n);
         }
@@ -257,7 +258,7 @@ Result<void> Engine::loadAll() {
   // exit), and ports of our bridges that no running container owns are removed.
   std::set<std::string> live;
   for (auto& [id, c] : containers_) {
-    bool running = c.state.status == "running" || c.state.status == "paused";
+    bool running = c.state.status == Status::Running || c.state.status == Status::Paused;
     if (!running && (!c.endpoints.empty() || !c.ports.empty())) {
       for (auto& [name, ep] : c.endpoints) networks_->detach(ep, true);
       c.endpoints.clear();
@@ -277,7 +278,7 @@ Result<void> Engine::loadAll() {
   for (auto& id : ids) {
     auto it = containers_.find(id);
     if (it == containers_.end() || !it->second.removalRequested) continue;
-    if (it->second.state.status == "running" || it->second.state.status == "paused") continue;
+    if (it->second.state.status == Status::Running || it->second.state.status == Status::Paused) continue;
     std::unique_lock ul(m_, std::adopt_lock);
     if (auto r = removeLocked(ul, id, true, false); !r)
       log::warn("finishing the removal of " + id.substr(0, 12) + ": " + r.error().message());
@@ -287,7 +288,7 @@ Result<void> Engine::loadAll() {
   // them.
   for (auto& id : ids) {
     auto it = containers_.find(id);
-    if (it == containers_.end() || it->second.state.status != "exited" || !it->second.hasBeenStarted)
+    if (it == containers_.end() || it->second.state.status != Status::Exited || !it->second.hasBeenStarted)
       continue;
     maybeRestartLocked(it->second, true);
   }
@@ -360,8 +361,8 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
   std::lock_guard lock(m_);
   std::vector<Container> out;
   for (auto& [id, c] : containers_) {
-    bool running =
-        c.state.status == "running" || c.state.status == "paused" || c.state.status == "restarting";
+    bool running = c.state.status == Status::Running || c.state.status == Status::Paused ||
+                   c.state.status == Status::Restarting;
     bool hasStatus = o.filters.count("status") > 0;
     if (!o.all && !running && !hasStatus) continue;
     bool ok = true;
@@ -369,13 +370,13 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
       bool any = key == "label";  // docker: every label filter must match, any one of the others' values
       for (auto& v : values) {
         if (key == "status")
-          any |= c.state.status == v;
+          any |= publicStatus(c.state.status) == v;
         else if (key == "name")
           any |= c.name.find(v[0] == '/' ? v.substr(1) : v) != std::string::npos;
         else if (key == "id")
           any |= c.id.starts_with(v);
         else if (key == "exited")
-          any |= c.state.status == "exited" && std::to_string(c.state.exitCode) == v;
+          any |= c.state.status == Status::Exited && std::to_string(c.state.exitCode) == v;
         else if (key == "ancestor") {
           auto r = ancestors.find(v);
           any |= c.image == v || (r != ancestors.end() && r->second == c.imageId);
@@ -438,7 +439,8 @@ Result<std::vector<std::string>> Engine::prune(int64_t* reclaimed) {
   {
     std::lock_guard lock(m_);
     for (auto& [id, c] : containers_)
-      if (c.state.status == "exited" || c.state.status == "created" || c.state.status == "dead")
+      if (c.state.status == Status::Exited || c.state.status == Status::Created ||
+          c.state.status == Status::Dead)
         ids.push_back(id);
   }
   std::vector<std::string> removed;

@@ -28,6 +28,8 @@
 #include "engine/networks.h"
 #include "engine/signals.h"
 #include "engine/spec.h"
+#include "engine/status.h"
+#include "engine/task.h"
 #include "engine/volumes.h"
 #include "image/runspec.h"
 #include "image/service.h"
@@ -52,7 +54,7 @@ struct EngineOptions {
 };
 
 struct ContainerState {
-  std::string status = "created";  // created running paused restarting removing exited dead
+  Status status = Status::Created;
   int pid = 0;
   int exitCode = 0;
   bool oomKilled = false;
@@ -189,7 +191,7 @@ class Engine {
   // docker's refusals of an attach (a paused or restarting container; `ref` as the client named it), for
   // the API to answer before it hijacks the connection. A stopped container is no refusal: the attach
   // waits for its next start (`docker start -a`).
-  static Result<void> attachable(const std::string& status, const std::string& ref);
+  static Result<void> attachable(Status status, const std::string& ref);
   // Attaches a client connection to a container's stdio: output framed as docker's multiplexed stream (raw
   // with a TTY), input (when stdin is attached, starting with what the client sent early) to the container.
   // `hijack` answers the client and returns the connection's fd (and its early input); it is called once
@@ -269,7 +271,6 @@ class Engine {
 
  private:
   Engine() = default;
-  struct Task;  // daemon-side view of a running container
   Result<void> loadAll();
   void reconcile(Container& c);
   // Writes the container's record. Full for what must survive a power cut (creation, rename, update);
@@ -283,11 +284,11 @@ class Engine {
   Result<void> spawnShim(Container& c);
   void startMonitor(const std::string& id);
   void startHealthLocked(const std::string& id);
-  void healthLoop(std::string id, uint64_t gen, HealthProbe p);
+  void healthLoop(std::string id, std::shared_ptr<Task> task, uint64_t gen, HealthProbe p);
   HealthResult runProbe(const std::string& id, const HealthProbe& p);
   void monitor(std::string id);
   // `deferCleanup`: the rootfs mount and run directory go after the waiters had their answer, by the caller
-  // (the monitor), outside the lock; meanwhile the id is in cleanupPending_.
+  // (the monitor), outside the lock; meanwhile its Task says cleanupPending.
   void onExitLocked(std::unique_lock<std::mutex>& lock, const std::string& id, std::string exitLine,
                     bool deferCleanup = false);
   void cleanupRuntime(const std::string& id);
@@ -371,22 +372,18 @@ class Engine {
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;
   std::map<std::string, Container> containers_;
-  std::set<int> waiterFds_;                // exec waits of detached execs (shut down on shutdown)
-  std::map<std::string, int> monitorFds_;  // the monitors' shim connections (shut down on shutdown)
+  std::map<std::string, std::shared_ptr<Task>> tasks_;  // by container id; see task.h
+  // The container's Task (made for a container that has none yet; for an id that is not a container, one
+  // that belongs to nobody).
+  std::shared_ptr<Task> taskLocked(const std::string& id);
+  std::set<std::shared_ptr<Task>> monitored_;  // the monitors' tasks (their connections shut at shutdown)
+  std::set<int> waiterFds_;                    // exec waits of detached execs (shut down on shutdown)
   int monitorsRunning_ = 0;
-  std::set<std::string> shimsEnding_;         // shims that reported the exit and are cleaning up
-  std::set<std::string> cleanupPending_;      // exited, their rootfs mount and run directory not removed yet
-  std::set<std::string> shimReady_;           // containers whose shim answers (created or running)
-  std::map<std::string, int> pendingAttach_;  // attach requests waiting for a container's start
-  std::map<std::string, uint64_t> startFailures_;  // wakes attach requests waiting for a start that failed
   std::deque<nlohmann::json> events_;
-  uint64_t eventSeq_ = 0;                     // events ever emitted (events_ holds the last ones)
-  std::map<std::string, int64_t> backoffMs_;  // restart-policy delay of each container
-  std::map<std::string, int> removedExit_;   // last exit codes of removed containers (wait condition=removed)
-  std::deque<std::string> removedOrder_;     // removedExit_'s ids, oldest first (it keeps the last 1024)
-  std::map<std::string, uint64_t> exitSeq_;  // bumped on every exit (for next-exit waits)
+  uint64_t eventSeq_ = 0;                   // events ever emitted (events_ holds the last ones)
+  std::map<std::string, int> removedExit_;  // last exit codes of removed containers (wait condition=removed)
+  std::deque<std::string> removedOrder_;    // removedExit_'s ids, oldest first (it keeps the last 1024)
   std::map<std::string, Exec> execs_;
-  std::map<std::string, uint64_t> healthGen_;  // a health loop runs while its generation is current
   bool stopping_ = false;
   void recordExecExit(const std::string& execId, int code);
 };

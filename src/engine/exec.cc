@@ -59,10 +59,10 @@ Result<std::string> Engine::execCreate(const std::string& ref, const json& body)
   std::lock_guard lock(m_);
   TRY(std::string cid, resolveId(ref));
   const Container& c = containers_.at(cid);
-  if (c.state.status == "paused")
+  if (c.state.status == Status::Paused)
     return fail(ErrorCategory::Conflict,
                 "Container " + cid + " is paused, unpause the container before exec");
-  if (c.state.status != "running")
+  if (c.state.status != Status::Running)
     return fail(ErrorCategory::Conflict, "Container " + cid + " is not running");
   Exec ex;
   ex.id = randomHexId();
@@ -101,7 +101,7 @@ Result<Exec> Engine::execBegin(const std::string& execId, std::optional<bool> tt
     return fail(ErrorCategory::Conflict, "Error: Exec command " + execId + " is already running");
   if (ex.started) return fail(ErrorCategory::Conflict, "Error: Exec command " + execId + " has already run");
   auto c = containers_.find(ex.containerId);
-  if (c == containers_.end() || c->second.state.status != "running")
+  if (c == containers_.end() || c->second.state.status != Status::Running)
     return fail(ErrorCategory::Conflict, "Container " + ex.containerId + " is not running");
   if (tty) ex.config["Tty"] = *tty;
   ex.started = true;

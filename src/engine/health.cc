@@ -64,24 +64,25 @@ std::optional<HealthProbe> healthProbeOf(const spec::Config& config) {
 void Engine::startHealthLocked(const std::string& id) {
   auto& c = containers_.at(id);
   auto probe = healthProbeOf(c.config);
-  uint64_t gen = ++healthGen_[id];
+  std::shared_ptr<Task> task = taskLocked(id);
+  uint64_t gen = ++task->healthGen;
   if (!probe) {
     c.state.health = nullptr;
     return;
   }
-  if (!c.state.health.is_object() || c.state.status != "running")
+  if (!c.state.health.is_object() || c.state.status != Status::Running)
     c.state.health = {{"Status", "starting"}, {"FailingStreak", 0}, {"Log", json::array()}};
   ++monitorsRunning_;
-  std::thread([this, id, gen, p = *probe] { healthLoop(id, gen, p); }).detach();
+  std::thread([this, id, task, gen, p = *probe] { healthLoop(id, task, gen, p); }).detach();
 }
 
-void Engine::healthLoop(std::string id, uint64_t gen, HealthProbe p) {
+void Engine::healthLoop(std::string id, std::shared_ptr<Task> task, uint64_t gen, HealthProbe p) {
   using namespace std::chrono;
   auto started = steady_clock::now();
   auto current = [&] {
     auto it = containers_.find(id);
-    return !stopping_ && healthGen_[id] == gen && it != containers_.end() &&
-           (it->second.state.status == "running" || it->second.state.status == "paused");
+    return !stopping_ && task->healthGen == gen && it != containers_.end() &&
+           (it->second.state.status == Status::Running || it->second.state.status == Status::Paused);
   };
   for (;;) {
     bool inStart = steady_clock::now() - started < nanoseconds(p.startPeriodNs);
@@ -90,7 +91,7 @@ void Engine::healthLoop(std::string id, uint64_t gen, HealthProbe p) {
       std::unique_lock lock(m_);
       changed_.wait_for(lock, nanoseconds(waitNs), [&] { return !current(); });
       if (!current()) break;
-      if (containers_.at(id).state.status == "paused") continue;  // docker skips probes while paused
+      if (containers_.at(id).state.status == Status::Paused) continue;  // docker skips probes while paused
     }
     HealthResult r = runProbe(id, p);
     bool restart = false;

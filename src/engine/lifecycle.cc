@@ -44,6 +44,13 @@ bool pathExists(const std::string& p) {
 
 }  // namespace
 
+std::shared_ptr<Task> Engine::taskLocked(const std::string& id) {
+  if (auto it = tasks_.find(id); it != tasks_.end()) return it->second;
+  auto t = std::make_shared<Task>();
+  if (containers_.count(id)) tasks_[id] = t;
+  return t;
+}
+
 Result<std::string> Engine::shimRequest(const std::string& id, const runtime::shim::Request& req) {
   TRY(UniqueFd fd, connectTo(containerDir(id) + "/shim.sock"));
   if (!sendAll(fd.get(), runtime::shim::encode(req) + "\n"))
@@ -92,7 +99,7 @@ Result<void> Engine::spawnShim(Container& c) {
     if (other == containers_.end())
       return fail(ErrorCategory::NotFound,
                   "No such container: " + mode.substr(10) + " (its network namespace)");
-    if (other->second.state.status != "running" && other->second.state.status != "paused")
+    if (other->second.state.status != Status::Running && other->second.state.status != Status::Paused)
       return fail(ErrorCategory::Conflict,
                   "cannot join network of a non running container: " + other->second.name);
     o.netnsPath = "/proc/" + std::to_string(other->second.state.pid) + "/ns/net";
@@ -138,9 +145,8 @@ Result<void> Engine::spawnShim(Container& c) {
   // Created and started in one step; attach requests that came before the start connect to the shim once
   // it answers: it holds the process's output until they have (no output is lost), so the start need not
   // wait for their connections.
-  auto announced = pendingAttach_.find(c.id);
   args.push_back("--start");
-  args.push_back(std::to_string(announced == pendingAttach_.end() ? 0 : announced->second));
+  args.push_back(std::to_string(taskLocked(c.id)->pendingAttach));
   // A shim started ahead takes its arguments on its socket, and reports there.
   UniqueFd standby = shimPool_ ? shimPool_->take() : UniqueFd();
   if (standby) {
@@ -199,23 +205,23 @@ Result<void> Engine::start(const std::string& ref) {
 
 Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::string& id) {
   // The previous shim of this container reported its exit and may still be cleaning up (up to 10 s).
-  changed_.wait_for(lock, std::chrono::seconds(10),
-                    [&] { return (!shimsEnding_.count(id) && !cleanupPending_.count(id)) || stopping_; });
+  std::shared_ptr<Task> task = taskLocked(id);
+  changed_.wait_for(lock, std::chrono::seconds(10), [&] { return !task->finishing() || stopping_; });
   if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
   Container c = containers_.at(id);
-  if (c.state.status == "running" || c.state.status == "paused")
+  if (c.state.status == Status::Running || c.state.status == Status::Paused)
     return fail(ErrorCategory::NotModified, "container already started");
   if (c.removalRequested)
     return fail(ErrorCategory::Conflict, "container is marked for removal and cannot be started");
-  containers_[id].state.status = "starting";
+  containers_[id].state.status = Status::Starting;
   // A failed start leaves the container as it was (and removes an --rm one, as docker does: its client
   // waits for condition=removed); pending attach requests are woken.
   auto failed = [&](const Error& e) -> Result<void> {
-    startFailures_[id]++;
-    shimReady_.erase(id);
+    task->startFailures++;
+    task->shimReady = false;
     auto it = containers_.find(id);  // the lock was let go meanwhile: it may be gone
     if (it != containers_.end()) {
-      it->second.state.status = c.hasBeenStarted ? "exited" : "created";
+      it->second.state.status = c.hasBeenStarted ? Status::Exited : Status::Created;
       it->second.state.error = e.message();
       (void)save(it->second, db::Sync::Relaxed);
       if (c.hostConfig.autoRemove) (void)removeLocked(lock, id, true, true);
@@ -225,10 +231,10 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
   };
   if (auto r = spawnShim(c); !r) return failed(r.error());
   log::phase("start: shim answered");
-  shimReady_.insert(id);  // attach requests that came before the start connect now
+  task->shimReady = true;  // attach requests that came before the start connect now
   changed_.notify_all();
   Container& live = containers_[id];
-  live.state.status = "running";
+  live.state.status = Status::Running;
   live.state.pid = c.state.pid;
   live.endpoints = c.endpoints;
   live.ports = c.ports;
@@ -257,6 +263,12 @@ void Engine::startMonitor(const std::string& id) {
 }
 
 void Engine::monitor(std::string id) {
+  std::shared_ptr<Task> task;
+  {
+    std::lock_guard lock(m_);
+    task = taskLocked(id);
+    monitored_.insert(task);
+  }
   std::string line;
   auto fd = connectTo(containerDir(id) + "/shim.sock");
   bool ending = false;  // the shim reported the exit and is cleaning up
@@ -265,7 +277,7 @@ void Engine::monitor(std::string id) {
               runtime::shim::encode(runtime::shim::Request::of(runtime::shim::Request::Kind::Wait)) + "\n")) {
     {
       std::lock_guard lock(m_);
-      monitorFds_[id] = fd->get();
+      task->monitorFd = fd->get();
     }
     log::phase("monitor: waiting");
     auto l = readLine(fd->get());
@@ -273,9 +285,9 @@ void Engine::monitor(std::string id) {
     std::lock_guard lock(m_);
     if (l && !stopping_) {
       ending = true;
-      shimsEnding_.insert(id);
+      task->shimEnding = true;
     } else {
-      monitorFds_.erase(id);
+      task->monitorFd = -1;
     }
   }
   {
@@ -290,12 +302,12 @@ void Engine::monitor(std::string id) {
   bool deferred;
   {
     std::lock_guard lock(m_);
-    deferred = cleanupPending_.count(id) > 0;
+    deferred = task->cleanupPending;
   }
   if (deferred) {
     cleanupRuntime(id);
     std::lock_guard lock(m_);
-    cleanupPending_.erase(id);
+    task->cleanupPending = false;
     changed_.notify_all();
   }
   if (ending) {
@@ -309,10 +321,11 @@ void Engine::monitor(std::string id) {
       if (n < 0 || ::recv(fd->get(), buf, sizeof buf, 0) <= 0) break;
     }
     std::lock_guard lock(m_);
-    monitorFds_.erase(id);
-    shimsEnding_.erase(id);
+    task->monitorFd = -1;
+    task->shimEnding = false;
   }
   std::lock_guard lock(m_);
+  monitored_.erase(task);
   --monitorsRunning_;
   changed_.notify_all();
 }
@@ -338,7 +351,9 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
     if (text) exitLine = trim(*text);
   }
   Container& c = it->second;
-  if (c.state.status != "running" && c.state.status != "paused" && c.state.status != "starting") return;
+  if (c.state.status != Status::Running && c.state.status != Status::Paused &&
+      c.state.status != Status::Starting)
+    return;
   // The monitor's "exit <status>", or the exit file's "<status>".
   auto exit = exitLine.starts_with("exit ") ? runtime::shim::decodeExitLine(exitLine)
                                             : runtime::shim::decodeExit(exitLine);
@@ -351,11 +366,12 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
     c.state.error = "the container's shim disappeared without recording an exit status";
     c.state.finishedAt = log::nowRfc3339();
   }
-  c.state.status = "exited";
+  c.state.status = Status::Exited;
   c.state.pid = 0;
-  shimReady_.erase(id);
+  std::shared_ptr<Task> task = taskLocked(id);
+  task->shimReady = false;
   if (deferCleanup)
-    cleanupPending_.insert(id);
+    task->cleanupPending = true;
   else
     cleanupRuntime(id);
   log::phase("exit: runtime cleaned");
@@ -368,7 +384,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
   bool autoRemove = c.hostConfig.autoRemove;
   if (!autoRemove) (void)save(c, db::Sync::Relaxed);
   log::phase("exit: saved");
-  exitSeq_[id]++;
+  task->exits++;
   if (c.state.oomKilled) emitLocked("container", "oom", id);
   emitLocked("container", "die", id, {{"exitCode", std::to_string(c.state.exitCode)}});
   if (!autoRemove && maybeRestartLocked(c, false)) {
@@ -409,11 +425,12 @@ bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
   bool ranLong = false;
   if (strptime(c.state.finishedAt.c_str(), "%Y-%m-%dT%H:%M:%S", &tf))
     ranLong = std::chrono::system_clock::from_time_t(timegm(&tf)) - started >= std::chrono::seconds(10);
-  if (ranLong || daemonStart) backoffMs_[c.id] = 0;
-  int64_t delay = backoffMs_[c.id] == 0 ? 100 : std::min<int64_t>(backoffMs_[c.id] * 2, 60000);
-  backoffMs_[c.id] = delay;
+  std::shared_ptr<Task> task = taskLocked(c.id);
+  if (ranLong || daemonStart) task->backoffMs = 0;
+  int64_t delay = task->backoffMs == 0 ? 100 : std::min<int64_t>(task->backoffMs * 2, 60000);
+  task->backoffMs = delay;
   if (daemonStart) delay = 0;
-  c.state.status = "restarting";
+  c.state.status = Status::Restarting;
   restartLater(c.id, delay);
   return true;
 }
@@ -424,9 +441,9 @@ void Engine::restartLater(std::string id, int64_t delayMs) {
     std::unique_lock lock(m_);
     changed_.wait_for(lock, std::chrono::milliseconds(delayMs), [&] { return stopping_; });
     auto it = containers_.find(id);
-    if (!stopping_ && it != containers_.end() && it->second.state.status == "restarting") {
+    if (!stopping_ && it != containers_.end() && it->second.state.status == Status::Restarting) {
       it->second.restartCount++;
-      it->second.state.status = "exited";
+      it->second.state.status = Status::Exited;
       auto r = startLocked(lock, id);
       if (!r) {
         auto again = containers_.find(id);
@@ -457,7 +474,7 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
-  if (c.state.status != "running" && c.state.status != "paused")
+  if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::Conflict,
                 "Cannot kill container: " + ref + ": Container " + id + " is not running");
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {  // as docker: the user ended it, no restart
@@ -473,14 +490,14 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
   std::unique_lock lock(m_);
   TRY(std::string id, resolveId(ref));
   Container& c = containers_.at(id);
-  if (c.state.status == "restarting") {  // a pending restart is cancelled
+  if (c.state.status == Status::Restarting) {  // a pending restart is cancelled
     c.manuallyStopped = true;
-    c.state.status = "exited";
+    c.state.status = Status::Exited;
     TRYV(save(c));
     changed_.notify_all();
     return {};
   }
-  if (c.state.status != "running" && c.state.status != "paused")
+  if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::NotModified, "container already stopped");
   c.manuallyStopped = true;
   (void)save(c);
@@ -489,11 +506,12 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
                                                       : c.config.stopSignal;
   int sig = parseSignal(sigName).value_or(SIGTERM);
   int secs = timeout ? *timeout : c.config.stopTimeout.value_or(10);
-  uint64_t seq = exitSeq_[id];
-  if (c.state.status == "paused")
+  std::shared_ptr<Task> task = taskLocked(id);
+  uint64_t seq = task->exits;
+  if (c.state.status == Status::Paused)
     (void)shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume));
   if (auto r = signalLocked(id, sig); !r) log::warn("stop " + id + ": " + r.error().message());
-  auto exited = [&] { return exitSeq_[id] != seq || !containers_.count(id); };
+  auto exited = [&] { return task->exits != seq || !containers_.count(id); };
   if (secs < 0 || !changed_.wait_for(lock, std::chrono::seconds(secs), exited)) {
     (void)signalLocked(id, SIGKILL);
     if (!changed_.wait_for(lock, std::chrono::seconds(30), exited))
@@ -513,12 +531,12 @@ Result<void> Engine::pause(const std::string& ref) {
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
-  if (c.state.status == "paused")
+  if (c.state.status == Status::Paused)
     return fail(ErrorCategory::Conflict, "Container " + id + " is already paused");
-  if (c.state.status != "running")
+  if (c.state.status != Status::Running)
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
   TRYV(shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Pause)));
-  c.state.status = "paused";
+  c.state.status = Status::Paused;
   emitLocked("container", "pause", id);
   return save(c, db::Sync::Relaxed);
 }
@@ -527,9 +545,10 @@ Result<void> Engine::unpause(const std::string& ref) {
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
-  if (c.state.status != "paused") return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
+  if (c.state.status != Status::Paused)
+    return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
   TRYV(shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume)));
-  c.state.status = "running";
+  c.state.status = Status::Running;
   emitLocked("container", "unpause", id);
   return save(c, db::Sync::Relaxed);
 }
@@ -569,8 +588,8 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const sp
       return invalid("Restart policy cannot be updated because AutoRemove is enabled for the container");
     c.hostConfig.restartPolicy = *u.restartPolicy;
   }
-  const std::string& st = c.state.status;
-  if (st == "running" || st == "paused") {
+  Status st = c.state.status;
+  if (st == Status::Running || st == Status::Paused) {
     TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
     TRY(oci::Resources res, oci::parseResources(image::resourceLimitsJson(o)));
     runtime::Runtime rt(opts_.runRoot + "/runtime");
@@ -587,7 +606,7 @@ Result<void> Engine::resize(const std::string& ref, int rows, int cols) {
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
-  if (c.state.status != "running" && c.state.status != "paused")
+  if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
   TRYV(shimRequest(id,
                    runtime::shim::Request::resize(static_cast<unsigned>(rows), static_cast<unsigned>(cols))));
@@ -596,8 +615,8 @@ Result<void> Engine::resize(const std::string& ref, int rows, int cols) {
 
 uint64_t Engine::exitSequence(const std::string& id) {
   std::lock_guard lock(m_);
-  auto it = exitSeq_.find(id);
-  return it == exitSeq_.end() ? 0 : it->second;
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? 0 : it->second->exits;
 }
 
 Result<int> Engine::wait(const std::string& ref, const std::string& condition,
@@ -607,12 +626,13 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
   std::string cond = condition.empty() ? "not-running" : condition;
   if (cond != "not-running" && cond != "next-exit" && cond != "removed")
     return invalid("invalid condition: \"" + condition + "\"");
-  uint64_t seq = since ? *since : exitSeq_[id];
+  std::shared_ptr<Task> task = taskLocked(id);
+  uint64_t seq = since ? *since : task->exits;
   auto running = [&] {
     auto it = containers_.find(id);
     if (it == containers_.end()) return false;
     auto& s = it->second.state.status;
-    return s == "running" || s == "paused" || s == "starting" || s == "restarting";
+    return s == Status::Running || s == Status::Paused || s == Status::Starting || s == Status::Restarting;
   };
   for (;;) {
     auto it = containers_.find(id);
@@ -622,7 +642,7 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
       return removedExit_.count(id) ? removedExit_[id] : 0;
     } else if (cond == "not-running" && !running()) {
       return it->second.state.exitCode;
-    } else if (cond == "next-exit" && exitSeq_[id] != seq) {
+    } else if (cond == "next-exit" && task->exits != seq) {
       return it->second.state.exitCode;
     }
     if (stopping_) return fail(ErrorCategory::Unavailable, "the daemon is shutting down");
@@ -665,25 +685,26 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   auto it = containers_.find(id);
   if (it == containers_.end()) return fail(ErrorCategory::NotFound, "No such container: " + id);
   auto& st = it->second.state.status;
-  bool running = st == "running" || st == "paused" || st == "starting";
+  bool running = st == Status::Running || st == Status::Paused || st == Status::Starting;
   if (running && !force)
     return fail(ErrorCategory::Conflict,
-                "You cannot remove a " + std::string(st == "paused" ? "paused" : "running") + " container " +
-                    id + ". Stop the container before attempting removal or force remove");
+                "You cannot remove a " + std::string(st == Status::Paused ? "paused" : "running") +
+                    " container " + id + ". Stop the container before attempting removal or force remove");
+  std::shared_ptr<Task> task = taskLocked(id);
   if (running) {
-    uint64_t seq = exitSeq_[id];
+    uint64_t seq = task->exits;
     it->second.removalRequested = true;
-    if (st == "paused")
+    if (st == Status::Paused)
       (void)shimRequest(id, runtime::shim::Request::of(runtime::shim::Request::Kind::Resume));
     (void)signalLocked(id, SIGKILL);
     if (!changed_.wait_for(lock, std::chrono::seconds(30),
-                           [&] { return exitSeq_[id] != seq || !containers_.count(id); }))
+                           [&] { return task->exits != seq || !containers_.count(id); }))
       return fail("container " + id + " did not exit after SIGKILL");
     if (!containers_.count(id)) return {};  // AutoRemove got there first
   }
   int code = containers_.at(id).state.exitCode;
   bool autoRemove = containers_.at(id).hostConfig.autoRemove;
-  if (!cleanupPending_.count(id)) cleanupRuntime(id);  // else its monitor does it, after the answers
+  if (!task->cleanupPending) cleanupRuntime(id);  // else its monitor does it, after the answers
   // The record first (synced: the user's removal survives a power cut; relaxed for an --rm container,
   // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a
   // crash between the two leaves a layer without a container, which loadAll() removes; never a container
@@ -698,9 +719,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   (void)trash_->discard(opts_.dataRoot + "/containers/" + id);
   containers_.erase(id);
   std::erase_if(execs_, [&](const auto& e) { return e.second.containerId == id; });
-  healthGen_.erase(id);  // its health loop, if any, sees the container gone and ends
-  startFailures_.erase(id);
-  backoffMs_.erase(id);
+  tasks_.erase(id);  // its monitor and health loop, if any, hold it until they end
   // For `wait?condition=removed` that comes after the removal: the last ones are enough (a daemon that
   // runs --rm containers all day must not grow by one entry each).
   removedExit_[id] = code;
@@ -709,7 +728,6 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
     removedExit_.erase(removedOrder_.front());
     removedOrder_.pop_front();
   }
-  exitSeq_.erase(id);
   changed_.notify_all();
   log::phase("remove: done");
   return {};
@@ -719,7 +737,8 @@ void Engine::shutdown() {
   std::unique_lock lock(m_);
   if (stopping_) return;
   stopping_ = true;
-  for (auto& [id, fd] : monitorFds_) ::shutdown(fd, SHUT_RDWR);
+  for (auto& t : monitored_)
+    if (t->monitorFd >= 0) ::shutdown(t->monitorFd, SHUT_RDWR);
   for (int fd : waiterFds_) ::shutdown(fd, SHUT_RDWR);
   changed_.notify_all();
   changed_.wait_for(lock, std::chrono::seconds(5), [&] { return monitorsRunning_ == 0; });

@@ -521,7 +521,7 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
     TRYV(endpointConfigLocked(updated, n, *settings));
   }
   updated.networks.push_back(n.name);
-  bool running = c.state.status == "running" || c.state.status == "paused";
+  bool running = c.state.status == Status::Running || c.state.status == Status::Paused;
   if (running && c.state.pid > 0) {
     // A running container gets its interface now: the first free ethN in its namespace.
     UniqueFd ns(::open(("/proc/" + std::to_string(c.state.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));

@@ -85,7 +85,7 @@ Result<std::unique_ptr<sys::cgroup::Manager>> Engine::cgroupOfContainer(const st
     std::lock_guard lock(m_);
     TRY(std::string cid, resolveId(ref));
     auto& c = containers_.at(cid);
-    if (c.state.status != "running" && c.state.status != "paused")
+    if (c.state.status != Status::Running && c.state.status != Status::Paused)
       return fail(ErrorCategory::Conflict, "Container " + cid + " is not running");
     if (id) *id = cid;
     if (name) *name = "/" + c.name;

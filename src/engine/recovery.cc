@@ -53,13 +53,14 @@ void Engine::cleanupRuntime(const std::string& id) {
 }
 
 void Engine::reconcile(Container& c) {
-  if (c.state.status == "starting") c.state.status = c.hasBeenStarted ? "exited" : "created";
-  if (c.state.status != "running" && c.state.status != "paused") return;
+  if (c.state.status == Status::Starting)
+    c.state.status = c.hasBeenStarted ? Status::Exited : Status::Created;
+  if (c.state.status != Status::Running && c.state.status != Status::Paused) return;
   std::string dir = containerDir(c.id);
   if (pathExists(dir + "/shim.sock")) {
     auto fd = connectTo(dir + "/shim.sock");
     if (fd) {
-      shimReady_.insert(c.id);
+      taskLocked(c.id)->shimReady = true;
       startMonitor(c.id);
       return;
     }

@@ -134,9 +134,10 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
     {
       std::lock_guard lock(m_);
       auto it = containers_.find(id);
-      running = it != containers_.end() &&
-                (it->second.state.status == "running" || it->second.state.status == "paused" ||
-                 it->second.state.status == "starting" || it->second.state.status == "restarting");
+      running =
+          it != containers_.end() &&
+          (it->second.state.status == Status::Running || it->second.state.status == Status::Paused ||
+           it->second.state.status == Status::Starting || it->second.state.status == Status::Restarting);
     }
     any = false;
     if (!readNew(any)) return {};
@@ -157,11 +158,11 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
   }
 }
 
-Result<void> Engine::attachable(const std::string& status, const std::string& ref) {
-  if (status == "paused")
+Result<void> Engine::attachable(Status status, const std::string& ref) {
+  if (status == Status::Paused)
     return fail(ErrorCategory::Conflict,
                 "container " + ref + " is paused, unpause the container before attach");
-  if (status == "restarting")
+  if (status == Status::Restarting)
     return fail(ErrorCategory::Conflict,
                 "container " + ref + " is restarting, wait until the container is running");
   return {};
@@ -184,25 +185,26 @@ Result<void> Engine::attach(const std::string& ref, const AttachStreams& s, cons
     auto status = containers_.at(id).state.status;
     tty = containers_.at(id).config.tty;
     TRYV(attachable(status, ref));
-    if (!shimReady_.count(id)) {
+    std::shared_ptr<Task> task = taskLocked(id);
+    if (!task->shimReady) {
       // As docker's daemon: an attach to a container that is not running (created, or exited: `docker
       // start -a` of a container that ran before) waits for its next start. Counted before the client
       // hears back: its start request, sent after the answer, then waits for this attach to connect.
-      pendingAttach_[id]++;
-      uint64_t failures = startFailures_[id];
+      task->pendingAttach++;
+      uint64_t failures = task->startFailures;
       lock.unlock();
       answer();
       lock.lock();
       changed_.wait(lock, [&] {
         auto it = containers_.find(id);
-        if (stopping_ || shimReady_.count(id) || it == containers_.end() || startFailures_[id] != failures)
+        if (stopping_ || task->shimReady || it == containers_.end() || task->startFailures != failures)
           return true;
         auto& st = it->second.state.status;
-        return st != "created" && st != "starting" && st != "exited" && st != "dead";
+        return st != Status::Created && st != Status::Starting && st != Status::Exited && st != Status::Dead;
       });
-      if (--pendingAttach_[id] == 0) pendingAttach_.erase(id);
+      task->pendingAttach--;
       changed_.notify_all();
-      if (!shimReady_.count(id)) return fail(ErrorCategory::Conflict, "the container did not start");
+      if (!task->shimReady) return fail(ErrorCategory::Conflict, "the container did not start");
     }
     TRY(shim, shimio::connect(containerDir(id) + "/shim.sock"));
     std::string req = runtime::shim::encode(runtime::shim::Request::attach(s.stdin)) + "\n";

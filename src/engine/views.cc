@@ -45,7 +45,7 @@ std::string humanDuration(int64_t secs) {
 std::string statusText(const Container& c) {
   int64_t now = static_cast<int64_t>(::time(nullptr));
   const auto& s = c.state;
-  if (s.status == "running") {
+  if (s.status == Status::Running) {
     std::string up = "Up " + humanDuration(now - unixOf(s.startedAt));
     if (s.health.is_object()) {
       std::string h = s.health.value("Status", "");
@@ -53,19 +53,15 @@ std::string statusText(const Container& c) {
     }
     return up;
   }
-  if (s.status == "paused") return "Up " + humanDuration(now - unixOf(s.startedAt)) + " (Paused)";
-  if (s.status == "restarting") return "Restarting (" + std::to_string(s.exitCode) + ")";
-  if (s.status == "exited")
+  if (s.status == Status::Paused) return "Up " + humanDuration(now - unixOf(s.startedAt)) + " (Paused)";
+  if (s.status == Status::Restarting) return "Restarting (" + std::to_string(s.exitCode) + ")";
+  if (s.status == Status::Exited)
     return "Exited (" + std::to_string(s.exitCode) + ") " + humanDuration(now - unixOf(s.finishedAt)) +
            " ago";
-  if (s.status == "starting") return "Created";
-  if (s.status == "created") return "Created";
-  if (s.status == "removing") return "Removal In Progress";
+  if (s.status == Status::Starting) return "Created";
+  if (s.status == Status::Created) return "Created";
+  if (s.status == Status::Removing) return "Removal In Progress";
   return "Dead";
-}
-
-std::string publicStatus(const std::string& s) {
-  return s == "starting" ? "created" : s;
 }
 
 }  // namespace
@@ -94,7 +90,7 @@ json Engine::summaryJson(const Container& c) {
              return out;
            }()},
           {"Labels", labels},
-          {"State", publicStatus(c.state.status)},
+          {"State", std::string(publicStatus(c.state.status))},
           {"Status", statusText(c)},
           {"HostConfig", {{"NetworkMode", net}}},
           {"NetworkSettings",
@@ -114,7 +110,7 @@ json Engine::inspectJson(const Container& c) {
       if (e.containerId == c.id && e.running) execIds.push_back(id);
   }
   const auto& s = c.state;
-  std::string st = publicStatus(s.status);
+  Status st = s.status == Status::Starting ? Status::Created : s.status;
   json hc = spec::encode(c.hostConfig);
   json cfg = spec::encode(c.config);
   if (cfg["Image"].get<std::string>().empty()) cfg["Image"] = c.image;
@@ -134,12 +130,12 @@ json Engine::inspectJson(const Container& c) {
     }
     graph["Data"] = data;
   }
-  json state = {{"Status", st},
-                {"Running", st == "running" || st == "paused"},
-                {"Paused", st == "paused"},
-                {"Restarting", st == "restarting"},
+  json state = {{"Status", std::string(statusName(st))},
+                {"Running", st == Status::Running || st == Status::Paused},
+                {"Paused", st == Status::Paused},
+                {"Restarting", st == Status::Restarting},
                 {"OOMKilled", s.oomKilled},
-                {"Dead", st == "dead"},
+                {"Dead", st == Status::Dead},
                 {"Pid", s.pid},
                 {"ExitCode", s.exitCode},
                 {"Error", s.error},

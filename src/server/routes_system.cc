@@ -162,9 +162,9 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
     if (auto all = e.list(lo))
       for (auto& c : *all) {
         ++total;
-        if (c.state.status == "running")
+        if (c.state.status == engine::Status::Running)
           ++running;
-        else if (c.state.status == "paused")
+        else if (c.state.status == engine::Status::Paused)
           ++paused;
         else
           ++stopped;
