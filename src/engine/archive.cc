@@ -152,8 +152,8 @@ class Engine::RootfsAccess {
 
 Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::string& ref, std::string* id,
                                                                  bool withMounts) {
-  std::lock_guard lock(m_);
-  TRY(*id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(*id, resolveSettledLocked(lock, ref));
   auto access = std::make_unique<RootfsAccess>();
   access->readOnly = containers_.at(*id).hostConfig.readonlyRootfs;
   std::string dir = containerDir(*id);

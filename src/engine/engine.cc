@@ -410,8 +410,8 @@ Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn
   std::string newName = !newNameIn.empty() && newNameIn[0] == '/' ? newNameIn.substr(1) : newNameIn;
   if (!validContainerName(newName))
     return invalid("Invalid container name (" + newNameIn + "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-  std::lock_guard lock(m_);
-  TRY(std::string id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   for (auto& [other, c] : containers_)
     if (c.name == newName && other != id)
       return fail(ErrorCategory::Conflict, "Conflict. The container name \"/" + newName +

@@ -281,7 +281,14 @@ class Engine {
   std::string containerDir(const std::string& id) const { return opts_.runRoot + "/containers/" + id; }
   std::string logPath(const std::string& id) const;
   Result<void> startLocked(std::unique_lock<std::mutex>& lock, const std::string& id);
-  Result<void> spawnShim(Container& c);
+  Result<void> spawnShim(std::unique_lock<std::mutex>& lock, Container& c);
+  // berth-shim's arguments for container `c`, and a shim (one started ahead, or a new one) run with them:
+  // the pid of the container's process.
+  std::vector<std::string> shimArgs(const Container& c, int pendingAttach) const;
+  Result<int> runShim(std::vector<std::string> args);
+  // resolveId, then a wait (the lock let go meanwhile) while a start of the container is in progress:
+  // stop, kill, remove, pause, update, cp and network changes act on a container that is not Starting.
+  Result<std::string> resolveSettledLocked(std::unique_lock<std::mutex>& lock, const std::string& ref);
   void startMonitor(const std::string& id);
   void startHealthLocked(const std::string& id);
   void healthLoop(std::string id, std::shared_ptr<Task> task, uint64_t gen, HealthProbe p);
@@ -325,7 +332,8 @@ class Engine {
   Result<Endpoint> attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
                                 bool primary);
   // The network and container (id) a connect or disconnect body names.
-  Result<std::pair<Network, std::string>> connectionOfLocked(const std::string& ref,
+  Result<std::pair<Network, std::string>> connectionOfLocked(std::unique_lock<std::mutex>& lock,
+                                                             const std::string& ref,
                                                              const nlohmann::json& body);
   // NetworkingConfig.EndpointsConfig / a connect's EndpointConfig: aliases and --ip for network `n`.
   Result<void> endpointConfigLocked(Container& c, const Network& n, const spec::EndpointSettings& cfg);

@@ -1,5 +1,5 @@
-// Engine: tasks. start spawns a berth-shim (the container's parent), stop/kill/pause talk to it, a monitor
-// thread per running container records its exit; reconcile finds the shims of a previous daemon.
+// Engine: tasks. stop/kill/pause talk to the shim, a monitor thread per running container records its exit,
+// restart policies start it again; wait and remove.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,6 +44,16 @@ bool pathExists(const std::string& p) {
 
 }  // namespace
 
+Result<std::string> Engine::resolveSettledLocked(std::unique_lock<std::mutex>& lock, const std::string& ref) {
+  TRY(std::string id, resolveId(ref));
+  changed_.wait(lock, [&] {
+    auto it = containers_.find(id);
+    return stopping_ || it == containers_.end() || it->second.state.status != Status::Starting;
+  });
+  if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + ref);
+  return id;
+}
+
 std::shared_ptr<Task> Engine::taskLocked(const std::string& id) {
   if (auto it = tasks_.find(id); it != tasks_.end()) return it->second;
   auto t = std::make_shared<Task>();
@@ -57,203 +67,6 @@ Result<std::string> Engine::shimRequest(const std::string& id, const runtime::sh
     return sysFail("talking to the container's shim");
   TRY(std::string answer, readLine(fd.get()));
   return runtime::shim::decodeAnswer(answer);
-}
-
-Result<void> Engine::spawnShim(Container& c) {
-  std::string dir = containerDir(c.id);
-  log::phase("start: begin");
-  TRYV(mkdirAll(dir + "/rootfs", 0700));
-  ::unlink((dir + "/exit").c_str());
-  auto cached = layerMounts_.find(c.id);
-  if (cached == layerMounts_.end())
-    return fail(ErrorCategory::NotFound, "the writable layer of container " + c.id + " is missing");
-  const std::vector<snapshot::Mount>& mounts = cached->second;
-  // An --rm container's writable layer is deleted when it exits: overlay's `volatile` spares it the sync
-  // of the upper filesystem at unmount (a journal commit, ~1 ms on ext4), as podman does for --rm.
-  auto withVolatile = mounts;
-  bool isVolatile = false;
-  if (c.hostConfig.autoRemove)
-    for (auto& m : withVolatile)
-      if (m.type == "overlay" && std::any_of(m.options.begin(), m.options.end(),
-                                             [](auto& o) { return o.starts_with("upperdir="); })) {
-        m.options.push_back("volatile");
-        isVolatile = true;
-      }
-  if (!isVolatile || !snapshot::mountAll(withVolatile, dir + "/rootfs"))  // kernels before 5.10: plain
-    TRYV(snapshot::mountAll(mounts, dir + "/rootfs"));
-  Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
-  log::phase("start: rootfs mounted");
-  auto icfgIt = imageConfigs_.find(c.imageId);
-  if (icfgIt == imageConfigs_.end()) return fail(ErrorCategory::NotFound, "No such image: " + c.imageId);
-  const image::ImageConfig& icfg = icfgIt->second;
-  TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
-  // A network namespace made ahead (held open until the shim reports the container's init ready, which
-  // has joined it by then).
-  std::vector<std::unique_ptr<StagedMount>> staged;  // volume subpaths, until the container exists
-  TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged));
-  Defer release([&] { releaseVolumesLocked(c); });
-  UniqueFd netns;
-  if (const std::string& mode = c.hostConfig.networkMode; mode.starts_with("container:")) {
-    // docker's container network mode: the other container's namespace and its files.
-    auto other = containers_.find(mode.substr(10));
-    if (other == containers_.end())
-      return fail(ErrorCategory::NotFound,
-                  "No such container: " + mode.substr(10) + " (its network namespace)");
-    if (other->second.state.status != Status::Running && other->second.state.status != Status::Paused)
-      return fail(ErrorCategory::Conflict,
-                  "cannot join network of a non running container: " + other->second.name);
-    o.netnsPath = "/proc/" + std::to_string(other->second.state.pid) + "/ns/net";
-    if (!other->second.config.hostname.empty()) o.hostname = other->second.config.hostname;
-    bindEtcFiles(o, containerDir(other->first));
-  } else if (o.network != "host" && netns_) {
-    netns = netns_->take();
-  }
-  TRYV(connectNetworkLocked(c, netns, o, icfg.config.exposedPorts));
-  Defer disconnect([&] { disconnectNetworkLocked(c); });
-  if (netns) o.netnsPath = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns.get());
-  log::phase("start: options");
-  TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
-  log::phase("start: config made");
-  TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
-  log::phase("start: config written");
-
-  int64_t maxSize = opts_.logMaxSize;
-  int maxFiles = opts_.logMaxFiles;
-  logRotation(c.hostConfig.logConfig, maxSize, maxFiles);
-  bool tty = c.config.tty, openStdin = c.config.openStdin, stdinOnce = c.config.stdinOnce;
-
-  std::vector<std::string> args = {opts_.shimPath,
-                                   "--id",
-                                   c.id,
-                                   "--bundle",
-                                   dir,
-                                   "--runtime-root",
-                                   opts_.runRoot + "/runtime",
-                                   "--socket",
-                                   dir + "/shim.sock",
-                                   "--exit-file",
-                                   dir + "/exit",
-                                   "--log",
-                                   logPath(c.id),
-                                   "--log-max-size",
-                                   std::to_string(maxSize),
-                                   "--log-max-file",
-                                   std::to_string(maxFiles)};
-  if (tty) args.push_back("--tty");
-  if (openStdin) args.push_back("--stdin");
-  if (stdinOnce) args.push_back("--stdin-once");
-  // Created and started in one step; attach requests that came before the start connect to the shim once
-  // it answers: it holds the process's output until they have (no output is lost), so the start need not
-  // wait for their connections.
-  args.push_back("--start");
-  args.push_back(std::to_string(taskLocked(c.id)->pendingAttach));
-  // A shim started ahead takes its arguments on its socket, and reports there.
-  UniqueFd standby = shimPool_ ? shimPool_->take() : UniqueFd();
-  if (standby) {
-    std::string msg;
-    for (size_t i = 1; i < args.size(); ++i) msg += args[i] + '\0';
-    msg += '\0';
-    if (!shimio::sendAll(standby.get(), msg)) standby.reset();  // it died: start one here
-  }
-  int st = 0;
-  UniqueFd readEnd;
-  if (!standby) {
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) < 0) return sysFail("pipe");
-    readEnd.reset(ready[0]);
-    UniqueFd writeEnd(ready[1]);
-    args.push_back("--ready");
-    args.push_back("3");
-    // From the read-only copy of the shim when there is one (see readOnlyExecutable).
-    std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
-    TRY(st, spawnShimProcess(exe, args, writeEnd.get()));
-  }
-  int reportFd = standby ? standby.get() : readEnd.get();
-  std::string line;
-  char buf[4096];
-  while (line.find('\n') == std::string::npos) {  // one line, or EOF when the shim died
-    ssize_t n = ::read(reportFd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-  }
-  line = line.substr(0, line.find('\n'));
-  while (!line.empty() && line.back() == '\n') line.pop_back();
-  if (line.empty()) {
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) return fail("cannot run the shim " + opts_.shimPath);
-    return fail("the shim exited without creating the container");
-  }
-  TRY(std::string pid, runtime::shim::decodeAnswer(line));
-  c.state.pid = std::atoi(pid.c_str());
-  if (c.state.pid <= 0) return fail("the shim answered: " + line);
-  unmount.dismiss();
-  disconnect.dismiss();
-  release.dismiss();
-  return {};
-}
-
-Result<void> Engine::start(const std::string& ref) {
-  Result<void> r;
-  {
-    std::unique_lock lock(m_);
-    TRY(std::string id, resolveId(ref));
-    r = startLocked(lock, id);
-  }
-  removeLayers();  // a failed --rm container's
-  return r;
-}
-
-Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::string& id) {
-  // The previous shim of this container reported its exit and may still be cleaning up (up to 10 s).
-  std::shared_ptr<Task> task = taskLocked(id);
-  changed_.wait_for(lock, std::chrono::seconds(10), [&] { return !task->finishing() || stopping_; });
-  if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
-  Container c = containers_.at(id);
-  if (c.state.status == Status::Running || c.state.status == Status::Paused)
-    return fail(ErrorCategory::NotModified, "container already started");
-  if (c.removalRequested)
-    return fail(ErrorCategory::Conflict, "container is marked for removal and cannot be started");
-  containers_[id].state.status = Status::Starting;
-  // A failed start leaves the container as it was (and removes an --rm one, as docker does: its client
-  // waits for condition=removed); pending attach requests are woken.
-  auto failed = [&](const Error& e) -> Result<void> {
-    task->startFailures++;
-    task->shimReady = false;
-    auto it = containers_.find(id);  // the lock was let go meanwhile: it may be gone
-    if (it != containers_.end()) {
-      it->second.state.status = c.hasBeenStarted ? Status::Exited : Status::Created;
-      it->second.state.error = e.message();
-      (void)save(it->second, db::Sync::Relaxed);
-      if (c.hostConfig.autoRemove) (void)removeLocked(lock, id, true, true);
-    }
-    changed_.notify_all();
-    return std::unexpected(e);
-  };
-  if (auto r = spawnShim(c); !r) return failed(r.error());
-  log::phase("start: shim answered");
-  task->shimReady = true;  // attach requests that came before the start connect now
-  changed_.notify_all();
-  Container& live = containers_[id];
-  live.state.status = Status::Running;
-  live.state.pid = c.state.pid;
-  live.endpoints = c.endpoints;
-  live.ports = c.ports;
-  // Its names answer once its record has the endpoint (spawnShim worked on a copy).
-  for (auto& [name, ep] : live.endpoints)
-    if (auto n = networks_->find(ep.networkId); n && !n->predefined()) refreshNamesLocked(*n);
-  live.state.exitCode = 0;
-  live.state.oomKilled = false;
-  live.state.error.clear();
-  live.state.startedAt = log::nowRfc3339();
-  live.state.finishedAt = "0001-01-01T00:00:00Z";
-  live.hasBeenStarted = true;
-  live.manuallyStopped = false;
-  TRYV(save(live, db::Sync::Relaxed));
-  emitLocked("container", "start", id);
-  startMonitor(id);
-  changed_.notify_all();
-  log::phase("start: done");
-  return {};
 }
 
 void Engine::startMonitor(const std::string& id) {
@@ -471,8 +284,8 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
     if (!s) return invalid("Invalid signal: " + signal);
     sig = *s;
   }
-  std::lock_guard lock(m_);
-  TRY(std::string id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   auto& c = containers_.at(id);
   if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::Conflict,
@@ -488,7 +301,7 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
 
 Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, const std::string& signal) {
   std::unique_lock lock(m_);
-  TRY(std::string id, resolveId(ref));
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   Container& c = containers_.at(id);
   if (c.state.status == Status::Restarting) {  // a pending restart is cancelled
     c.manuallyStopped = true;
@@ -528,8 +341,8 @@ Result<void> Engine::restart(const std::string& ref, std::optional<int> timeout)
 }
 
 Result<void> Engine::pause(const std::string& ref) {
-  std::lock_guard lock(m_);
-  TRY(std::string id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   auto& c = containers_.at(id);
   if (c.state.status == Status::Paused)
     return fail(ErrorCategory::Conflict, "Container " + id + " is already paused");
@@ -542,8 +355,8 @@ Result<void> Engine::pause(const std::string& ref) {
 }
 
 Result<void> Engine::unpause(const std::string& ref) {
-  std::lock_guard lock(m_);
-  TRY(std::string id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   auto& c = containers_.at(id);
   if (c.state.status != Status::Paused)
     return fail(ErrorCategory::Conflict, "Container " + id + " is not paused");
@@ -558,8 +371,8 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const sp
   const spec::Resources& n = u.resources;
   TRYV(spec::validateResources(n, spec::HostFacts::cached(), true, &warnings));
   if (u.restartPolicy && !u.restartPolicy->name.empty()) TRYV(spec::validateRestartPolicy(*u.restartPolicy));
-  std::lock_guard lock(m_);
-  TRY(std::string id, resolveId(ref));
+  std::unique_lock lock(m_);
+  TRY(std::string id, resolveSettledLocked(lock, ref));
   Container c = containers_.at(id);
   spec::Resources& r = c.hostConfig.resources;
   // docker's rule: a zero (or absent) value leaves the setting as it is.
@@ -655,7 +468,7 @@ Result<void> Engine::remove(const std::string& ref, bool force, bool removeVolum
   Result<void> r;
   {
     std::unique_lock lock(m_);
-    TRY(std::string id, resolveId(ref));
+    TRY(std::string id, resolveSettledLocked(lock, ref));
     r = removeLocked(lock, id, force, removeVolumes);
   }
   removeLayers();

@@ -491,17 +491,18 @@ Result<std::vector<std::string>> Engine::networkPrune() {
   return removed;
 }
 
-Result<std::pair<Network, std::string>> Engine::connectionOfLocked(const std::string& ref, const json& body) {
+Result<std::pair<Network, std::string>> Engine::connectionOfLocked(std::unique_lock<std::mutex>& lock,
+                                                                   const std::string& ref, const json& body) {
   if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
     return invalid("the request body must name a Container");
   TRY(Network n, networks_->find(ref));
-  TRY(std::string id, resolveId(body["Container"].get<std::string>()));
+  TRY(std::string id, resolveSettledLocked(lock, body["Container"].get<std::string>()));
   return std::pair{n, id};
 }
 
 Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
-  std::lock_guard lock(m_);
-  TRY(auto target, connectionOfLocked(ref, body));
+  std::unique_lock lock(m_);
+  TRY(auto target, connectionOfLocked(lock, ref, body));
   const Network& n = target.first;
   Container& c = containers_.at(target.second);
   const std::string& mode = c.hostConfig.networkMode;
@@ -539,8 +540,8 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
 }
 
 Result<void> Engine::networkDisconnect(const std::string& ref, const json& body) {
-  std::lock_guard lock(m_);
-  TRY(auto target, connectionOfLocked(ref, body));
+  std::unique_lock lock(m_);
+  TRY(auto target, connectionOfLocked(lock, ref, body));
   const Network& n = target.first;
   Container& c = containers_.at(target.second);
   auto it = std::find(c.networks.begin(), c.networks.end(), n.name);
