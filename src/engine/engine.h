@@ -307,8 +307,9 @@ class Engine {
   void restartLater(std::string id, int64_t delayMs);
   Result<void> removeLocked(std::unique_lock<std::mutex>& lock, const std::string& id, bool force,
                             bool removeVolumes = false);
-  Result<std::unique_ptr<sys::cgroup::Manager>> cgroupOfContainer(const std::string& ref, std::string* id,
-                                                                  std::string* name);
+  // One request to the shim of a running (or paused) container; `id` and `name` ("/name") get its own.
+  Result<std::string> askRunning(const std::string& ref, const runtime::shim::Request& req,
+                                 std::string* id = nullptr, std::string* name = nullptr);
   void emitLocked(const std::string& type, const std::string& action, const std::string& id,
                   std::map<std::string, std::string> attrs = {});
   // One request to the container's shim; the value of its "ok" answer.

@@ -21,8 +21,6 @@
 #include "engine/shim_client.h"
 #include "engine/spec_validate.h"
 #include "image/runspec.h"
-#include "oci/config.h"
-#include "runtime/container.h"
 #include "runtime/shim_protocol.h"
 #include "snapshot/snapshotter.h"
 
@@ -404,9 +402,7 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const sp
   Status st = c.state.status;
   if (st == Status::Running || st == Status::Paused) {
     TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
-    TRY(oci::Resources res, oci::parseResources(image::resourceLimitsJson(o)));
-    runtime::Runtime rt(opts_.runRoot + "/runtime");
-    if (auto r = rt.update(id, res); !r)
+    if (auto r = shimRequest(id, runtime::shim::Request::update(image::resourceLimitsJson(o))); !r)
       return std::unexpected(r.error().context("Cannot update container " + id));
   }
   containers_[id] = c;

@@ -9,7 +9,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "engine/engine.h"
-#include "runtime/container.h"
+#include "runtime/shim_protocol.h"
 #include "sys/cgroup.h"
 
 namespace berth::engine {
@@ -79,28 +79,25 @@ uint64_t systemCpuNs() {
 
 }  // namespace
 
-Result<std::unique_ptr<sys::cgroup::Manager>> Engine::cgroupOfContainer(const std::string& ref,
-                                                                        std::string* id, std::string* name) {
+Result<std::string> Engine::askRunning(const std::string& ref, const runtime::shim::Request& req,
+                                       std::string* idOut, std::string* name) {
+  std::string id;
   {
     std::lock_guard lock(m_);
-    TRY(std::string cid, resolveId(ref));
-    auto& c = containers_.at(cid);
-    if (c.state.status != Status::Running && c.state.status != Status::Paused)
-      return fail(ErrorCategory::Conflict, "Container " + cid + " is not running");
-    if (id) *id = cid;
+    TRY(id, resolveId(ref));
+    if (idOut) *idOut = id;
+    auto& c = containers_.at(id);
+    if (!hasProcess(c.state.status))
+      return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
     if (name) *name = "/" + c.name;
   }
-  runtime::StateStore store(opts_.runRoot + "/runtime");
-  TRY(runtime::State st, store.load(id ? *id : ref));
-  TRY(auto cg, runtime::cgroupOf(st));
-  if (!cg) return fail(ErrorCategory::Unavailable, "the container has no cgroup");
-  return cg;
+  return shimRequest(id, req);
 }
 
 Result<json> Engine::top(const std::string& ref) {
-  std::string id;
-  TRY(auto cg, cgroupOfContainer(ref, &id, nullptr));
-  TRY(auto pids, cg->processes());
+  TRY(std::string answer,
+      askRunning(ref, runtime::shim::Request::of(runtime::shim::Request::Kind::Processes)));
+  TRY(auto pids, runtime::shim::decodePids(answer));
   json rows = json::array();
   long hz = ::sysconf(_SC_CLK_TCK);
   for (pid_t pid : pids) {
@@ -123,8 +120,9 @@ Result<json> Engine::top(const std::string& ref) {
 
 Result<json> Engine::stats(const std::string& ref) {
   std::string id, name;
-  TRY(auto cg, cgroupOfContainer(ref, &id, &name));
-  TRY(sys::cgroup::Stats s, cg->stats());
+  TRY(std::string answer,
+      askRunning(ref, runtime::shim::Request::of(runtime::shim::Request::Kind::Stats), &id, &name));
+  TRY(sys::cgroup::Stats s, runtime::shim::decodeStats(answer));
   json mem = {{"usage", s.memoryUsage},
               {"max_usage", s.memoryMaxUsage},
               {"limit", s.memoryLimit},

@@ -19,6 +19,8 @@ constexpr Verb kVerbs[] = {
     {Request::Kind::Resume, "resume"},      {Request::Kind::CloseStdin, "close-stdin"},
     {Request::Kind::Exec, "exec"},          {Request::Kind::ExecState, "exec-state"},
     {Request::Kind::ExecWait, "exec-wait"}, {Request::Kind::ExecResize, "exec-resize"},
+    {Request::Kind::Update, "update"},      {Request::Kind::Processes, "processes"},
+    {Request::Kind::Stats, "stats"},
 };
 
 std::vector<std::string_view> words(std::string_view s) {
@@ -70,6 +72,8 @@ std::string encode(const Request& r) {
       return verb + " " + r.execId;
     case Request::Kind::ExecResize:
       return verb + " " + r.execId + " " + std::to_string(r.rows) + " " + std::to_string(r.cols);
+    case Request::Kind::Update:
+      return verb + " " + r.resources;
     default:
       return verb;
   }
@@ -83,7 +87,15 @@ Result<Request> decodeRequest(std::string_view line) {
   bool found = false;
   for (auto& v : kVerbs)
     if (w[0] == v.name) r.kind = v.kind, found = true;
-  if (!found) return unknown();
+  if (!found || line.size() > kMaxRequest) return unknown();
+  if (r.kind == Request::Kind::Update) {  // the rest of the line, one JSON object (parsed by the shim)
+    std::string_view rest = line.substr(w[0].size());
+    if (rest.size() < 3 || rest[0] != ' ' || rest[1] != '{' || rest.back() != '}' ||
+        rest.find('\n') != std::string_view::npos)
+      return unknown();
+    r.resources = std::string(rest.substr(1));
+    return r;
+  }
   auto want = [&](size_t n) { return w.size() == n; };
   auto isFlag = [](std::string_view s) { return s == "0" || s == "1"; };
   switch (r.kind) {
@@ -118,6 +130,58 @@ Result<Request> decodeRequest(std::string_view line) {
       if (!want(1)) return unknown();
       return r;
   }
+}
+
+std::string encodePids(const std::vector<int>& pids) {
+  std::string out;
+  for (int p : pids) out += (out.empty() ? "" : " ") + std::to_string(p);
+  return out;
+}
+
+Result<std::vector<int>> decodePids(std::string_view value) {
+  std::vector<int> out;
+  for (auto w : words(value)) {
+    int p = 0;
+    if (!number(w, p) || p <= 0) return invalid("not a list of pids: " + std::string(value.substr(0, 200)));
+    out.push_back(p);
+  }
+  return out;
+}
+
+namespace {
+
+struct StatField {
+  const char* key;
+  uint64_t sys::cgroup::Stats::*field;
+};
+constexpr StatField kStatFields[] = {
+    {"cpu", &sys::cgroup::Stats::cpuUsageNs},         {"cpu-user", &sys::cgroup::Stats::cpuUserNs},
+    {"cpu-system", &sys::cgroup::Stats::cpuSystemNs}, {"mem", &sys::cgroup::Stats::memoryUsage},
+    {"mem-limit", &sys::cgroup::Stats::memoryLimit},  {"mem-max", &sys::cgroup::Stats::memoryMaxUsage},
+    {"mem-cache", &sys::cgroup::Stats::memoryCache},  {"oom-kills", &sys::cgroup::Stats::oomKills},
+    {"pids", &sys::cgroup::Stats::pidsCurrent},       {"pids-limit", &sys::cgroup::Stats::pidsLimit},
+};
+
+}  // namespace
+
+std::string encode(const sys::cgroup::Stats& s) {
+  std::string out;
+  for (auto& f : kStatFields)
+    out += (out.empty() ? "" : " ") + std::string(f.key) + "=" + std::to_string(s.*f.field);
+  return out;
+}
+
+Result<sys::cgroup::Stats> decodeStats(std::string_view value) {
+  sys::cgroup::Stats s;
+  for (auto w : words(value)) {
+    size_t eq = w.find('=');
+    uint64_t n = 0;
+    if (eq == std::string_view::npos || !number(w.substr(eq + 1), n))
+      return invalid("not a cgroup's counters: " + std::string(value.substr(0, 200)));
+    for (auto& f : kStatFields)
+      if (w.substr(0, eq) == f.key) s.*f.field = n;
+  }
+  return s;
 }
 
 std::string encode(const Exit& e) {

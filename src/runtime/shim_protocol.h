@@ -14,7 +14,9 @@
 //   exec-wait <id>       answers "exit <code>" once exec <id> ended (at once when it already did).
 // Other requests: kill <signal> [all], resize <rows> <cols>, pause, resume, state (answers
 // "running <pid>" or "exited <code> <oom> <finished-at>"), exec-state <id> ("running <pid>" or
-// "exited <code>"), exec-resize <id> <rows> <cols>. Execs still running when the container's init exits die
+// "exited <code>"), exec-resize <id> <rows> <cols>, update <OCI LinuxResources as one line of JSON>,
+// processes ("ok <pid> <pid> …": the processes of the container's cgroup), stats ("ok <Usage>": its
+// cgroup's counters, see encode(Usage)). Execs still running when the container's init exits die
 // with its pid namespace (reported as 137).
 //
 // When the container exits the shim records "<code> <oom> <finished-at>\n" in its exit file (atomically),
@@ -25,8 +27,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
+#include "sys/cgroup.h"
 
 namespace berth::runtime::shim {
 
@@ -44,7 +48,10 @@ struct Request {
     Exec,
     ExecState,
     ExecWait,
-    ExecResize
+    ExecResize,
+    Update,
+    Processes,
+    Stats
   };
   Kind kind = Kind::State;
   bool stdin = false;           // attach, exec: the client sends input
@@ -52,6 +59,7 @@ struct Request {
   bool all = false;             // kill: every process in the container's cgroup
   unsigned rows = 0, cols = 0;  // resize, exec-resize
   std::string execId;           // exec, exec-state, exec-wait, exec-resize: lower-case hex, at most 64
+  std::string resources;        // update: a JSON object on one line (the shim parses it as OCI's)
 
   static Request of(Kind k, std::string exec = {}) {
     Request r;
@@ -68,6 +76,11 @@ struct Request {
     Kind k = exec.empty() ? Kind::Resize : Kind::ExecResize;  // (before the move below)
     Request r = of(k, std::move(exec));
     r.rows = rows, r.cols = cols;
+    return r;
+  }
+  static Request update(std::string resourcesJson) {
+    Request r = of(Kind::Update);
+    r.resources = std::move(resourcesJson);
     return r;
   }
   static Request attach(bool withStdin, std::string exec = {}) {
@@ -113,6 +126,17 @@ struct State {
 };
 std::string encode(const State& s);
 Result<State> decodeState(std::string_view line);
+
+// processes' answer: the pids, space-separated.
+std::string encodePids(const std::vector<int>& pids);
+Result<std::vector<int>> decodePids(std::string_view value);
+// stats' answer: a cgroup's counters, "<key>=<n>" space-separated (unknown keys ignored: a newer shim may
+// send more).
+std::string encode(const sys::cgroup::Stats& s);
+Result<sys::cgroup::Stats> decodeStats(std::string_view value);
+
+// The longest request line a shim takes (an update's resources included).
+inline constexpr size_t kMaxRequest = 64 * 1024;
 
 inline constexpr unsigned char kStdout = 1;
 inline constexpr unsigned char kStderr = 2;

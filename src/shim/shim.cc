@@ -35,8 +35,10 @@
 #include "base/memory.h"
 #include "base/self_exe.h"
 #include "base/unix_socket.h"
+#include "oci/config.h"
 #include "runtime/container.h"
 #include "runtime/shim_protocol.h"
+#include "runtime/state.h"
 #include "shim/args.h"
 #include "shim/json_log.h"
 #include "shim/maker.h"
@@ -381,7 +383,7 @@ class Shim {
     c.in.append(buf, static_cast<size_t>(n));
     size_t nl = c.in.find('\n');
     if (nl == std::string::npos) {
-      if (c.in.size() > 4096) c.fd.reset();
+      if (c.in.size() > runtime::shim::kMaxRequest) c.fd.reset();
       return;
     }
     std::string line = c.in.substr(0, nl);
@@ -509,7 +511,30 @@ class Shim {
         if (!pr) return reply(invalid("no such exec: " + execId));
         return reply(resize(*pr, req->rows, req->cols));
       }
+      case Kind::Update: {
+        auto res = oci::parseResources(req->resources);
+        if (!res) return reply(std::unexpected(res.error()));
+        return reply(rt_.update(a_.id, *res));
+      }
+      case Kind::Processes: {
+        auto pids = rt_.processes(a_.id);
+        if (!pids) return reply(std::unexpected(pids.error()));
+        return answer(proto::okLine(proto::encodePids(std::vector<int>(pids->begin(), pids->end()))));
+      }
+      case Kind::Stats: {
+        auto s = usage();
+        if (!s) return reply(std::unexpected(s.error()));
+        return answer(proto::okLine(proto::encode(*s)));
+      }
     }
+  }
+
+  // The container's cgroup counters (docker stats).
+  Result<sys::cgroup::Stats> usage() {
+    TRY(runtime::State st, rt_.store().load(a_.id));
+    TRY(auto cg, runtime::cgroupOf(st));
+    if (!cg) return fail(ErrorCategory::Unavailable, "the container has no cgroup");
+    return cg->stats();
   }
 
   // The init's state carries its exit as the exit file has it; an exec's only its code.

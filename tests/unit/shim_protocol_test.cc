@@ -85,5 +85,43 @@ TEST(ShimProtocol, Answers) {
   EXPECT_FALSE(decodeAnswer("garbage"));
 }
 
+TEST(ShimProtocol, UpdateProcessesStats) {
+  auto up = Request::update(R"({"memory":{"limit":67108864},"pids":{"limit":50}})");
+  EXPECT_EQ(encode(up), R"(update {"memory":{"limit":67108864},"pids":{"limit":50}})");
+  auto back = decodeRequest(encode(up));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->kind, Request::Kind::Update);
+  EXPECT_EQ(back->resources, up.resources);
+  EXPECT_FALSE(decodeRequest("update"));
+  EXPECT_FALSE(decodeRequest("update []"));
+  EXPECT_FALSE(decodeRequest("update {"));
+  EXPECT_FALSE(decodeRequest("update {\"a\":1} x"));
+  EXPECT_FALSE(decodeRequest("update {" + std::string(kMaxRequest, ' ') + "}"));
+  EXPECT_EQ(decodeRequest("processes")->kind, Request::Kind::Processes);
+  EXPECT_EQ(decodeRequest("stats")->kind, Request::Kind::Stats);
+  EXPECT_FALSE(decodeRequest("stats now"));
+
+  EXPECT_EQ(encodePids({1, 42, 300}), "1 42 300");
+  EXPECT_EQ(*decodePids("1 42 300"), (std::vector<int>{1, 42, 300}));
+  EXPECT_TRUE(decodePids("")->empty());
+  EXPECT_FALSE(decodePids("1 x"));
+  EXPECT_FALSE(decodePids("0"));
+
+  sys::cgroup::Stats s;
+  s.cpuUsageNs = 123456789, s.memoryUsage = 4096, s.memoryLimit = 1ULL << 40, s.pidsCurrent = 3;
+  s.pidsLimit = 50, s.oomKills = 1;
+  auto d = decodeStats(encode(s));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->cpuUsageNs, 123456789u);
+  EXPECT_EQ(d->memoryUsage, 4096u);
+  EXPECT_EQ(d->memoryLimit, 1ULL << 40);
+  EXPECT_EQ(d->pidsCurrent, 3u);
+  EXPECT_EQ(d->pidsLimit, 50u);
+  EXPECT_EQ(d->oomKills, 1u);
+  EXPECT_EQ(decodeStats("cpu=5 future-counter=7")->cpuUsageNs, 5u);  // a newer shim's extra keys
+  EXPECT_FALSE(decodeStats("cpu=x"));
+  EXPECT_FALSE(decodeStats("cpu"));
+}
+
 }  // namespace
 }  // namespace berth::runtime::shim
