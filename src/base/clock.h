@@ -9,8 +9,5 @@ inline void sleepNs(long ns) {
   struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
   nanosleep(&ts, nullptr);
 }
-inline void sleepMs(long ms) {
-  sleepNs(ms * 1000000L);
-}
 
 }  // namespace berth

@@ -80,7 +80,6 @@ class Networks {
   void detach(const Endpoint& e, bool removeDevice);
   // At start: ports of our bridges that no running container owns (`live` veth names), removed.
   void reconcile(const std::set<std::string>& live);
-  const std::string& tableName() const { return table_; }
   // The DNAT rules of container `id` (none: its rules go); the table is rewritten when they change.
   Result<void> setPublished(const std::string& id, std::vector<network::nft::PortRule> rules);
 

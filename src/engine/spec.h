@@ -235,7 +235,6 @@ Result<UpdateRequest> decodeUpdate(const nlohmann::json& body);
 // older version, which took anything) is dropped and named in `skipped`.
 Config decodeConfig(const nlohmann::json& j, std::vector<std::string>* skipped = nullptr);
 HostConfig decodeHostConfig(const nlohmann::json& j, std::vector<std::string>* skipped = nullptr);
-EndpointSettings decodeEndpoint(const nlohmann::json& j, std::vector<std::string>* skipped = nullptr);
 Result<EndpointSettings> decodeEndpointStrict(const nlohmann::json& j);
 
 // docker's JSON of each (inspect's Config and HostConfig, and the record's).

@@ -330,9 +330,6 @@ Config decodeConfig(const nlohmann::json& j, std::vector<std::string>* skipped) 
 HostConfig decodeHostConfig(const nlohmann::json& j, std::vector<std::string>* skipped) {
   return lenient<HostConfig>(j, skipped);
 }
-EndpointSettings decodeEndpoint(const nlohmann::json& j, std::vector<std::string>* skipped) {
-  return lenient<EndpointSettings>(j, skipped);
-}
 Result<EndpointSettings> decodeEndpointStrict(const nlohmann::json& j) {
   EndpointSettings e;
   jsoncodec::Decoder d;
