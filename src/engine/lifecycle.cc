@@ -18,6 +18,7 @@
 #include "base/unix_socket.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/rules.h"
 #include "engine/shim_client.h"
 #include "engine/spec_validate.h"
 #include "image/runspec.h"
@@ -214,35 +215,19 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
 
 bool Engine::maybeRestartLocked(Container& c, bool daemonStart) {
   if (stopping_ || c.removalRequested) return false;
-  const std::string& name = c.hostConfig.restartPolicy.name;
-  int maxRetry = c.hostConfig.restartPolicy.maximumRetryCount;
-  bool restart = false;
-  if (name == "always")
-    restart = daemonStart || !c.manuallyStopped;
-  else if (name == "unless-stopped")
-    restart = !c.manuallyStopped;
-  else if (name == "on-failure")
-    restart = !daemonStart && !c.manuallyStopped && c.state.exitCode != 0 &&
-              (maxRetry <= 0 || c.restartCount < maxRetry);
-  if (!restart) return false;
-  // docker's backoff: 100 ms doubling per restart, back to the start after a run of 10 s or more.
-  auto started = std::chrono::system_clock::now();
-  {
-    struct tm tm {};
-    if (strptime(c.state.startedAt.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
-      started = std::chrono::system_clock::from_time_t(timegm(&tm));
-  }
-  struct tm tf {};
-  bool ranLong = false;
-  if (strptime(c.state.finishedAt.c_str(), "%Y-%m-%dT%H:%M:%S", &tf))
-    ranLong = std::chrono::system_clock::from_time_t(timegm(&tf)) - started >= std::chrono::seconds(10);
   std::shared_ptr<Task> task = taskLocked(c.id);
-  if (ranLong || daemonStart) task->backoffMs = 0;
-  int64_t delay = task->backoffMs == 0 ? 100 : std::min<int64_t>(task->backoffMs * 2, 60000);
-  task->backoffMs = delay;
-  if (daemonStart) delay = 0;
+  ExitFacts f;
+  f.manuallyStopped = c.manuallyStopped;
+  f.exitCode = c.state.exitCode;
+  f.restartCount = c.restartCount;
+  f.startedAt = c.state.startedAt;
+  f.finishedAt = c.state.finishedAt;
+  f.daemonStart = daemonStart;
+  RestartDecision d = decideRestart(c.hostConfig.restartPolicy, f, task->backoffMs);
+  if (!d.restart) return false;
+  task->backoffMs = d.backoffMs;
   c.state.status = Status::Restarting;
-  restartLater(c.id, delay);
+  restartLater(c.id, d.delayMs);
   return true;
 }
 
@@ -432,28 +417,17 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
                          const std::function<bool()>& cancelled, std::optional<uint64_t> since) {
   std::unique_lock lock(m_);
   TRY(std::string id, resolveId(ref));
-  std::string cond = condition.empty() ? "not-running" : condition;
-  if (cond != "not-running" && cond != "next-exit" && cond != "removed")
-    return invalid("invalid condition: \"" + condition + "\"");
+  TRY(WaitCondition cond, parseWaitCondition(condition));
   std::shared_ptr<Task> task = taskLocked(id);
-  uint64_t seq = since ? *since : task->exits;
-  auto running = [&] {
-    auto it = containers_.find(id);
-    if (it == containers_.end()) return false;
-    auto& s = it->second.state.status;
-    return s == Status::Running || s == Status::Paused || s == Status::Starting || s == Status::Restarting;
-  };
+  WaitView v;
+  v.since = since ? *since : task->exits;
   for (;;) {
     auto it = containers_.find(id);
-    if (cond == "removed") {
-      if (it == containers_.end()) return removedExit_.count(id) ? removedExit_[id] : 0;
-    } else if (it == containers_.end()) {
-      return removedExit_.count(id) ? removedExit_[id] : 0;
-    } else if (cond == "not-running" && !running()) {
-      return it->second.state.exitCode;
-    } else if (cond == "next-exit" && task->exits != seq) {
-      return it->second.state.exitCode;
-    }
+    v.status = it == containers_.end() ? std::nullopt : std::optional(it->second.state.status);
+    v.exitCode = it == containers_.end() ? 0 : it->second.state.exitCode;
+    if (auto r = removedExit_.find(id); r != removedExit_.end()) v.removedExit = r->second;
+    v.exits = task->exits;
+    if (auto code = waitOutcome(cond, v)) return *code;
     if (stopping_) return fail(ErrorCategory::Unavailable, "the daemon is shutting down");
     changed_.wait_for(lock, std::chrono::milliseconds(500));
     if (cancelled && cancelled()) return fail(ErrorCategory::Unavailable, "the client went away");
