@@ -145,19 +145,6 @@ bool validContainerName(std::string_view n) {
   return true;
 }
 
-Result<std::vector<std::string>> stringList(const json& body, const char* key, bool allowString) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::vector<std::string>{};
-  if (allowString && it->is_string()) return std::vector<std::string>{it->get<std::string>()};
-  if (!it->is_array()) return invalid(std::string(key) + ": expected an array of strings");
-  std::vector<std::string> out;
-  for (auto& v : *it) {
-    if (!v.is_string()) return invalid(std::string(key) + ": expected an array of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 bool isNotModified(const Error& e) {
   return e.category() == ErrorCategory::NotModified;
 }

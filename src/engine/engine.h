@@ -26,6 +26,7 @@
 #include "db/sqlite.h"
 #include "engine/fd_pool.h"
 #include "engine/networks.h"
+#include "engine/requests.h"
 #include "engine/signals.h"
 #include "engine/spec.h"
 #include "engine/status.h"
@@ -120,7 +121,7 @@ struct AttachStreams {
 // docker exec: a process started in a running container (kept in memory, as docker does).
 struct Exec {
   std::string id, containerId;
-  nlohmann::json config;  // docker's ExecConfig as created
+  spec::ExecConfig config;  // as created (Tty as its start said)
   bool started = false, running = false;
   std::optional<int> exitCode;
   int pid = 0;
@@ -205,7 +206,7 @@ class Engine {
   // docker exec. create checks the container runs and returns the exec's id; `execBegin` checks the exec
   // can start (before a client connection is hijacked) and marks it started; `execRun` starts the process
   // and, with a client, relays its stdio until it ends and records its exit code (without one: detached).
-  Result<std::string> execCreate(const std::string& ref, const nlohmann::json& body);
+  Result<std::string> execCreate(const std::string& ref, const spec::ExecConfig& cfg);
   Result<Exec> execBegin(const std::string& execId, std::optional<bool> tty);
   Result<void> execRun(const std::string& execId, int clientFd, std::string_view earlyInput);
   Result<void> execResize(const std::string& execId, int rows, int cols);
@@ -249,19 +250,19 @@ class Engine {
   Result<std::vector<nlohmann::json>> networkList(
       const std::map<std::string, std::vector<std::string>>& filters);
   Result<nlohmann::json> networkInspect(const std::string& ref);
-  Result<std::string> networkCreate(const nlohmann::json& body);
+  Result<std::string> networkCreate(const spec::NetworkCreateRequest& req);
   Result<void> networkRemove(const std::string& ref);
   // POST /networks/{id}/connect and disconnect (docker's bodies: Container, EndpointConfig, Force). A
   // running container gets (or loses) an interface at once; any other joins at its next start.
-  Result<void> networkConnect(const std::string& ref, const nlohmann::json& body);
-  Result<void> networkDisconnect(const std::string& ref, const nlohmann::json& body);
+  Result<void> networkConnect(const std::string& ref, const spec::NetworkConnectRequest& req);
+  Result<void> networkDisconnect(const std::string& ref, const spec::NetworkDisconnectRequest& req);
   Result<std::vector<std::string>> networkPrune();
 
   // docker's volumes (GET /volumes, /volumes/{name}, POST /volumes/create, DELETE, prune) and their use
   // for /system/df (UsageData: size and reference count).
   Result<nlohmann::json> volumeList(const std::map<std::string, std::vector<std::string>>& filters);
   Result<nlohmann::json> volumeInspect(const std::string& name);
-  Result<nlohmann::json> volumeCreate(const nlohmann::json& body);
+  Result<nlohmann::json> volumeCreate(const spec::VolumeCreateRequest& req);
   Result<void> volumeRemove(const std::string& name, bool force);
   Result<nlohmann::json> volumePrune(const std::map<std::string, std::vector<std::string>>& filters);
   Result<nlohmann::json> volumeUsage();
@@ -332,10 +333,10 @@ class Engine {
   // primary one routes by default).
   Result<Endpoint> attachLocked(Container& c, const Network& n, int netnsFd, const std::string& iface,
                                 bool primary);
-  // The network and container (id) a connect or disconnect body names.
+  // The network and container (id) a connect or disconnect names.
   Result<std::pair<Network, std::string>> connectionOfLocked(std::unique_lock<std::mutex>& lock,
                                                              const std::string& ref,
-                                                             const nlohmann::json& body);
+                                                             const std::string& container);
   // NetworkingConfig.EndpointsConfig / a connect's EndpointConfig: aliases and --ip for network `n`.
   Result<void> endpointConfigLocked(Container& c, const Network& n, const spec::EndpointSettings& cfg);
   void disconnectNetworkLocked(Container& c);

@@ -18,20 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-Result<bool> boolField(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return false;
-  if (!it->is_boolean()) return invalid(std::string(key) + ": expected a boolean");
-  return it->get<bool>();
-}
-
-Result<std::string> stringField(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::string();
-  if (!it->is_string()) return invalid(std::string(key) + ": expected a string");
-  return it->get<std::string>();
-}
-
 // docker's exit code for an exec that could not start: 127 when the command is not found, else 126.
 int startFailureCode(const Error& e) {
   const std::string& m = e.message();
@@ -40,21 +26,10 @@ int startFailureCode(const Error& e) {
 
 }  // namespace
 
-Result<std::string> Engine::execCreate(const std::string& ref, const json& body) {
-  if (!body.is_object()) return invalid("the request body must be a JSON object");
-  // Kept normalized: every field present with its type.
-  json cfg = json::object();
-  TRY(auto cmd, stringList(body, "Cmd", true));
+Result<std::string> Engine::execCreate(const std::string& ref, const spec::ExecConfig& cfg) {
+  const std::vector<std::string>& cmd = cfg.cmd;
   if (cmd.empty()) return invalid("No exec command specified");
-  cfg["Cmd"] = cmd;
-  TRY(cfg["Env"], stringList(body, "Env"));
-  for (const char* k : {"User", "WorkingDir", "DetachKeys"}) {
-    TRY(cfg[k], stringField(body, k));
-  }
-  for (const char* k : {"AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged"}) {
-    TRY(cfg[k], boolField(body, k));
-  }
-  std::string wd = cfg["WorkingDir"];
+  const std::string& wd = cfg.workingDir;
   if (!wd.empty() && wd[0] != '/') return invalid("the working directory '" + wd + "' is not absolute");
   std::lock_guard lock(m_);
   TRY(std::string cid, resolveId(ref));
@@ -68,10 +43,9 @@ Result<std::string> Engine::execCreate(const std::string& ref, const json& body)
   ex.id = randomHexId();
   ex.containerId = cid;
   ex.config = cfg;
-  if (auto cs = body.find("ConsoleSize"); cs != body.end() && cs->is_array() && cs->size() == 2 &&
-                                          (*cs)[0].is_number_unsigned() && (*cs)[1].is_number_unsigned()) {
-    ex.rows = (*cs)[0].get<unsigned>();
-    ex.cols = (*cs)[1].get<unsigned>();
+  if (cfg.consoleSize.size() == 2) {
+    ex.rows = cfg.consoleSize[0];
+    ex.cols = cfg.consoleSize[1];
   }
   // Execs of the past of this container are forgotten when there are too many (docker keeps them until
   // the container goes; a busy health check would make that unbounded).
@@ -103,7 +77,7 @@ Result<Exec> Engine::execBegin(const std::string& execId, std::optional<bool> tt
   auto c = containers_.find(ex.containerId);
   if (c == containers_.end() || c->second.state.status != Status::Running)
     return fail(ErrorCategory::Conflict, "Container " + ex.containerId + " is not running");
-  if (tty) ex.config["Tty"] = *tty;
+  if (tty) ex.config.tty = *tty;
   ex.started = true;
   return ex;
 }
@@ -120,7 +94,7 @@ void Engine::recordExecExit(const std::string& execId, int code) {
 
 Result<void> Engine::execRun(const std::string& execId, int clientFd, std::string_view earlyInput) {
   std::string cid, dir;
-  json cfg;
+  spec::ExecConfig cfg;
   unsigned rows = 0, cols = 0;
   {
     std::lock_guard lock(m_);
@@ -142,18 +116,18 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
   if (!full.is_object() || !full.contains("process"))
     return failed(Error(ErrorCategory::Internal, "the container's spec is unreadable"));
   image::ExecProcessOptions o;
-  o.cmd = stringList(cfg, "Cmd").value_or(std::vector<std::string>{});
-  o.env = stringList(cfg, "Env").value_or(std::vector<std::string>{});
-  o.user = cfg.value("User", "");
-  o.workdir = cfg.value("WorkingDir", "");
-  o.tty = cfg.value("Tty", false);
-  o.privileged = cfg.value("Privileged", false);
+  o.cmd = cfg.cmd;
+  o.env = cfg.env;
+  o.user = cfg.user;
+  o.workdir = cfg.workingDir;
+  o.tty = cfg.tty;
+  o.privileged = cfg.privileged;
   o.rows = rows, o.cols = cols;
   auto process = image::makeExecProcess(full["process"].dump(), o, dir + "/rootfs");
   if (!process) return failed(process.error());
   if (auto w = replaceFile(dir + "/exec-" + execId + ".json", *process, 0600); !w) return failed(w.error());
 
-  bool withStdin = clientFd >= 0 && cfg.value("AttachStdin", false);
+  bool withStdin = clientFd >= 0 && cfg.attachStdin;
   auto shim = shimio::connect(dir + "/shim.sock");
   if (!shim) return failed(shim.error().context("connecting to the container's shim"));
   namespace proto = runtime::shim;
@@ -218,10 +192,7 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
   }
   if (withStdin && !earlyInput.empty()) shimio::sendAll(shim->get(), earlyInput);
   shimio::relay(shim->get(), clientFd,
-                {.tty = o.tty,
-                 .stdout = cfg.value("AttachStdout", true),
-                 .stderr = cfg.value("AttachStderr", true),
-                 .stdin = withStdin});
+                {.tty = o.tty, .stdout = cfg.attachStdout, .stderr = cfg.attachStderr, .stdin = withStdin});
   waitExit();
   return {};
 }
@@ -266,24 +237,24 @@ Result<json> Engine::execInspect(const std::string& execId) {
   auto it = execs_.find(execId);
   if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
   const Exec& ex = it->second;
-  const json& c = ex.config;
-  std::vector<std::string> cmd = stringList(c, "Cmd").value_or(std::vector<std::string>{});
-  json pc = {{"tty", c.value("Tty", false)},
+  const spec::ExecConfig& c = ex.config;
+  const std::vector<std::string>& cmd = c.cmd;
+  json pc = {{"tty", c.tty},
              {"entrypoint", cmd.empty() ? "" : cmd[0]},
              {"arguments", cmd.empty() ? std::vector<std::string>{}
                                        : std::vector<std::string>(cmd.begin() + 1, cmd.end())},
-             {"privileged", c.value("Privileged", false)}};
-  if (!c.value("User", "").empty()) pc["user"] = c.value("User", "");
+             {"privileged", c.privileged}};
+  if (!c.user.empty()) pc["user"] = c.user;
   return json{{"ID", ex.id},
               {"Running", ex.running},
               {"ExitCode", ex.exitCode ? json(*ex.exitCode) : json(nullptr)},
               {"ProcessConfig", pc},
-              {"OpenStdin", c.value("AttachStdin", false)},
-              {"OpenStderr", c.value("AttachStderr", false)},
-              {"OpenStdout", c.value("AttachStdout", false)},
+              {"OpenStdin", c.attachStdin},
+              {"OpenStderr", c.attachStderr},
+              {"OpenStdout", c.attachStdout},
               {"CanRemove", false},
               {"ContainerID", ex.containerId},
-              {"DetachKeys", c.value("DetachKeys", "")},
+              {"DetachKeys", c.detachKeys},
               {"Pid", ex.running ? ex.pid : 0}};
 }
 

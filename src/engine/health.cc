@@ -154,7 +154,10 @@ HealthResult Engine::runProbe(const std::string& id, const HealthProbe& p) {
     r.end = log::nowRfc3339();
     return r;
   };
-  auto execId = execCreate(id, {{"Cmd", p.cmd}, {"AttachStdout", true}, {"AttachStderr", true}});
+  spec::ExecConfig probe;
+  probe.cmd = p.cmd;
+  probe.attachStdout = probe.attachStderr = true;
+  auto execId = execCreate(id, probe);
   if (!execId) return finish(-1, execId.error().message());
   auto ex = execBegin(*execId, std::nullopt);
   if (!ex) return finish(-1, ex.error().message());

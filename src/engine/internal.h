@@ -16,12 +16,6 @@ namespace berth::engine {
 // docker's rule for container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
 bool validContainerName(std::string_view name);
 
-// A JSON object of strings (Labels, DriverOpts, …), checked; null is empty. `what` names it in errors.
-Result<std::map<std::string, std::string>> stringMapOf(const nlohmann::json& j, const std::string& what);
-// A JSON value that must be a string array (or null / absent): an exec's Cmd and Env.
-Result<std::vector<std::string>> stringList(const nlohmann::json& body, const char* key,
-                                            bool allowString = false);
-
 // A container's health check, with docker's defaults filled in (interval and timeout 30 s, start interval
 // 5 s, 3 retries); none for no check or Test ["NONE"].
 std::optional<HealthProbe> healthProbeOf(const spec::Config& config);

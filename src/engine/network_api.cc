@@ -452,9 +452,9 @@ Result<json> Engine::networkInspect(const std::string& ref) {
   return networks_->toJson(n, containers);
 }
 
-Result<std::string> Engine::networkCreate(const json& body) {
+Result<std::string> Engine::networkCreate(const spec::NetworkCreateRequest& req) {
   std::lock_guard lock(m_);
-  TRY(Network n, networks_->create(body));
+  TRY(Network n, networks_->create(req));
   emitLocked("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
   return n.id;
 }
@@ -492,17 +492,17 @@ Result<std::vector<std::string>> Engine::networkPrune() {
 }
 
 Result<std::pair<Network, std::string>> Engine::connectionOfLocked(std::unique_lock<std::mutex>& lock,
-                                                                   const std::string& ref, const json& body) {
-  if (!body.is_object() || !body.contains("Container") || !body["Container"].is_string())
-    return invalid("the request body must name a Container");
-  TRY(Network n, networks_->find(ref));
-  TRY(std::string id, resolveSettledLocked(lock, body["Container"].get<std::string>()));
+                                                                   const std::string& ref,
+                                                                   const std::string& container) {
+  if (container.empty()) return invalid("the request body must name a Container");
+  TRY(std::string id, resolveSettledLocked(lock, container));
+  TRY(Network n, networks_->find(ref));  // after the wait: the network may have gone meanwhile
   return std::pair{n, id};
 }
 
-Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
+Result<void> Engine::networkConnect(const std::string& ref, const spec::NetworkConnectRequest& req) {
   std::unique_lock lock(m_);
-  TRY(auto target, connectionOfLocked(lock, ref, body));
+  TRY(auto target, connectionOfLocked(lock, ref, req.container));
   const Network& n = target.first;
   Container& c = containers_.at(target.second);
   const std::string& mode = c.hostConfig.networkMode;
@@ -516,11 +516,7 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
     return fail(ErrorCategory::PermissionDenied,
                 "endpoint with name " + c.name + " already exists in network " + n.name);
   Container updated = c;
-  if (auto ec = body.find("EndpointConfig"); ec != body.end() && !ec->is_null()) {
-    auto settings = spec::decodeEndpointStrict(*ec);
-    if (!settings) return invalid("invalid JSON: " + settings.error().message());
-    TRYV(endpointConfigLocked(updated, n, *settings));
-  }
+  if (req.endpointConfig) TRYV(endpointConfigLocked(updated, n, *req.endpointConfig));
   updated.networks.push_back(n.name);
   bool running = c.state.status == Status::Running || c.state.status == Status::Paused;
   if (running && c.state.pid > 0) {
@@ -539,9 +535,9 @@ Result<void> Engine::networkConnect(const std::string& ref, const json& body) {
   return {};
 }
 
-Result<void> Engine::networkDisconnect(const std::string& ref, const json& body) {
+Result<void> Engine::networkDisconnect(const std::string& ref, const spec::NetworkDisconnectRequest& req) {
   std::unique_lock lock(m_);
-  TRY(auto target, connectionOfLocked(lock, ref, body));
+  TRY(auto target, connectionOfLocked(lock, ref, req.container));
   const Network& n = target.first;
   Container& c = containers_.at(target.second);
   auto it = std::find(c.networks.begin(), c.networks.end(), n.name);

@@ -218,30 +218,25 @@ std::vector<Network> Networks::list() const {
   return out;
 }
 
-Result<Network> Networks::create(const json& body) {
-  if (!body.is_object()) return invalid("the body must be a JSON object");
-  std::string name = body.value("Name", "");
+Result<Network> Networks::create(const spec::NetworkCreateRequest& req) {
+  const std::string& name = req.name;
   if (!validName(name))
     return invalid("invalid network name \"" + name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   if (std::any_of(byId_.begin(), byId_.end(), [&](auto& kv) { return kv.second.name == name; }))
     return fail(ErrorCategory::Conflict, "network with name " + name + " already exists");
-  std::string driver = body.value("Driver", "");
+  const std::string& driver = req.driver;
   if (driver == "host" || driver == "null")
     return fail(ErrorCategory::PermissionDenied,
                 "only one instance of \"" + driver + "\" network is allowed");
   if (!driver.empty() && driver != "bridge")
     return fail(ErrorCategory::NotFound, "plugin \"" + driver + "\" not found");
-  if (body.value("EnableIPv6", false)) return invalid("IPv6 networks are not supported yet");
+  if (req.enableIpv6.value_or(false)) return invalid("IPv6 networks are not supported yet");
   Network n;
   n.id = randomHexId(), n.name = name, n.driver = "bridge", n.created = log::nowRfc3339();
-  n.internal = body.value("Internal", false);
-  n.attachable = body.value("Attachable", false);
-  for (const char* key : {"Labels", "Options"})
-    if (auto it = body.find(key); it != body.end() && it->is_object())
-      for (auto& [k, v] : it->items()) {
-        if (!v.is_string()) return invalid(std::string(key) + "." + k + ": must be a string");
-        (std::string(key) == "Labels" ? n.labels : n.options)[k] = v.get<std::string>();
-      }
+  n.internal = req.internal;
+  n.attachable = req.attachable;
+  n.labels.insert(req.labels.begin(), req.labels.end());
+  n.options.insert(req.options.begin(), req.options.end());
   n.bridge = "br-" + n.id.substr(0, 12);
   if (auto it = n.options.find("com.docker.network.bridge.name"); it != n.options.end()) {
     if (!validDevice(it->second)) return invalid("invalid bridge name \"" + it->second + "\"");
@@ -252,26 +247,29 @@ Result<Network> Networks::create(const json& body) {
   std::vector<Subnet> used;
   for (auto& [id, o] : byId_)
     if (o.driver == "bridge") used.push_back(o.subnet);
-  json ipam = body.value("IPAM", json::object());
-  json configs = ipam.is_object() ? ipam.value("Config", json::array()) : json::array();
-  if (!configs.is_array()) return invalid("IPAM.Config: must be an array");
+  std::vector<spec::IpamPool> configs;
+  if (req.ipam) {
+    if (!req.ipam->driver.empty() && req.ipam->driver != "default")
+      return fail(ErrorCategory::NotFound, "plugin \"" + req.ipam->driver + "\" not found");
+    configs = req.ipam->config;
+  }
   if (configs.size() > 1) return invalid("IPAM.Config: one IPv4 subnet per network is supported");
-  if (!configs.empty() && configs[0].is_object() && !configs[0].value("Subnet", "").empty()) {
-    TRY(n.subnet, Subnet::parse(configs[0].value("Subnet", "")));
+  if (!configs.empty() && !configs[0].subnet.empty()) {
+    TRY(n.subnet, Subnet::parse(configs[0].subnet));
     if (n.subnet.prefix > 30) return invalid("subnet " + n.subnet.str() + " is too small for a network");
     for (auto& u : used)
       if (u.overlaps(n.subnet))
         return fail(ErrorCategory::PermissionDenied, "Pool overlaps with other one on this address space");
     n.gateway = n.subnet.first();
-    if (std::string gw = configs[0].value("Gateway", ""); !gw.empty()) {
+    if (const std::string& gw = configs[0].gateway; !gw.empty()) {
       TRY(n.gateway, Address::parse(gw));
       if (!n.subnet.contains(n.gateway) || n.gateway == n.subnet.base || n.gateway == n.subnet.last())
         return invalid("gateway " + gw + " is not a host address of subnet " + n.subnet.str());
     }
-    if (!configs[0].value("IPRange", "").empty()) return invalid("IPAM.Config.IPRange is not supported yet");
+    if (!configs[0].ipRange.empty()) return invalid("IPAM.Config.IPRange is not supported yet");
+    if (!configs[0].auxAddress.empty()) return invalid("IPAM.Config.AuxiliaryAddresses is not supported yet");
   } else {
-    if (!configs.empty() && configs[0].is_object() && !configs[0].value("Gateway", "").empty())
-      return invalid("a gateway needs a subnet");
+    if (!configs.empty() && !configs[0].gateway.empty()) return invalid("a gateway needs a subnet");
     TRY(Netlink nl, Netlink::open());
     TRY(auto routed, nl.routes());
     TRY(n.subnet, network::pickSubnet(network::defaultPools(), used, routed));

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "db/sqlite.h"
+#include "engine/requests.h"
 #include "network/ipam.h"
 #include "network/nft.h"
 
@@ -62,7 +63,7 @@ class Networks {
   Result<Network> find(const std::string& ref) const;
   std::vector<Network> list() const;
   // POST /networks/create (docker's body): a bridge network with its device made now.
-  Result<Network> create(const nlohmann::json& body);
+  Result<Network> create(const spec::NetworkCreateRequest& req);
   // `inUse`: containers with an endpoint on it (their names, for the error).
   Result<void> remove(const Network& n, const std::vector<std::string>& inUse);
 

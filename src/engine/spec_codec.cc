@@ -2,6 +2,8 @@
 // encoding through them.
 #include "engine/spec.h"
 
+#include "engine/requests.h"
+
 namespace berth::engine::spec {
 
 namespace {
@@ -295,7 +297,104 @@ void describe(V& v, S& s) {
   v("RestartPolicy", s.r.restartPolicy);
 }
 
+// The network and volume request bodies (requests.h).
+template <class V, class S>
+requires jsoncodec::Is<S, IpamPool>
+void describe(V& v, S& s) {
+  v("Subnet", s.subnet, kOmit);
+  v("IPRange", s.ipRange, kOmit);
+  v("Gateway", s.gateway, kOmit);
+  v("AuxiliaryAddresses", s.auxAddress, kOmit);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, Ipam>
+void describe(V& v, S& s) {
+  v("Driver", s.driver);
+  v("Config", s.config);
+  v("Options", s.options);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, ConfigReference>
+void describe(V& v, S& s) {
+  v("Network", s.network);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, NetworkCreateRequest>
+void describe(V& v, S& s) {
+  v("Name", s.name);
+  v("CheckDuplicate", s.checkDuplicate, kOmit);
+  v("Driver", s.driver);
+  v("Scope", s.scope);
+  v("EnableIPv6", s.enableIpv6, kOmit);
+  v("IPAM", s.ipam);
+  v("Internal", s.internal);
+  v("Attachable", s.attachable);
+  v("Ingress", s.ingress);
+  v("ConfigOnly", s.configOnly);
+  v("ConfigFrom", s.configFrom);
+  v("Options", s.options);
+  v("Labels", s.labels);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, NetworkConnectRequest>
+void describe(V& v, S& s) {
+  v("Container", s.container);
+  v("EndpointConfig", s.endpointConfig, kOmit);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, NetworkDisconnectRequest>
+void describe(V& v, S& s) {
+  v("Container", s.container);
+  v("Force", s.force);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, VolumeCreateRequest>
+void describe(V& v, S& s) {
+  v("Name", s.name);
+  v("Driver", s.driver);
+  v("DriverOpts", s.driverOpts);
+  v("Labels", s.labels);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, ExecConfig>
+void describe(V& v, S& s) {
+  v("User", s.user);
+  v("Privileged", s.privileged);
+  v("Tty", s.tty);
+  v("ConsoleSize", s.consoleSize, kOmit);
+  v("AttachStdin", s.attachStdin);
+  v("AttachStderr", s.attachStderr);
+  v("AttachStdout", s.attachStdout);
+  v("DetachKeys", s.detachKeys);
+  v("Env", s.env);
+  v("WorkingDir", s.workingDir);
+  v("Cmd", s.cmd);
+}
+
+template <class V, class S>
+requires jsoncodec::Is<S, ExecStartRequest>
+void describe(V& v, S& s) {
+  v("Detach", s.detach);
+  v("Tty", s.tty);
+  v("ConsoleSize", s.consoleSize, kOmit);
+}
+
 namespace {
+
+template <class T>
+Result<T> strict(const nlohmann::json& body) {
+  T r;
+  jsoncodec::Decoder d;
+  if (auto ok = d.decode(body, r); !ok) return invalid("invalid JSON: " + ok.error().message());
+  return r;
+}
 
 template <class T>
 T lenient(const nlohmann::json& j, std::vector<std::string>* skipped) {
@@ -322,6 +421,26 @@ Result<UpdateRequest> decodeUpdate(const nlohmann::json& body) {
   jsoncodec::Decoder d;
   if (auto ok = d.decode(body, w); !ok) return invalid("invalid JSON: " + ok.error().message());
   return r;
+}
+
+Result<NetworkCreateRequest> decodeNetworkCreate(const nlohmann::json& body) {
+  return strict<NetworkCreateRequest>(body);
+}
+Result<NetworkConnectRequest> decodeNetworkConnect(const nlohmann::json& body) {
+  return strict<NetworkConnectRequest>(body);
+}
+Result<NetworkDisconnectRequest> decodeNetworkDisconnect(const nlohmann::json& body) {
+  return strict<NetworkDisconnectRequest>(body);
+}
+Result<VolumeCreateRequest> decodeVolumeCreate(const nlohmann::json& body) {
+  return strict<VolumeCreateRequest>(body);
+}
+
+Result<ExecConfig> decodeExecConfig(const nlohmann::json& body) {
+  return strict<ExecConfig>(body);
+}
+Result<ExecStartRequest> decodeExecStart(const nlohmann::json& body) {
+  return strict<ExecStartRequest>(body);
 }
 
 Config decodeConfig(const nlohmann::json& j, std::vector<std::string>* skipped) {

@@ -228,15 +228,11 @@ Result<json> Engine::volumeInspect(const std::string& name) {
   return volumes_->toJson(v);
 }
 
-Result<json> Engine::volumeCreate(const json& body) {
-  if (!body.is_object()) return invalid("the request body must be a JSON object");
-  for (const char* k : {"Name", "Driver"})
-    if (body.contains(k) && !body[k].is_string() && !body[k].is_null())
-      return invalid(std::string(k) + " must be a string");
-  TRY(auto labels, stringMapOf(body.value("Labels", json(nullptr)), "Labels"));
-  TRY(auto opts, stringMapOf(body.value("DriverOpts", json(nullptr)), "DriverOpts"));
-  std::string name = body.value("Name", json("")).is_string() ? body.value("Name", "") : "";
-  std::string driver = body.value("Driver", json("")).is_string() ? body.value("Driver", "") : "";
+Result<json> Engine::volumeCreate(const spec::VolumeCreateRequest& req) {
+  std::map<std::string, std::string> labels(req.labels.begin(), req.labels.end());
+  std::map<std::string, std::string> opts(req.driverOpts.begin(), req.driverOpts.end());
+  std::string name = req.name;
+  const std::string& driver = req.driver;
   std::lock_guard lock(m_);
   if (name.empty()) {
     do name = randomHexId();

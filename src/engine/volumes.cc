@@ -90,17 +90,6 @@ int depth(const std::string& p) {
 
 }  // namespace
 
-Result<std::map<std::string, std::string>> stringMapOf(const json& j, const std::string& what) {
-  std::map<std::string, std::string> out;
-  if (j.is_null()) return out;
-  if (!j.is_object()) return invalid(what + " must be an object of strings");
-  for (auto& [k, v] : j.items()) {
-    if (!v.is_string()) return invalid(what + "." + k + " must be a string");
-    out[k] = v.get<std::string>();
-  }
-  return out;
-}
-
 bool validVolumeName(const std::string& s) {
   if (s.size() < 2 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {

@@ -253,8 +253,9 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   router.add("POST", id + "/exec", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
-    auto created = e.execCreate(req.params[0], body);
+    auto cfg = engine::spec::decodeExecConfig(*parsed);
+    if (!cfg) return r.error(cfg.error());
+    auto created = e.execCreate(req.params[0], *cfg);
     if (!created) return r.error(created.error());
     r.json(201, {{"Id", *created}});
   });
@@ -262,22 +263,16 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
   router.add("POST", "/exec/([^/]+)/start", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
-    if (!body.is_object())
-      return r.error(
-          Error(ErrorCategory::InvalidArgument, "invalid JSON in the request body: not an object"));
-    auto detach = body.find("Detach");
-    auto ttyIt = body.find("Tty");
-    std::optional<bool> tty;
-    if (ttyIt != body.end() && ttyIt->is_boolean()) tty = ttyIt->get<bool>();
-    auto ex = e.execBegin(req.params[0], tty);
+    auto body = engine::spec::decodeExecStart(*parsed);
+    if (!body) return r.error(body.error());
+    auto ex = e.execBegin(req.params[0], body->tty);
     if (!ex) return r.error(ex.error());
-    if (detach != body.end() && detach->is_boolean() && detach->get<bool>()) {
+    if (body->detach) {
       auto run = e.execRun(ex->id, -1, {});
       if (!run) return r.error(run.error());
       return r.text(200, "application/json", "");
     }
-    bool isTty = ex->config.value("Tty", false);
+    bool isTty = ex->config.tty;
     std::string early;
     int fd = r.hijack(
         isTty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream", &early);

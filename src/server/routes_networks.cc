@@ -17,8 +17,9 @@ void addNetworkRoutes(Router& router, engine::Engine& e) {
   router.add("POST", "/networks/create", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
-    auto id = e.networkCreate(body);
+    auto body = engine::spec::decodeNetworkCreate(*parsed);
+    if (!body) return r.error(body.error());
+    auto id = e.networkCreate(*body);
     if (!id) return r.error(id.error());
     r.json(201, {{"Id", *id}, {"Warning", ""}});
   });
@@ -36,9 +37,14 @@ void addNetworkRoutes(Router& router, engine::Engine& e) {
                [&e, connect](Request& req, Responder& r) {
                  auto parsed = parseJsonBody(req.body);
                  if (!parsed) return r.error(parsed.error());
-                 auto& body = *parsed;
-                 auto done = connect ? e.networkConnect(req.params[0], body)
-                                     : e.networkDisconnect(req.params[0], body);
+                 Result<void> done;
+                 if (connect) {
+                   auto body = engine::spec::decodeNetworkConnect(*parsed);
+                   done = body ? e.networkConnect(req.params[0], *body) : std::unexpected(body.error());
+                 } else {
+                   auto body = engine::spec::decodeNetworkDisconnect(*parsed);
+                   done = body ? e.networkDisconnect(req.params[0], *body) : std::unexpected(body.error());
+                 }
                  if (!done) return r.error(done.error());
                  r.text(200, "", "");
                });

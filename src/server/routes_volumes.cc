@@ -17,8 +17,9 @@ void addVolumeRoutes(Router& router, engine::Engine& e) {
   router.add("POST", "/volumes/create", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());
-    auto& body = *parsed;
-    auto v = e.volumeCreate(body);
+    auto body = engine::spec::decodeVolumeCreate(*parsed);
+    if (!body) return r.error(body.error());
+    auto v = e.volumeCreate(*body);
     if (!v) return r.error(v.error());
     r.json(201, *v);
   });

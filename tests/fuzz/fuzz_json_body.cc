@@ -1,9 +1,11 @@
 // JSON request bodies (create, network and volume create, exec, update): the bounded parse, then the
-// typed decoding of create and update bodies and docker's checks over what they decode to.
+// typed decoding of every body (create, update, network create/connect/disconnect, volume create, exec
+// create/start) and docker's checks over what create and update decode to.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "engine/requests.h"
 #include "engine/spec.h"
 #include "engine/spec_validate.h"
 #include "server/json_body.h"
@@ -28,5 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto u = engine::spec::decodeUpdate(*j))
     (void)engine::spec::validateResources(u->resources, engine::spec::HostFacts{}, true, nullptr);
+  (void)engine::spec::decodeNetworkCreate(*j);
+  (void)engine::spec::decodeNetworkConnect(*j);
+  (void)engine::spec::decodeNetworkDisconnect(*j);
+  (void)engine::spec::decodeVolumeCreate(*j);
+  (void)engine::spec::decodeExecConfig(*j);
+  (void)engine::spec::decodeExecStart(*j);
   return 0;
 }

@@ -93,7 +93,8 @@ def test_exec_api_errors(daemon, sleeper):
     headers = {"Content-Type": "application/json"}
     for body, msg in (('{"Cmd": []}', "No exec command specified"), ('{"Cmd": [1]}', "Cmd"),
                       ('{"Cmd": ["x"], "Tty": "yes"}', "Tty"), ('{"Cmd": ["x"], "WorkingDir": "rel"}', "absolute"),
-                      ("[1]", "JSON object"), ("{", "invalid JSON")):
+                      ("[1]", "cannot unmarshal array into Go value of type container.ExecOptions"),
+                      ("{", "invalid JSON")):
         status, data = daemon.request("POST", f"/containers/{sleeper}/exec", body, headers)
         assert status == 400 and msg in json.loads(data)["message"], (body, data)
     status, data = daemon.request("POST", "/containers/nosuch/exec", '{"Cmd": ["true"]}', headers)

@@ -216,3 +216,49 @@ def test_python_docker_sees_the_errors(daemon):
         assert c.attrs["Config"]["Healthcheck"]["Interval"] == 1000000000
     finally:
         c.remove(force=True)
+
+
+BAD_BODIES = [
+    ("/networks/create", {"Name": 7},
+     "invalid JSON: json: cannot unmarshal number into Go struct field NetworkCreateRequest.Name of type string"),
+    ("/networks/create", {"Name": "n", "IPAM": {"Config": {"Subnet": "10.1.0.0/24"}}},
+     "json: cannot unmarshal object into Go struct field IPAM.IPAM.Config of type []network.IPAMConfig"),
+    ("/networks/create", {"Name": "n", "Internal": "yes"},
+     "json: cannot unmarshal string into Go struct field NetworkCreateRequest.Internal of type bool"),
+    ("/networks/create", {"Name": "n", "IPAM": {"Driver": "dhcp"}}, 'plugin "dhcp" not found'),
+    ("/volumes/create", {"DriverOpts": {"size": 5}},
+     "invalid JSON: json: cannot unmarshal number into Go struct field CreateOptions.DriverOpts of type string"),
+    ("/volumes/create", [],
+     "invalid JSON: json: cannot unmarshal array into Go value of type volume.CreateOptions"),
+    ("/networks/bridge/connect", {"Container": 1},
+     "json: cannot unmarshal number into Go struct field NetworkConnect.Container of type string"),
+    ("/networks/bridge/disconnect", {"Container": "x", "Force": "1"},
+     "json: cannot unmarshal string into Go struct field NetworkDisconnect.Force of type bool"),
+]
+
+
+@pytest.mark.parametrize("path,body,message", BAD_BODIES)
+def test_network_volume_and_exec_bodies_are_decoded_as_docker_does(daemon, path, body, message):
+    """The other bodies go through the same codec as the create body: wrong types are docker's 400s in Go's
+    words, and nothing is made."""
+    nets = api(daemon, "GET", "/networks")[1]
+    vols = api(daemon, "GET", "/volumes")[1]["Volumes"] or []
+    status, out = api(daemon, "POST", path, body)
+    assert status in (400, 404) and message in out["message"], (status, out)
+    assert len(api(daemon, "GET", "/networks")[1]) == len(nets)
+    assert len(api(daemon, "GET", "/volumes")[1]["Volumes"] or []) == len(vols)
+
+
+def test_null_optional_fields_are_their_absence(daemon):
+    """docker-py sends null for what it was not given; so do other clients."""
+    status, out = api(daemon, "POST", "/networks/create",
+                      {"Name": "nulls-net", "IPAM": None, "Labels": None, "Options": None, "EnableIPv6": None,
+                       "Internal": False})
+    assert status == 201, out
+    try:
+        assert api(daemon, "GET", "/networks/nulls-net")[1]["Name"] == "nulls-net"
+    finally:
+        assert api(daemon, "DELETE", "/networks/nulls-net")[0] == 204
+    status, out = api(daemon, "POST", "/volumes/create", {"Name": "nulls-vol", "Labels": None, "DriverOpts": None})
+    assert status == 201, out
+    assert api(daemon, "DELETE", "/volumes/nulls-vol")[0] == 204

@@ -1,6 +1,7 @@
 // The container spec's codec: Go's decoding rules and words, and a round trip through the record's JSON.
 #include <gtest/gtest.h>
 
+#include "engine/requests.h"
 #include "engine/spec.h"
 
 namespace berth::engine::spec {
@@ -165,6 +166,69 @@ TEST(Spec, Update) {
   EXPECT_EQ(
       bad.error().message(),
       "invalid JSON: json: cannot unmarshal string into Go struct field UpdateConfig.Memory of type int64");
+}
+
+TEST(Requests, NetworkCreate) {
+  auto r = decodeNetworkCreate(json::parse(R"({"Name": "front", "CheckDuplicate": true, "Driver": "bridge",
+      "Internal": true, "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.9.0.0/24",
+      "Gateway": "10.9.0.254"}], "Options": null}, "Options": {"com.docker.network.bridge.name": "br9"},
+      "Labels": {"a": "b"}, "EnableIPv6": false, "ConfigFrom": null})"));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->name, "front");
+  EXPECT_TRUE(r->internal);
+  ASSERT_TRUE(r->ipam);
+  ASSERT_EQ(r->ipam->config.size(), 1u);
+  EXPECT_EQ(r->ipam->config[0].subnet, "10.9.0.0/24");
+  EXPECT_EQ(r->ipam->config[0].gateway, "10.9.0.254");
+  EXPECT_EQ(r->options.at("com.docker.network.bridge.name"), "br9");
+  EXPECT_EQ(r->labels.at("a"), "b");
+  EXPECT_EQ(r->enableIpv6, false);
+  EXPECT_FALSE(r->configFrom);
+  // null for the optional ones is their absence (docker-py sends null for what it was not given).
+  auto nulls = decodeNetworkCreate(json::parse(R"({"Name": "n", "IPAM": null, "Labels": null,
+      "Options": null, "EnableIPv6": null})"));
+  ASSERT_TRUE(nulls) << nulls.error().message();
+  EXPECT_FALSE(nulls->ipam);
+  EXPECT_FALSE(nulls->enableIpv6);
+  auto bad = decodeNetworkCreate(json::parse(R"({"Name": 7})"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "invalid JSON: json: cannot unmarshal number into Go struct field NetworkCreateRequest.Name of "
+            "type string");
+  EXPECT_EQ(bad.error().category(), ErrorCategory::InvalidArgument);
+  EXPECT_FALSE(decodeNetworkCreate(json::parse(R"({"Name": "n", "IPAM": {"Config": {}}})")));
+  EXPECT_FALSE(decodeNetworkCreate(json::parse(R"({"Name": "n", "Labels": {"a": 1}})")));
+  EXPECT_FALSE(decodeNetworkCreate(json::parse(R"({"Name": "n", "Internal": "yes"})")));
+}
+
+TEST(Requests, NetworkConnectAndVolumeCreate) {
+  auto c = decodeNetworkConnect(json::parse(R"({"Container": "web", "EndpointConfig": {"Aliases": ["w"],
+      "IPAMConfig": {"IPv4Address": "10.9.0.7"}}})"));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->container, "web");
+  ASSERT_TRUE(c->endpointConfig);
+  EXPECT_EQ(c->endpointConfig->aliases, (std::vector<std::string>{"w"}));
+  EXPECT_EQ(c->endpointConfig->ipamConfig->ipv4Address, "10.9.0.7");
+  EXPECT_FALSE(decodeNetworkConnect(json::parse(R"({"Container": "web", "EndpointConfig": []})")));
+  EXPECT_FALSE(decodeNetworkConnect(json::parse(R"({"Container": 1})")));
+  auto d = decodeNetworkDisconnect(json::parse(R"({"Container": "web", "Force": true})"));
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->force);
+
+  auto v = decodeVolumeCreate(json::parse(R"({"Name": "data", "Driver": "local",
+      "DriverOpts": {"type": "tmpfs", "device": "tmpfs"}, "Labels": null})"));
+  ASSERT_TRUE(v) << v.error().message();
+  EXPECT_EQ(v->name, "data");
+  EXPECT_EQ(v->driverOpts.at("type"), "tmpfs");
+  EXPECT_TRUE(v->labels.empty());
+  auto bad = decodeVolumeCreate(json::parse(R"({"DriverOpts": {"size": 5}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(
+      bad.error().message(),
+      "invalid JSON: json: cannot unmarshal number into Go struct field CreateOptions.DriverOpts of type "
+      "string");
+  EXPECT_TRUE(decodeVolumeCreate(json::object()));
+  EXPECT_FALSE(decodeVolumeCreate(json::array()));
 }
 
 }  // namespace
