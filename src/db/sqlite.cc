@@ -166,4 +166,24 @@ Result<void> Transaction::commit() {
   return {};
 }
 
+Result<void> syncCommitted(const std::string& path) {
+  // Frames not checkpointed yet are in the WAL; a checkpoint syncs what it copies into the file. Both, in
+  // that order, cover a checkpoint that runs meanwhile.
+  for (const std::string& f : {path + "-wal", path}) {
+    int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;  // no WAL (nothing was written since the last checkpoint)
+      return sysFail("opening " + f + " to sync it");
+    }
+    int rc = ::fdatasync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc < 0) {
+      errno = err;
+      return sysFail("syncing " + f);
+    }
+  }
+  return {};
+}
+
 }  // namespace berth::db

@@ -80,6 +80,11 @@ class Database {
 // makes moot anyway, such as whether a container is running.
 enum class Sync { Full, Relaxed };
 
+// Makes every transaction committed so far to the database at `path` (by any connection, Relaxed ones
+// included) durable: its write-ahead log and its file synced. Needs no connection and no lock, so a
+// caller can commit Relaxed under a lock others wait for and sync after letting it go (before it answers).
+Result<void> syncCommitted(const std::string& path);
+
 class Transaction {
  public:
   static Result<Transaction> begin(Database& db, Sync sync = Sync::Full);

@@ -209,7 +209,9 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   TRYV(mkdirAll(opts_.dataRoot + "/containers/" + c.id, 0700));
   // An --rm container is not meant to outlive its process: after a power cut it is gone either way (its
   // record lost with the relaxed commit, or found exited and removed at the daemon's start).
-  TRYV(save(c, c.hostConfig.autoRemove ? db::Sync::Relaxed : db::Sync::Full));
+  // Committed relaxed and synced below once the lock is let go (an fsync waits for the disk, which an
+  // image load may keep busy, and ps must not wait for it).
+  TRYV(save(c, db::Sync::Relaxed));
   made = true;
   dropVolumes.dismiss();
   log::phase("create: saved");
@@ -217,6 +219,8 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   layerMounts_[c.id] = std::move(prep.mounts);
   imageConfigs_.try_emplace(c.imageId, icfg);
   emitLocked("container", "create", c.id);
+  lock.unlock();
+  if (!c.hostConfig.autoRemove) TRYV_CTX(syncRecords(), "recording the container");
   log::phase("create: done");
   return c.id;
 }

@@ -187,7 +187,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));
   TRYV(e->loadAll());
-  e->removeLayers();  // of --rm containers that ended while the daemon was down
+  (void)e->removeLayers();  // of --rm containers that ended while the daemon was down
   return e;
 }
 

@@ -374,9 +374,14 @@ class Engine {
   // create and at the daemon's start).
   std::map<std::string, std::vector<snapshot::Mount>> layerMounts_;
   std::map<std::string, image::ImageConfig> imageConfigs_;
-  // Writable layers of removed containers, removed by removeLayers() once m_ is let go.
+  // Writable layers of removed containers, removed by removeLayers() once m_ is let go (after syncing
+  // the records' deletions when one of them needs it: an error then, and the layers are left).
   std::vector<std::string> layersToRemove_;
-  void removeLayers();
+  bool layersNeedSync_ = false;
+  Result<void> removeLayers();
+  // Makes the records' relaxed commits durable (db::syncCommitted): called after m_ is let go, before
+  // an operation whose change must survive a power cut answers (create, remove, stop, kill).
+  Result<void> syncRecords();
   // Fills the caches above for container `c` (at the daemon's start).
   void cacheImageViewsLocked(const Container& c);
   UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim

@@ -108,7 +108,7 @@ void Engine::monitor(std::string id) {
       onExitLocked(lock, id, line, true);
     }
   }
-  removeLayers();  // an --rm container's
+  (void)removeLayers();  // an --rm container's
   // After the waiters had their answer: the rootfs mount and the run directory (a start of the same
   // container waits for this; a crash before it leaves them to the next daemon start's sweep).
   bool deferred;
@@ -273,12 +273,15 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
   if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::Conflict,
                 "Cannot kill container: " + ref + ": Container " + id + " is not running");
-  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {  // as docker: the user ended it, no restart
+  bool stopped = sig == SIGKILL || sig == SIGTERM || sig == SIGINT;
+  if (stopped) {  // as docker: the user ended it, no restart
     c.manuallyStopped = true;
-    (void)save(c);
+    (void)save(c, db::Sync::Relaxed);
   }
   TRYV(signalLocked(id, sig));
   emitLocked("container", "kill", id, {{"signal", std::to_string(sig)}});
+  lock.unlock();
+  if (stopped) TRYV_CTX(syncRecords(), "recording the kill");
   return {};
 }
 
@@ -289,14 +292,15 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
   if (c.state.status == Status::Restarting) {  // a pending restart is cancelled
     c.manuallyStopped = true;
     c.state.status = Status::Exited;
-    TRYV(save(c));
+    TRYV(save(c, db::Sync::Relaxed));
     changed_.notify_all();
-    return {};
+    lock.unlock();
+    return syncRecords();
   }
   if (c.state.status != Status::Running && c.state.status != Status::Paused)
     return fail(ErrorCategory::NotModified, "container already stopped");
   c.manuallyStopped = true;
-  (void)save(c);
+  (void)save(c, db::Sync::Relaxed);  // synced below, once the lock is let go
   std::string sigName = !signal.empty()               ? signal
                         : c.config.stopSignal.empty() ? "SIGTERM"
                                                       : c.config.stopSignal;
@@ -314,7 +318,8 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
       return fail("container " + id + " did not exit after SIGKILL");
   }
   if (containers_.count(id)) emitLocked("container", "stop", id);
-  return {};
+  lock.unlock();
+  return syncRecords();
 }
 
 Result<void> Engine::restart(const std::string& ref, std::optional<int> timeout) {
@@ -441,17 +446,31 @@ Result<void> Engine::remove(const std::string& ref, bool force, bool removeVolum
     TRY(std::string id, resolveSettledLocked(lock, ref));
     r = removeLocked(lock, id, force, removeVolumes);
   }
-  removeLayers();
+  // The record's deletion is synced (here, or by whoever drained the queue first) before its layer goes.
+  auto removed = removeLayers();
+  if (r && !removed) return std::unexpected(removed.error());
   return r;
 }
 
-void Engine::removeLayers() {
+Result<void> Engine::syncRecords() {
+  return db::syncCommitted(db_->path());
+}
+
+Result<void> Engine::removeLayers() {
   std::vector<std::string> ids;
+  bool sync = false;
   {
     std::lock_guard lock(m_);
     ids.swap(layersToRemove_);
+    std::swap(sync, layersNeedSync_);
   }
-  if (ids.empty()) return;
+  if (ids.empty()) return {};
+  if (sync)
+    if (auto r = syncRecords(); !r) {
+      // Never a layer gone with its record still on the disk: they wait for the next start's sweep.
+      log::warn("removing containers' layers: " + r.error().message());
+      return std::unexpected(r.error());
+    }
   withImages([&](image::ImageService& s) {
     for (auto& id : ids) {
       auto r = s.snapshotter().remove("container-" + id, db::Sync::Relaxed);
@@ -460,6 +479,7 @@ void Engine::removeLayers() {
     }
   });
   log::phase("remove: layers removed");
+  return {};
 }
 
 Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std::string& idRef, bool force,
@@ -488,14 +508,16 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   int code = containers_.at(id).state.exitCode;
   bool autoRemove = containers_.at(id).hostConfig.autoRemove;
   if (!task->cleanupPending) cleanupRuntime(id);  // else its monitor does it, after the answers
-  // The record first (synced: the user's removal survives a power cut; relaxed for an --rm container,
-  // which a power cut ends anyway), then the writable layer (its commit rides on the next synced one): a
-  // crash between the two leaves a layer without a container, which loadAll() removes; never a container
-  // without its layer.
+  // The record first, then the writable layer (its commit rides on the next synced one): a crash between
+  // the two leaves a layer without a container, which loadAll() removes; never a container without its
+  // layer. The deletion is committed relaxed here and synced by removeLayers() before any layer goes,
+  // outside the lock (so the user's removal survives a power cut once it is answered); an --rm
+  // container's needs no sync (a power cut ends it anyway).
   log::phase("remove: begin");
-  TRYV(deleteRecord(id, autoRemove ? db::Sync::Relaxed : db::Sync::Full));
+  TRYV(deleteRecord(id, db::Sync::Relaxed));
   log::phase("remove: record deleted");
   layersToRemove_.push_back(id);  // by removeLayers(), once the caller let go of the lock
+  if (!autoRemove) layersNeedSync_ = true;
   layerMounts_.erase(id);
   emitLocked("container", "destroy", id);
   if (removeVolumes) removeAnonymousVolumesLocked(containers_.at(id));

@@ -198,7 +198,7 @@ Result<void> Engine::start(const std::string& ref) {
     TRY(std::string id, resolveSettledLocked(lock, ref));
     r = startLocked(lock, id);
   }
-  removeLayers();  // a failed --rm container's
+  (void)removeLayers();  // a failed --rm container's
   return r;
 }
 

@@ -82,5 +82,20 @@ TEST(Sqlite, RelaxedTransactionsCommitAndLeaveTheConnectionFull) {
   EXPECT_EQ(keys, std::vector<std::string>{"relaxed"});
 }
 
+TEST(Sqlite, SyncCommittedNeedsNoConnection) {
+  auto tmp = *TempDir::make("/tmp/berth-db-");
+  std::string path = tmp.path() + "/meta.db";
+  EXPECT_TRUE(syncCommitted(path)) << "nothing there: nothing to sync";
+  auto db = Database::open(path);
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->migrate("test", {"CREATE TABLE t (k TEXT PRIMARY KEY)"}));
+  auto tx = Transaction::begin(*db, Sync::Relaxed);
+  ASSERT_TRUE(db->prepare("INSERT INTO t (k) VALUES ('a')")->run());
+  ASSERT_TRUE(tx->commit());
+  EXPECT_TRUE(syncCommitted(path));  // the WAL and the file, from any thread, while the connection lives
+  auto bad = syncCommitted(tmp.path() + "/dir/meta.db");
+  EXPECT_TRUE(bad) << "a missing database is nothing to sync";
+}
+
 }  // namespace
 }  // namespace berth::db
