@@ -408,10 +408,11 @@ Result<void> Engine::rename(const std::string& ref, const std::string& newNameIn
   Container c = containers_.at(id);
   std::string oldName = c.name;
   c.name = newName;
-  TRYV(save(c));
+  TRYV(save(c, db::Sync::Relaxed));
   containers_[id] = c;
   emitLocked("container", "rename", id, {{"oldName", "/" + oldName}});
-  return {};
+  lock.unlock();
+  return syncRecords();
 }
 
 bool Engine::imageInUse(const image::Digest& id) {

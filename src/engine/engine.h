@@ -274,10 +274,11 @@ class Engine {
   Engine() = default;
   Result<void> loadAll();
   void reconcile(Container& c);
-  // Writes the container's record. Full for what must survive a power cut (creation, rename, update);
-  // Relaxed for its run state (running, exited, paused, health), which a reboot makes moot.
-  Result<void> save(const Container& c, db::Sync sync = db::Sync::Full);
-  Result<void> deleteRecord(const std::string& id, db::Sync sync = db::Sync::Full);
+  // Writes the container's record. Under m_ always Relaxed: what must survive a power cut (creation,
+  // rename, update, a user's stop, removal) is then synced by syncRecords() once m_ is let go, before the
+  // operation answers; its run state (running, exited, paused, health) is not, a reboot makes it moot.
+  Result<void> save(const Container& c, db::Sync sync);
+  Result<void> deleteRecord(const std::string& id, db::Sync sync);
   Result<std::string> resolveId(const std::string& ref);
   std::string containerDir(const std::string& id) const { return opts_.runRoot + "/containers/" + id; }
   std::string logPath(const std::string& id) const;

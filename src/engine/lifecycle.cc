@@ -396,8 +396,10 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const sp
       return std::unexpected(r.error().context("Cannot update container " + id));
   }
   containers_[id] = c;
-  TRYV(save(c));
+  TRYV(save(c, db::Sync::Relaxed));
   emitLocked("container", "update", id);
+  lock.unlock();
+  TRYV(syncRecords());
   return warnings;
 }
 

@@ -529,10 +529,11 @@ Result<void> Engine::networkConnect(const std::string& ref, const spec::NetworkC
     while (used.count("eth" + std::to_string(i))) ++i;
     TRYV(attachLocked(updated, n, ns.get(), "eth" + std::to_string(i), updated.endpoints.size() == 0));
   }
-  TRYV(save(updated));
+  TRYV(save(updated, db::Sync::Relaxed));
   c = std::move(updated);
   if (running && !n.predefined()) refreshNamesLocked(n);
-  return {};
+  lock.unlock();
+  return syncRecords();
 }
 
 Result<void> Engine::networkDisconnect(const std::string& ref, const spec::NetworkDisconnectRequest& req) {
@@ -562,14 +563,15 @@ Result<void> Engine::networkDisconnect(const std::string& ref, const spec::Netwo
       updated.ports.clear();
     }
   }
-  TRYV(save(updated));
+  TRYV(save(updated, db::Sync::Relaxed));
   c = std::move(updated);
   if (gone) {
     networks_->detach(*gone, true);
     emitLocked("network", "disconnect", n.id, {{"container", c.id}, {"name", n.name}, {"type", "bridge"}});
     if (!n.predefined()) refreshNamesLocked(n);
   }
-  return {};
+  lock.unlock();
+  return syncRecords();
 }
 
 }  // namespace berth::engine
