@@ -159,8 +159,7 @@ Result<std::unique_ptr<Engine::RootfsAccess>> Engine::openRootfs(const std::stri
   std::string dir = containerDir(*id);
   const Container& c = containers_.at(*id);
   // A running container's own view (its volumes and binds included, read-only ones read-only).
-  if (withMounts && (c.state.status == Status::Running || c.state.status == Status::Paused) &&
-      c.state.pid > 0) {
+  if (withMounts && hasProcess(c.state.status) && c.state.pid > 0) {
     access->root.reset(
         ::open(("/proc/" + std::to_string(c.state.pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (access->root) return access;

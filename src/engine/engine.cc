@@ -231,9 +231,7 @@ Result<void> Engine::loadAll() {
   if (UniqueFd dir(::open((opts_.runRoot + "/containers").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
     if (auto names = dirEntries(dir.get(), opts_.runRoot + "/containers"))
       for (auto& n : *names)
-        if (auto it = containers_.find(n);
-            it == containers_.end() ||
-            (it->second.state.status != Status::Running && it->second.state.status != Status::Paused)) {
+        if (auto it = containers_.find(n); it == containers_.end() || !hasProcess(it->second.state.status)) {
           endUnrecordedStart(n);
           cleanupRuntime(n);
         }
@@ -245,7 +243,7 @@ Result<void> Engine::loadAll() {
   // exit), and ports of our bridges that no running container owns are removed.
   std::set<std::string> live;
   for (auto& [id, c] : containers_) {
-    bool running = c.state.status == Status::Running || c.state.status == Status::Paused;
+    bool running = hasProcess(c.state.status);
     if (!running && (!c.endpoints.empty() || !c.ports.empty())) {
       for (auto& [name, ep] : c.endpoints) networks_->detach(ep, true);
       c.endpoints.clear();
@@ -265,7 +263,7 @@ Result<void> Engine::loadAll() {
   for (auto& id : ids) {
     auto it = containers_.find(id);
     if (it == containers_.end() || !it->second.removalRequested) continue;
-    if (it->second.state.status == Status::Running || it->second.state.status == Status::Paused) continue;
+    if (hasProcess(it->second.state.status)) continue;
     std::unique_lock ul(m_, std::adopt_lock);
     if (auto r = removeLocked(ul, id, true, false); !r)
       log::warn("finishing the removal of " + id.substr(0, 12) + ": " + r.error().message());
@@ -348,8 +346,7 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
   std::lock_guard lock(m_);
   std::vector<Container> out;
   for (auto& [id, c] : containers_) {
-    bool running = c.state.status == Status::Running || c.state.status == Status::Paused ||
-                   c.state.status == Status::Restarting;
+    bool running = hasProcess(c.state.status) || c.state.status == Status::Restarting;
     bool hasStatus = o.filters.count("status") > 0;
     if (!o.all && !running && !hasStatus) continue;
     bool ok = true;

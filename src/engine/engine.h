@@ -372,7 +372,8 @@ class Engine {
   std::mutex m_;
   // What a start, inspect and cp need of the image service, kept so that they need not wait for it: the
   // writable layer's mounts of each container and the config of each image a container uses (filled at
-  // create and at the daemon's start).
+  // create and at the daemon's start). A start reads its entries without the lock: imageConfigs_'s are
+  // never erased (one per image ever used by a container of this daemon), layerMounts_'s only by removal.
   std::map<std::string, std::vector<snapshot::Mount>> layerMounts_;
   std::map<std::string, image::ImageConfig> imageConfigs_;
   // Writable layers of removed containers, removed by removeLayers() once m_ is let go (after syncing

@@ -82,7 +82,7 @@ void Engine::healthLoop(std::string id, std::shared_ptr<Task> task, uint64_t gen
   auto current = [&] {
     auto it = containers_.find(id);
     return !stopping_ && task->healthGen == gen && it != containers_.end() &&
-           (it->second.state.status == Status::Running || it->second.state.status == Status::Paused);
+           hasProcess(it->second.state.status);
   };
   for (;;) {
     bool inStart = steady_clock::now() - started < nanoseconds(p.startPeriodNs);

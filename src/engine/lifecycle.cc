@@ -163,9 +163,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
     if (text) exitLine = trim(*text);
   }
   Container& c = it->second;
-  if (c.state.status != Status::Running && c.state.status != Status::Paused &&
-      c.state.status != Status::Starting)
-    return;
+  if (!hasProcess(c.state.status) && c.state.status != Status::Starting) return;
   // The monitor's "exit <status>", or the exit file's "<status>".
   auto exit = exitLine.starts_with("exit ") ? runtime::shim::decodeExitLine(exitLine)
                                             : runtime::shim::decodeExit(exitLine);
@@ -270,7 +268,7 @@ Result<void> Engine::kill(const std::string& ref, const std::string& signal) {
   std::unique_lock lock(m_);
   TRY(std::string id, resolveSettledLocked(lock, ref));
   auto& c = containers_.at(id);
-  if (c.state.status != Status::Running && c.state.status != Status::Paused)
+  if (!hasProcess(c.state.status))
     return fail(ErrorCategory::Conflict,
                 "Cannot kill container: " + ref + ": Container " + id + " is not running");
   bool stopped = sig == SIGKILL || sig == SIGTERM || sig == SIGINT;
@@ -297,8 +295,7 @@ Result<void> Engine::stop(const std::string& ref, std::optional<int> timeout, co
     lock.unlock();
     return syncRecords();
   }
-  if (c.state.status != Status::Running && c.state.status != Status::Paused)
-    return fail(ErrorCategory::NotModified, "container already stopped");
+  if (!hasProcess(c.state.status)) return fail(ErrorCategory::NotModified, "container already stopped");
   c.manuallyStopped = true;
   (void)save(c, db::Sync::Relaxed);  // synced below, once the lock is let go
   std::string sigName = !signal.empty()               ? signal
@@ -390,7 +387,7 @@ Result<std::vector<std::string>> Engine::update(const std::string& ref, const sp
     c.hostConfig.restartPolicy = *u.restartPolicy;
   }
   Status st = c.state.status;
-  if (st == Status::Running || st == Status::Paused) {
+  if (hasProcess(st)) {
     TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
     if (auto r = shimRequest(id, runtime::shim::Request::update(image::resourceLimitsJson(o))); !r)
       return std::unexpected(r.error().context("Cannot update container " + id));
@@ -407,7 +404,7 @@ Result<void> Engine::resize(const std::string& ref, int rows, int cols) {
   std::lock_guard lock(m_);
   TRY(std::string id, resolveId(ref));
   auto& c = containers_.at(id);
-  if (c.state.status != Status::Running && c.state.status != Status::Paused)
+  if (!hasProcess(c.state.status))
     return fail(ErrorCategory::Conflict, "Container " + id + " is not running");
   TRYV(shimRequest(id,
                    runtime::shim::Request::resize(static_cast<unsigned>(rows), static_cast<unsigned>(cols))));
@@ -490,7 +487,7 @@ Result<void> Engine::removeLocked(std::unique_lock<std::mutex>& lock, const std:
   auto it = containers_.find(id);
   if (it == containers_.end()) return fail(ErrorCategory::NotFound, "No such container: " + id);
   auto& st = it->second.state.status;
-  bool running = st == Status::Running || st == Status::Paused || st == Status::Starting;
+  bool running = hasProcess(st) || st == Status::Starting;
   if (running && !force)
     return fail(ErrorCategory::Conflict,
                 "You cannot remove a " + std::string(st == Status::Paused ? "paused" : "running") +

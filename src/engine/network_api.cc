@@ -518,7 +518,7 @@ Result<void> Engine::networkConnect(const std::string& ref, const spec::NetworkC
   Container updated = c;
   if (req.endpointConfig) TRYV(endpointConfigLocked(updated, n, *req.endpointConfig));
   updated.networks.push_back(n.name);
-  bool running = c.state.status == Status::Running || c.state.status == Status::Paused;
+  bool running = hasProcess(c.state.status);
   if (running && c.state.pid > 0) {
     // A running container gets its interface now: the first free ethN in its namespace.
     UniqueFd ns(::open(("/proc/" + std::to_string(c.state.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));

@@ -55,7 +55,7 @@ void Engine::cleanupRuntime(const std::string& id) {
 void Engine::reconcile(Container& c) {
   if (c.state.status == Status::Starting)
     c.state.status = c.hasBeenStarted ? Status::Exited : Status::Created;
-  if (c.state.status != Status::Running && c.state.status != Status::Paused) return;
+  if (!hasProcess(c.state.status)) return;
   std::string dir = containerDir(c.id);
   if (pathExists(dir + "/shim.sock")) {
     auto fd = connectTo(dir + "/shim.sock");

@@ -128,10 +128,12 @@ Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c)
   auto cached = layerMounts_.find(c.id);
   if (cached == layerMounts_.end())
     return fail(ErrorCategory::NotFound, "the writable layer of container " + c.id + " is missing");
-  std::vector<snapshot::Mount> mounts = cached->second;
   auto icfgIt = imageConfigs_.find(c.imageId);
   if (icfgIt == imageConfigs_.end()) return fail(ErrorCategory::NotFound, "No such image: " + c.imageId);
-  const image::ImageConfig icfg = icfgIt->second;
+  // Read without the lock below, not copied: a map's entries stay where they are, imageConfigs_'s are
+  // never erased, and layerMounts_'s only by a removal, which waits while the container is Starting.
+  const std::vector<snapshot::Mount>& mounts = cached->second;
+  const image::ImageConfig& icfg = icfgIt->second;
   int pendingAttach = taskLocked(c.id)->pendingAttach;
 
   lock.unlock();
@@ -216,8 +218,7 @@ Result<void> Engine::startLocked(std::unique_lock<std::mutex>& lock, const std::
     if (!containers_.count(id)) return fail(ErrorCategory::NotFound, "No such container: " + id);
   } while (starting());
   Container c = containers_.at(id);
-  if (c.state.status == Status::Running || c.state.status == Status::Paused)
-    return fail(ErrorCategory::NotModified, "container already started");
+  if (hasProcess(c.state.status)) return fail(ErrorCategory::NotModified, "container already started");
   if (c.removalRequested)
     return fail(ErrorCategory::Conflict, "container is marked for removal and cannot be started");
   containers_[id].state.status = Status::Starting;

@@ -134,10 +134,9 @@ Result<void> Engine::logs(const std::string& ref, const LogOptions& opts, const 
     {
       std::lock_guard lock(m_);
       auto it = containers_.find(id);
-      running =
-          it != containers_.end() &&
-          (it->second.state.status == Status::Running || it->second.state.status == Status::Paused ||
-           it->second.state.status == Status::Starting || it->second.state.status == Status::Restarting);
+      running = it != containers_.end() &&
+                (hasProcess(it->second.state.status) || it->second.state.status == Status::Starting ||
+                 it->second.state.status == Status::Restarting);
     }
     any = false;
     if (!readNew(any)) return {};

@@ -131,7 +131,7 @@ json Engine::inspectJson(const Container& c) {
     graph["Data"] = data;
   }
   json state = {{"Status", std::string(statusName(st))},
-                {"Running", st == Status::Running || st == Status::Paused},
+                {"Running", hasProcess(st)},
                 {"Paused", st == Status::Paused},
                 {"Restarting", st == Status::Restarting},
                 {"OOMKilled", s.oomKilled},

@@ -167,7 +167,7 @@ void Engine::releaseVolumesLocked(const Container& c) {
     bool inUse = false;
     for (auto& id : volumeUsersLocked(m.name, c.id)) {
       auto& st = containers_.at(id).state.status;
-      inUse |= st == Status::Running || st == Status::Paused || st == Status::Restarting;
+      inUse |= hasProcess(st) || st == Status::Restarting;
     }
     if (!inUse) {
       volumes_->unmountIfMounted(*v);
