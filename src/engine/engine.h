@@ -207,7 +207,8 @@ class Engine {
   // can start (before a client connection is hijacked) and marks it started; `execRun` starts the process
   // and, with a client, relays its stdio until it ends and records its exit code (without one: detached).
   Result<std::string> execCreate(const std::string& ref, const spec::ExecConfig& cfg);
-  Result<Exec> execBegin(const std::string& execId, std::optional<bool> tty);
+  // `start`: the start body's Tty and ConsoleSize, when given, override the create's.
+  Result<Exec> execBegin(const std::string& execId, const spec::ExecStartRequest& start);
   Result<void> execRun(const std::string& execId, int clientFd, std::string_view earlyInput);
   Result<void> execResize(const std::string& execId, int rows, int cols);
   Result<nlohmann::json> execInspect(const std::string& execId);

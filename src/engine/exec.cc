@@ -66,7 +66,7 @@ Result<std::string> Engine::execCreate(const std::string& ref, const spec::ExecC
   return ex.id;
 }
 
-Result<Exec> Engine::execBegin(const std::string& execId, std::optional<bool> tty) {
+Result<Exec> Engine::execBegin(const std::string& execId, const spec::ExecStartRequest& start) {
   std::lock_guard lock(m_);
   auto it = execs_.find(execId);
   if (it == execs_.end()) return fail(ErrorCategory::NotFound, "No such exec instance: " + execId);
@@ -77,7 +77,8 @@ Result<Exec> Engine::execBegin(const std::string& execId, std::optional<bool> tt
   auto c = containers_.find(ex.containerId);
   if (c == containers_.end() || c->second.state.status != Status::Running)
     return fail(ErrorCategory::Conflict, "Container " + ex.containerId + " is not running");
-  if (tty) ex.config.tty = *tty;
+  if (start.tty) ex.config.tty = *start.tty;
+  if (start.consoleSize.size() == 2) ex.rows = start.consoleSize[0], ex.cols = start.consoleSize[1];
   ex.started = true;
   return ex;
 }

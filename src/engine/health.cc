@@ -159,7 +159,7 @@ HealthResult Engine::runProbe(const std::string& id, const HealthProbe& p) {
   probe.attachStdout = probe.attachStderr = true;
   auto execId = execCreate(id, probe);
   if (!execId) return finish(-1, execId.error().message());
-  auto ex = execBegin(*execId, std::nullopt);
+  auto ex = execBegin(*execId, {});
   if (!ex) return finish(-1, ex.error().message());
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return finish(-1, "socketpair failed");

@@ -231,6 +231,13 @@ Result<Network> Networks::create(const spec::NetworkCreateRequest& req) {
   if (!driver.empty() && driver != "bridge")
     return fail(ErrorCategory::NotFound, "plugin \"" + driver + "\" not found");
   if (req.enableIpv6.value_or(false)) return invalid("IPv6 networks are not supported yet");
+  // What this daemon cannot do is refused by name, not accepted and dropped.
+  if (!req.scope.empty() && req.scope != "local")
+    return invalid("network scope \"" + req.scope +
+                   "\" is not supported: this daemon has local networks only");
+  if (req.ingress) return invalid("ingress networks need a swarm, which this daemon is not part of");
+  if (req.configOnly || (req.configFrom && !req.configFrom->network.empty()))
+    return invalid("config-only networks (--config-only, --config-from) are not supported yet");
   Network n;
   n.id = randomHexId(), n.name = name, n.driver = "bridge", n.created = log::nowRfc3339();
   n.internal = req.internal;

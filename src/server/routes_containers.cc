@@ -265,7 +265,7 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!parsed) return r.error(parsed.error());
     auto body = engine::spec::decodeExecStart(*parsed);
     if (!body) return r.error(body.error());
-    auto ex = e.execBegin(req.params[0], body->tty);
+    auto ex = e.execBegin(req.params[0], *body);
     if (!ex) return r.error(ex.error());
     if (body->detach) {
       auto run = e.execRun(ex->id, -1, {});

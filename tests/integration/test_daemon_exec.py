@@ -2,6 +2,7 @@
 exec_run, and the exec endpoints' errors."""
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -114,3 +115,26 @@ def test_privileged_gets_the_capabilities_the_daemon_holds(docker):
     mine = [line.split()[1] for line in open("/proc/self/status") if line.startswith("CapBnd:")][0]
     r = dk(docker, "run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status")
     assert r.returncode == 0 and r.stdout.split()[1] == mine, r.stderr
+
+
+def test_exec_start_console_size(daemon, sleeper):
+    """The start body's ConsoleSize (the docker CLI sends it with -t) sizes the exec's terminal."""
+    headers = {"Content-Type": "application/json"}
+    status, data = daemon.request("POST", f"/containers/{sleeper}/exec",
+                                  '{"Cmd": ["stty", "size"], "Tty": true, "AttachStdout": true}', headers)
+    assert status == 201, data
+    exec_id = json.loads(data)["Id"]
+    body = '{"Detach": false, "Tty": true, "ConsoleSize": [31, 101]}'
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(daemon.sock)
+    s.sendall((f"POST /v1.45/exec/{exec_id}/start HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+               f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
+    out = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    assert b"31 101" in out, out
