@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,7 +55,9 @@ class Database {
   // Opens (creating) the database file in WAL mode with foreign keys on and a busy timeout, so that two
   // processes (berth and berthd) can share it.
   static Result<Database> open(const std::string& path);
-  Database(Database&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+  Database(Database&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), mu_(std::move(o.mu_)) {
+    o.db_ = nullptr;
+  }
   Database& operator=(Database&&) = delete;
   ~Database();
 
@@ -67,10 +71,16 @@ class Database {
 
   Error error(std::string what) const;
 
+  // The connection's lock, for users that share one connection between threads: held around each use (a
+  // statement and its steps, or a whole transaction), so that one thread's statements never run inside
+  // another's transaction. Recursive: a holder may call code that takes it again.
+  std::unique_lock<std::recursive_mutex> lock() { return std::unique_lock(*mu_); }
+
  private:
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::unique_ptr<std::recursive_mutex> mu_ = std::make_unique<std::recursive_mutex>();
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolled back when destroyed without commit().

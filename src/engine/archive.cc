@@ -306,19 +306,17 @@ Result<json> Engine::changes(const std::string& ref) {
     std::lock_guard lock(m_);
     TRY(id, resolveId(ref));
   }
-  TRYV(withImages([&](image::ImageService& s) -> Result<void> {
-    if (!s.snapshotter().storesDiffs())
-      return fail(ErrorCategory::Unavailable,
-                  std::string("docker diff needs a storage driver that keeps changes apart; ") +
-                      s.snapshotter().name() + " keeps full copies");
-    TRY(upper, s.snapshotter().writableDir("container-" + id));
-    TRY(auto mounts, s.snapshotter().mounts("container-" + id));
-    for (auto& m : mounts)
-      for (auto& o : m.options)
-        if (o.starts_with("lowerdir="))
-          for (auto& l : split(o.substr(9), ':')) lowerDirs.push_back(l);
-    return {};
-  }));
+  snapshot::Snapshotter& snaps = images_->snapshotter();
+  if (!snaps.storesDiffs())
+    return fail(ErrorCategory::Unavailable,
+                std::string("docker diff needs a storage driver that keeps changes apart; ") + snaps.name() +
+                    " keeps full copies");
+  TRY(upper, snaps.writableDir("container-" + id));
+  TRY(auto mounts, snaps.mounts("container-" + id));
+  for (auto& m : mounts)
+    for (auto& o : m.options)
+      if (o.starts_with("lowerdir="))
+        for (auto& l : split(o.substr(9), ':')) lowerDirs.push_back(l);
   DiffWalker w;
   for (auto& l : lowerDirs) {
     UniqueFd fd(::open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -146,38 +146,22 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   spec::applyCreateDefaults(req.hostConfig);
   const std::string imageRef = req.config.image;
 
-  // The image and the writable layer first, under the image service's lock alone: a create behind an
-  // image load waits without holding the engine's lock.
+  // The image and the writable layer first, without the engine's lock (the image service's metadata lock
+  // is held only for the lookup and the layer's row, not through another client's image load).
+  // The container's writable layer on the image's top layer. Relaxed: the record's synced commit below
+  // carries it to the disk; a crash between the two leaves a layer without a container, which loadAll()
+  // removes.
   const std::string id = randomHexId();
-  struct Prepared {
-    image::ImageRecord img;
-    image::ImageConfig icfg;
-    std::vector<snapshot::Mount> mounts;
-  };
-  TRY(Prepared prep, withImages([&](image::ImageService& s) -> Result<Prepared> {
-        auto img = s.resolve(imageRef);
-        if (!img) {
-          if (img.error().category() == ErrorCategory::NotFound)
-            return fail(ErrorCategory::NotFound, "No such image: " + imageRef);
-          return std::unexpected(img.error());
-        }
-        TRY(image::ImageConfig icfg, s.config(img->id));
-        log::phase("create: image");
-        // The container's writable layer on the image's top layer. Relaxed: the record's synced commit below
-        // carries it to the disk; a crash between the two leaves a layer without a container, which
-        // loadAll() removes.
-        std::string parent = img->layers.empty() ? "" : img->layers.back().chainId.str();
-        auto mounts =
-            s.snapshotter().prepare("container-" + id, parent, {{"berth.container", id}}, db::Sync::Relaxed);
-        if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
-        log::phase("create: layer prepared");
-        return Prepared{std::move(*img), std::move(icfg), std::move(*mounts)};
-      }));
+  auto prepared =
+      images_->prepareContainer(imageRef, "container-" + id, {{"berth.container", id}}, db::Sync::Relaxed);
+  if (!prepared) return std::unexpected(prepared.error());  // "No such image: <ref>" when it is not there
+  image::ContainerLayer& prep = *prepared;
+  log::phase("create: layer prepared");
   bool made = false;
   Defer dropLayer([&] {  // runs after the engine's lock below is let go
-    if (!made) withImages([&](image::ImageService& s) { (void)s.snapshotter().remove("container-" + id); });
+    if (!made) (void)images_->snapshotter().remove("container-" + id);
   });
-  const image::ImageConfig& icfg = prep.icfg;
+  const image::ImageConfig& icfg = prep.config;
 
   std::unique_lock lock(m_);
   log::phase("create: checked");
@@ -196,7 +180,7 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   c.id = id;
   c.name = name;
   c.image = imageRef;
-  c.imageId = prep.img.id.str();
+  c.imageId = prep.image.id.str();
   c.created = log::nowRfc3339();
   c.hostConfig = req.hostConfig;
   TRYV(createNetworkingLocked(c, req));

@@ -211,7 +211,6 @@ Result<void> Engine::loadAll() {
       log::warn(std::string("skipping an unreadable container record: ") + ex.what());
     }
   }
-  std::lock_guard images(imagesMu_);  // (the order: imagesMu_ before m_)
   std::lock_guard lock(m_);
   for (auto& c : all) {
     containers_[c.id] = c;
@@ -341,8 +340,7 @@ Result<std::vector<Container>> Engine::list(const ListOptions& o) {
   std::map<std::string, std::string> ancestors;
   if (auto f = o.filters.find("ancestor"); f != o.filters.end())
     for (auto& v : f->second)
-      if (auto r = withImages([&](image::ImageService& s) { return s.resolve(v); }))
-        ancestors[v] = r->id.str();
+      if (auto r = images().resolve(v)) ancestors[v] = r->id.str();
   std::lock_guard lock(m_);
   std::vector<Container> out;
   for (auto& [id, c] : containers_) {
@@ -431,7 +429,7 @@ Result<std::vector<std::string>> Engine::prune(int64_t* reclaimed) {
   std::vector<std::string> removed;
   int64_t bytes = 0;
   for (auto& id : ids) {
-    auto u = withImages([&](image::ImageService& s) { return s.snapshotter().usage("container-" + id); });
+    auto u = images().snapshotter().usage("container-" + id);
     if (remove(id, false)) {
       removed.push_back(id);
       if (u) bytes += static_cast<int64_t>(u->size);

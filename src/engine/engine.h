@@ -147,15 +147,10 @@ class Engine {
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
   ~Engine();
 
-  // The image service is not thread-safe: every use goes through here, under its own lock (imagesMu_),
-  // which an image load holds for its length. The engine's lock (m_) may be taken inside (imageInUse), never
-  // the other way round: nothing that holds m_ waits for an image operation, so ps, inspect, create and
-  // start go on while an image loads (they read what they need of images from caches filled at create).
-  template <class F>
-  auto withImages(F f) {
-    std::lock_guard lock(imagesMu_);
-    return f(*images_);
-  }
+  // The image service, thread-safe: its metadata lock is held only for lookups and commits, never through
+  // a load's unpack or a save's stream, so creates and `docker images` go on while an image loads. It may
+  // be used under the engine's lock (m_); it calls imageInUse (which takes m_) without its own lock held.
+  image::ImageService& images() { return *images_; }
   const EngineOptions& options() const { return opts_; }
 
   // POST /containers/create: the decoded body, checked here (docker's 400s). Returns the new id.
@@ -227,7 +222,7 @@ class Engine {
   // docker top (ps -ef columns) and one docker stats sample (cpu, memory, pids from the cgroup).
   Result<nlohmann::json> top(const std::string& ref);
   Result<nlohmann::json> stats(const std::string& ref);
-  // Whether a container uses an image (for rmi and prune, inside withImages).
+  // Whether a container uses an image (for rmi and prune).
   bool imageInUse(const image::Digest& id);
 
   // Docker's JSON views.
@@ -369,7 +364,6 @@ class Engine {
   std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
   std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)
   std::unique_ptr<Trash> trash_;      // removed containers' directories (logs), deleted in the background
-  std::mutex imagesMu_;               // the image service's; taken before m_ when both are held
   std::mutex m_;
   // What a start, inspect and cp need of the image service, kept so that they need not wait for it: the
   // writable layer's mounts of each container and the config of each image a container uses (filled at

@@ -470,13 +470,11 @@ Result<void> Engine::removeLayers() {
       log::warn("removing containers' layers: " + r.error().message());
       return std::unexpected(r.error());
     }
-  withImages([&](image::ImageService& s) {
-    for (auto& id : ids) {
-      auto r = s.snapshotter().remove("container-" + id, db::Sync::Relaxed);
-      if (!r && r.error().category() != ErrorCategory::NotFound)
-        log::warn("removing the writable layer of container " + id + ": " + r.error().message());
-    }
-  });
+  for (auto& id : ids) {
+    auto r = images_->snapshotter().remove("container-" + id, db::Sync::Relaxed);
+    if (!r && r.error().category() != ErrorCategory::NotFound)
+      log::warn("removing the writable layer of container " + id + ": " + r.error().message());
+  }
   log::phase("remove: layers removed");
   return {};
 }

@@ -230,7 +230,6 @@ class AsyncBlobSink {
 }  // namespace
 
 ImageService::SpeculativeScope::~SpeculativeScope() {
-  s_.speculative_ = nullptr;
   for (auto& [k, sp] : layers)
     if (!sp.used) (void)s_.snap_->remove(sp.key);
 }
@@ -286,6 +285,9 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   if (archive_read_open_fd(a.get(), fd, 1 << 20) != ARCHIVE_OK)
     return invalid("reading the image archive: " + archiveErrorOf(a.get()));
 
+  std::shared_lock gc(gc_);  // what this load stores is referenced by no image until its end
+  ++ingests_;
+  Defer done([&] { --ingests_; });
   BackgroundFlusher flusher(content_->root());
   SpeculativeScope scope(*this);
   auto& speculative = scope.layers;
@@ -344,8 +346,7 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     std::string readErr;
     if (snap_->storesDiffs() && (compressed || tar)) {
       // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
-      std::string key = std::string("extract-stream-") + std::to_string(::getpid()) + "-" +
-                        std::to_string(pending.size()) + "-" + std::to_string(speculative.size());
+      std::string key = extractKey("stream-");
       speculative[key].key = key;  // owned for clean-up until it is keyed by digest below
       auto readMore = [&](char* chunk, size_t cap) -> long {
         la_ssize_t n = archive_read_data(a.get(), chunk, cap);
@@ -460,7 +461,7 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
           if (!r) return std::unexpected(r.error().context(at + ".RepoTags"));
           tags.push_back(r->str());
         }
-      auto recs = unpackLayers(*cfg, layers);
+      auto recs = unpackLayers(*cfg, layers, &speculative);
       if (!recs) return std::unexpected(recs.error().context(at));
       referenced.insert(cfgDigest.hex());
       for (auto& l : layers) referenced.insert(l.blob.hex());
@@ -499,7 +500,7 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
         auto r = parseReference(name);
         if (r) tags.push_back(r->str());
       }
-      TRY(auto recs, unpackLayers(cfg, layers));
+      TRY(auto recs, unpackLayers(cfg, layers, &speculative));
       referenced.insert(md.digest.hex());
       referenced.insert(man.config.digest.hex());
       for (auto& l : layers) referenced.insert(l.blob.hex());
@@ -520,7 +521,9 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
     }
     if (l.tags.empty()) out.push_back("Loaded image ID: " + id.str());
   }
-  // Blobs of this load that no image uses (docker's v1 json files, VERSION, repositories).
+  // Blobs of this load that no image uses (docker's v1 json files, VERSION, repositories). Left, while other
+  // loads run (one of them may be about to use such a blob), to the next removal's or prune's collection.
+  if (ingests_ > 1) return out;
   TRY(auto images, list());
   for (auto& img : images) {
     referenced.insert(img.id.hex());
@@ -541,6 +544,9 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
     if (r->digest) return invalid("import: a tag cannot be a digest reference: " + opts.reference);
     tags.push_back(r->str());
   }
+  std::shared_lock gc(gc_);
+  ++ingests_;
+  Defer done([&] { --ingests_; });
   BackgroundFlusher flusher(content_->root());
   std::vector<BlobWriter> pending;
   SpeculativeScope scope(*this);
@@ -566,7 +572,7 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
     }
   };
   // The tarball is unpacked while it is read; its blob is written and hashed on a second thread.
-  std::string key = "extract-import-" + std::to_string(::getpid()) + "-" + std::to_string(::time(nullptr));
+  std::string key = extractKey("import-");
   speculative[key].key = key;
   auto sp = streamUnpack(key, w, first.data(), static_cast<size_t>(firstLen), plain, readMore, readErr);
   if (!sp) return std::unexpected(sp.error().context("import"));
@@ -576,7 +582,7 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
   speculative[blob.hex()] = std::move(*sp);
   LayerSource src{blob, blobMediaType(w.tempPath(), false), w.tempPath(), static_cast<int64_t>(w.size())};
   pending.push_back(std::move(w));
-  auto rec = ensureLayer(src, Digest(), Digest());
+  auto rec = ensureLayer(src, Digest(), Digest(), &speculative);
   if (!rec) return std::unexpected(rec.error().context("import"));
   std::string now = log::nowRfc3339();
   json history = {{"created", now}, {"comment", opts.message.empty() ? "Imported from -" : opts.message}};
@@ -678,6 +684,7 @@ std::string ociLayerType(const std::string& mediaType) {
 
 Result<void> ImageService::save(const std::vector<std::string>& refs, int fd, SaveFormat format) {
   if (refs.empty()) return invalid("save: name at least one image");
+  std::shared_lock gc(gc_);  // no removal deletes a blob while it is written out
   struct Item {
     ImageRecord img;
     std::vector<std::string> tags;  // familiar forms of the references asked for (or all tags for an ID)

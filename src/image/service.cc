@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/random_id.h"
 #include "image/reference.h"
 #include "image/unpack.h"
 
@@ -74,8 +76,12 @@ Result<std::unique_ptr<ImageService>> ImageService::open(const ServiceOptions& o
   return s;
 }
 
+std::string ImageService::extractKey(const char* kind) {
+  return std::string(kExtractPrefix) + kind + randomHexId().substr(0, 16);
+}
+
 Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Digest& diffId,
-                                              const Digest& parentChain) {
+                                              const Digest& parentChain, SpeculativeMap* speculative) {
   LayerRecord rec;
   rec.blob = src.blob;
   rec.mediaType = src.mediaType;
@@ -94,9 +100,9 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
       return rec;
     }
   }
-  if (speculative_) {
-    auto it = speculative_->find(src.blob.hex());
-    if (it != speculative_->end() && !it->second.used) {
+  if (speculative) {
+    auto it = speculative->find(src.blob.hex());
+    if (it != speculative->end() && !it->second.used) {
       auto& sp = it->second;
       if (sp.error) return std::unexpected(Error(*sp.error).context("unpacking layer " + src.blob.str()));
       if (!diffId.empty() && sp.diffId != diffId)
@@ -105,6 +111,8 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
       rec.diffId = sp.diffId;
       rec.chainId = chainId(parentChain, sp.diffId);
       rec.size = sp.tarSize;
+      // The check and the commit as one: another load may be committing the same layer.
+      auto held = db_->lock();
       if (auto size = existing(rec.chainId)) {
         rec.size = *size;
         return rec;
@@ -115,11 +123,7 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
       return rec;
     }
   }
-  std::string active =
-      kExtractPrefix + Sha256::of(src.blob.str() + parentChain.str() + std::to_string(::getpid()) +
-                                  std::to_string(::time(nullptr)))
-                           .hex()
-                           .substr(0, 16);
+  std::string active = extractKey("");
   TRYV(snap_->prepare(active, parentChain.empty() ? "" : layerKey(parentChain)));
   bool committed = false;
   Defer drop([&] {
@@ -145,11 +149,11 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
   rec.diffId = got;
   rec.chainId = chainId(parentChain, got);
   rec.size = static_cast<int64_t>(stats->tarSize);
-  if (diffId.empty()) {
-    if (auto size = existing(rec.chainId)) {  // the same content was imported before
-      rec.size = *size;
-      return rec;
-    }
+  // The same content imported before, or committed by another load meanwhile: ours is dropped.
+  auto held = db_->lock();
+  if (auto size = existing(rec.chainId)) {
+    rec.size = *size;
+    return rec;
   }
   TRYV(snap_->commit(layerKey(rec.chainId), active, {{"berth.layer.size", std::to_string(stats->tarSize)}}));
   committed = true;
@@ -157,7 +161,8 @@ Result<LayerRecord> ImageService::ensureLayer(const LayerSource& src, const Dige
 }
 
 Result<std::vector<LayerRecord>> ImageService::unpackLayers(const ImageConfig& cfg,
-                                                            const std::vector<LayerSource>& layers) {
+                                                            const std::vector<LayerSource>& layers,
+                                                            SpeculativeMap* speculative) {
   // docker's bound (its layer store's maxLayerDepth): deeper chains are refused before anything unpacks.
   constexpr size_t kMaxLayers = 125;
   if (layers.size() > kMaxLayers)
@@ -169,7 +174,7 @@ Result<std::vector<LayerRecord>> ImageService::unpackLayers(const ImageConfig& c
   std::vector<LayerRecord> out;
   Digest parent;
   for (size_t i = 0; i < layers.size(); ++i) {
-    TRY(LayerRecord l, ensureLayer(layers[i], cfg.diffIds[i], parent));
+    TRY(LayerRecord l, ensureLayer(layers[i], cfg.diffIds[i], parent, speculative));
     parent = l.chainId;
     out.push_back(std::move(l));
   }
@@ -184,6 +189,7 @@ Result<Digest> ImageService::recordImage(const Digest& configDigest, const Image
   if (sfd && ::syncfs(sfd.get()) < 0) return sysFail("syncing " + root_);
   int64_t size = 0;
   for (auto& l : layers) size += l.size;
+  auto held = db_->lock();
   TRY(auto tx, db::Transaction::begin(*db_));
   TRY(auto ins,
       db_->prepare("INSERT OR IGNORE INTO images (id, created, size, loaded_at) VALUES (?, ?, ?, ?)"));
@@ -217,6 +223,7 @@ Result<Digest> ImageService::recordImage(const Digest& configDigest, const Image
 }
 
 Result<std::vector<std::string>> ImageService::tagsOf(const Digest& id) {
+  auto held = db_->lock();
   TRY(auto q, db_->prepare("SELECT ref FROM tags WHERE image_id = ? ORDER BY ref"));
   q.bind(1, id.str());
   std::vector<std::string> out;
@@ -229,6 +236,7 @@ Result<std::vector<std::string>> ImageService::tagsOf(const Digest& id) {
 }
 
 Result<std::vector<ImageRecord>> ImageService::list() {
+  auto held = db_->lock();
   TRY(auto q, db_->prepare("SELECT id, created, size, loaded_at FROM images ORDER BY created DESC, id"));
   std::vector<ImageRecord> out;
   for (;;) {
@@ -251,6 +259,7 @@ Result<ImageRecord> ImageService::recordOf(db::Statement& row) {
 }
 
 Result<void> ImageService::addTagsAndLayers(ImageRecord& r) {
+  auto held = db_->lock();
   TRY(r.tags, tagsOf(r.id));
   TRY(auto l, db_->prepare("SELECT diff_id, chain_id, blob, blob_size, media_type, size FROM image_layers "
                            "WHERE image_id = ? ORDER BY idx"));
@@ -273,6 +282,7 @@ Result<void> ImageService::addTagsAndLayers(ImageRecord& r) {
 // One image by a lookup of its own (a create resolves its image: listing every image cost two statements per
 // image in the store).
 Result<ImageRecord> ImageService::resolve(const std::string& nameOrId) {
+  auto held = db_->lock();
   std::string s = nameOrId;
   // An ID, full or a prefix of at least one hex digit ("sha256:" optional), wins over a name.
   std::string hex = s.starts_with("sha256:") ? s.substr(7) : s;
@@ -308,6 +318,17 @@ Result<ImageRecord> ImageService::resolve(const std::string& nameOrId) {
   return fail(ErrorCategory::NotFound, "No such image: " + nameOrId);
 }
 
+Result<ContainerLayer> ImageService::prepareContainer(const std::string& nameOrId, const std::string& key,
+                                                      const snapshot::Labels& labels, db::Sync sync) {
+  auto held = db_->lock();
+  TRY(ImageRecord img, resolve(nameOrId));
+  TRY(ImageConfig cfg, config(img.id));
+  std::string parent = img.layers.empty() ? "" : layerKey(img.layers.back().chainId);
+  auto mounts = snap_->prepare(key, parent, labels, sync);
+  if (!mounts) return std::unexpected(mounts.error().context("preparing the container's filesystem"));
+  return ContainerLayer{std::move(img), std::move(cfg), std::move(*mounts)};
+}
+
 Result<std::string> ImageService::configJson(const Digest& id) {
   return content_->read(id, 16 << 20);
 }
@@ -322,6 +343,7 @@ Result<void> ImageService::tag(const std::string& source, const std::string& tar
   auto ref = parseReference(target);
   if (!ref) return std::unexpected(ref.error().context("invalid reference format \"" + target + "\""));
   if (ref->digest) return invalid("refusing to create a tag with a digest reference: " + target);
+  auto held = db_->lock();
   TRY(auto tx, db::Transaction::begin(*db_));
   TRY(auto q, db_->prepare("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)"));
   TRYV(q.bind(1, ref->str()).bind(2, img.id.str()).run());
@@ -340,6 +362,7 @@ bool ImageService::usedByContainer(const ImageRecord& img) {
 
 Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool force,
                                           const std::function<bool(const Digest&)>& inUse) {
+  std::unique_lock gc(gc_);
   TRY(ImageRecord img, resolve(nameOrId));
   RemoveReport rep;
   auto ref = parseReference(nameOrId);
@@ -347,6 +370,17 @@ Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool forc
   bool byTag = false;
   for (auto& t : img.tags)
     if (t == asRef) byTag = true;
+  // The caller's answer first, without the connection's lock (it may take locks of its own, which their
+  // holders may hold while they use the snapshotter).
+  bool used = inUse && inUse(img.id);
+  auto held = db_->lock();
+  // As it is now: a tag may have come, gone or moved meanwhile.
+  TRY(ImageRecord now, resolve(nameOrId));
+  if (now.id != img.id)
+    return fail(ErrorCategory::Conflict, "conflict: " + nameOrId + " was retagged during its removal");
+  img = std::move(now);
+  if (byTag != std::any_of(img.tags.begin(), img.tags.end(), [&](auto& t) { return t == asRef; }))
+    return fail(ErrorCategory::Conflict, "conflict: " + nameOrId + " was retagged during its removal");
   TRY(auto tx, db::Transaction::begin(*db_));
   if (byTag && img.tags.size() > 1) {  // one of several names: only the name goes (even while in use)
     TRY(auto d, db_->prepare("DELETE FROM tags WHERE ref = ?"));
@@ -355,7 +389,7 @@ Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool forc
     rep.untagged.push_back(ref->familiar());
     return rep;
   }
-  if (((inUse && inUse(img.id)) || usedByContainer(img)) && !force)
+  if ((used || usedByContainer(img)) && !force)
     return fail(ErrorCategory::Conflict, "conflict: unable to remove repository reference \"" + nameOrId +
                                              "\" (must force) - container is using its referenced image " +
                                              img.id.hex().substr(0, 12));
@@ -376,11 +410,16 @@ Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool forc
 }
 
 Result<RemoveReport> ImageService::prune(bool all, const std::function<bool(const Digest&)>& inUse) {
+  std::unique_lock gc(gc_);
   TRY(auto images, list());
+  std::set<std::string> used;  // asked without the connection's lock (see remove)
+  for (auto& img : images)
+    if (inUse && inUse(img.id)) used.insert(img.id.str());
+  auto held = db_->lock();
   RemoveReport rep;
   for (auto& img : images) {
     if (!img.tags.empty() && !all) continue;
-    if ((inUse && inUse(img.id)) || usedByContainer(img)) continue;
+    if (used.count(img.id.str()) || usedByContainer(img)) continue;
     TRY(auto tx, db::Transaction::begin(*db_));
     TRY(auto d, db_->prepare("DELETE FROM images WHERE id = ?"));
     TRYV(d.bind(1, img.id.str()).run());
@@ -396,6 +435,7 @@ Result<RemoveReport> ImageService::prune(bool all, const std::function<bool(cons
 }
 
 Result<std::string> ImageService::mount(const std::string& nameOrId) {
+  auto held = db_->lock();
   TRY(ImageRecord img, resolve(nameOrId));
   if (img.layers.empty()) return invalid("image " + nameOrId + " has no layers");
   std::string target = root_ + "/mounts/" + img.id.hex();
@@ -413,6 +453,7 @@ Result<std::string> ImageService::mount(const std::string& nameOrId) {
 }
 
 Result<void> ImageService::unmount(const std::string& nameOrId) {
+  auto held = db_->lock();
   TRY(ImageRecord img, resolve(nameOrId));
   std::string target = root_ + "/mounts/" + img.id.hex();
   TRYV(snapshot::unmountAll(target));
@@ -461,7 +502,7 @@ Result<DiskUsage> ImageService::diskUsage(const std::function<bool(const Digest&
   std::set<std::string> seen;
   for (auto& img : images) {
     u.images++;
-    bool used = (inUse && inUse(img.id)) || usedByContainer(img);
+    bool used = (inUse && inUse(img.id)) || usedByContainer(img);  // (no lock held here)
     if (used) u.activeImages++;
     for (auto& l : img.layers) {
       if (!seen.insert(l.chainId.str()).second) continue;

@@ -3,13 +3,21 @@
 // ChainID and shared by every image that has them) and their tags. Metadata is in SQLite, written in one
 // transaction at the end of a load or import, so a load killed midway leaves the store as it was (plus
 // blobs and snapshots nothing references, which the next open or prune removes).
+//
+// Thread-safe. The metadata (one SQLite connection, shared with the snapshotter) is used under that
+// connection's lock, held only for lookups and commits: a load or import unpacks its layers, and a save
+// streams its blobs, without it, so lookups, tags and containers' layers go on meanwhile and several loads
+// run at once. Removals and prunes (which delete what no image references) wait for loads, imports and
+// saves in flight, whose blobs and layers no image references yet, and these wait for them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -55,6 +63,13 @@ struct RemoveReport {
   std::vector<std::string> deleted;   // "sha256:…" image IDs and layer chain IDs
 };
 
+// A container's writable layer made on an image's top layer, with the image it was made from.
+struct ContainerLayer {
+  ImageRecord image;
+  ImageConfig config;
+  std::vector<snapshot::Mount> mounts;
+};
+
 struct DiskUsage {
   int64_t images = 0, activeImages = 0;
   int64_t imagesSize = 0;  // unique layer bytes on disk
@@ -79,6 +94,10 @@ class ImageService {
   Result<Digest> import(int fd, const ImportOptions& opts);
 
   Result<std::vector<ImageRecord>> list();
+  // Resolves `nameOrId` and prepares the active snapshot `key` on its top layer in one step, so that no
+  // removal of the image comes between the two.
+  Result<ContainerLayer> prepareContainer(const std::string& nameOrId, const std::string& key,
+                                          const snapshot::Labels& labels, db::Sync sync);
   // By reference ("busybox", "busybox:1.36"), full or short ID ("sha256:ab12…", "ab12…"), or digest.
   Result<ImageRecord> resolve(const std::string& nameOrId);
   Result<std::string> configJson(const Digest& id);
@@ -108,15 +127,6 @@ class ImageService {
     std::string path;  // where to read it
     int64_t size = 0;
   };
-  // Unpacks (or finds) the layers of an image; the config's DiffIDs are checked. Nothing is durable yet.
-  Result<std::vector<LayerRecord>> unpackLayers(const ImageConfig& cfg,
-                                                const std::vector<LayerSource>& layers);
-  // One layer; `diffId` empty when unknown (import): then it is computed and the layer keyed by it.
-  Result<LayerRecord> ensureLayer(const LayerSource& src, const Digest& diffId, const Digest& parentChain);
-  // Makes every unpacked file durable (syncfs), then records the image and its tags in one transaction.
-  Result<Digest> recordImage(const Digest& configDigest, const ImageConfig& cfg,
-                             const std::vector<LayerRecord>& layers, const std::vector<std::string>& tags);
-
   // Layers unpacked while their blob streamed in (load, diff-storing snapshotters), before the image config
   // said where they go: blob digest hex -> active snapshot, rebased and committed by ensureLayer.
   struct Speculative {
@@ -126,16 +136,26 @@ class ImageService {
     std::optional<Error> error;
     bool used = false;
   };
-  std::map<std::string, Speculative>* speculative_ = nullptr;
-  // Installs a map of streamed layers for one load/import; on destruction removes the snapshots of those no
-  // image used.
+  using SpeculativeMap = std::map<std::string, Speculative>;
+  // Unpacks (or finds) the layers of an image; the config's DiffIDs are checked. Nothing is durable yet.
+  Result<std::vector<LayerRecord>> unpackLayers(const ImageConfig& cfg,
+                                                const std::vector<LayerSource>& layers,
+                                                SpeculativeMap* speculative);
+  // One layer; `diffId` empty when unknown (import): then it is computed and the layer keyed by it.
+  Result<LayerRecord> ensureLayer(const LayerSource& src, const Digest& diffId, const Digest& parentChain,
+                                  SpeculativeMap* speculative);
+  // Makes every unpacked file durable (syncfs), then records the image and its tags in one transaction.
+  Result<Digest> recordImage(const Digest& configDigest, const ImageConfig& cfg,
+                             const std::vector<LayerRecord>& layers, const std::vector<std::string>& tags);
+
+  // The streamed layers of one load/import; on destruction removes the snapshots of those no image used.
   class SpeculativeScope {
    public:
-    explicit SpeculativeScope(ImageService& s) : s_(s) { s_.speculative_ = &layers; }
+    explicit SpeculativeScope(ImageService& s) : s_(s) {}
     ~SpeculativeScope();
     SpeculativeScope(const SpeculativeScope&) = delete;
     SpeculativeScope& operator=(const SpeculativeScope&) = delete;
-    std::map<std::string, Speculative> layers;
+    SpeculativeMap layers;
 
    private:
     ImageService& s_;
@@ -146,7 +166,10 @@ class ImageService {
   Result<Speculative> streamUnpack(const std::string& key, BlobWriter& w, const char* first, size_t firstLen,
                                    bool plainTar, const std::function<long(char*, size_t)>& readMore,
                                    const std::string& readErr);
+  // Under gc_ held exclusively.
   Result<void> collectGarbage(RemoveReport* report);
+  // A fresh name for an active snapshot a load or import unpacks into (several may run at once).
+  static std::string extractKey(const char* kind);
   Result<std::vector<std::string>> tagsOf(const Digest& id);
   // An image's row (id, created, size, loaded_at) and then its tags and layers.
   static Result<ImageRecord> recordOf(db::Statement& row);
@@ -158,6 +181,9 @@ class ImageService {
   std::optional<ContentStore> content_;
   std::unique_ptr<snapshot::Snapshotter> snap_;
   std::string root_;
+  // Shared by loads, imports and saves for their length; exclusive for removals and prunes.
+  std::shared_mutex gc_;
+  std::atomic<int> ingests_{0};  // loads and imports in flight
 };
 
 // ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).

@@ -83,7 +83,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   router.add("GET", "/images/json", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
     if (!f) return r.error(f.error());
-    auto list = e.withImages([](image::ImageService& s) { return s.list(); });
+    auto list = e.images().list();
     if (!list) return r.error(list.error());
     json out = json::array();
     for (auto& img : *list) {
@@ -110,7 +110,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
         tags = kept;
       }
       json labels = json::object();
-      if (auto cfg = e.withImages([&](image::ImageService& s) { return s.config(img.id); }))
+      if (auto cfg = e.images().config(img.id))
         for (auto& [k, v] : cfg->config.labels) labels[k] = v;
       out.push_back({{"Id", img.id.str()},
                      {"ParentId", ""},
@@ -127,9 +127,9 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   });
 
   router.add("GET", "/images/(.+)/json", [&e](Request& req, Responder& r) {
-    auto img = e.withImages([&](image::ImageService& s) { return s.resolve(req.params[0]); });
+    auto img = e.images().resolve(req.params[0]);
     if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
-    auto text = e.withImages([&](image::ImageService& s) { return s.configJson(img->id); });
+    auto text = e.images().configJson(img->id);
     if (!text) return r.error(text.error());
     auto cfg = json::parse(*text, nullptr, false);
     if (cfg.is_discarded()) cfg = json::object();
@@ -166,9 +166,9 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   });
 
   router.add("GET", "/images/(.+)/history", [&e](Request& req, Responder& r) {
-    auto img = e.withImages([&](image::ImageService& s) { return s.resolve(req.params[0]); });
+    auto img = e.images().resolve(req.params[0]);
     if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
-    auto cfg = e.withImages([&](image::ImageService& s) { return s.config(img->id); });
+    auto cfg = e.images().config(img->id);
     if (!cfg) return r.error(cfg.error());
     json out = json::array();
     size_t layer = img->layers.size();
@@ -191,8 +191,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     if (repo.empty())
       return r.error(
           Error(ErrorCategory::InvalidArgument, "repository name must have at least one component"));
-    auto t = e.withImages(
-        [&](image::ImageService& s) { return s.tag(req.params[0], tag.empty() ? repo : repo + ":" + tag); });
+    auto t = e.images().tag(req.params[0], tag.empty() ? repo : repo + ":" + tag);
     if (!t) return r.error(t.error());
     std::string target = tag.empty() ? repo : repo + ":" + tag;
     e.emit("image", "tag", req.params[0], {{"name", target}});
@@ -200,10 +199,8 @@ void addImageRoutes(Router& router, engine::Engine& e) {
   });
 
   router.add("DELETE", "/images/(.+)", [&e](Request& req, Responder& r) {
-    auto report = e.withImages([&](image::ImageService& s) {
-      return s.remove(req.params[0], req.queryBool("force"),
-                      [&e](const image::Digest& d) { return e.imageInUse(d); });
-    });
+    auto report = e.images().remove(req.params[0], req.queryBool("force"),
+                                    [&e](const image::Digest& d) { return e.imageInUse(d); });
     if (!report) {
       if (report.error().category() == ErrorCategory::NotFound)
         return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
@@ -239,7 +236,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
           // after a create's 404 (docker run, docker-py) then show the create's real error.
           std::string tag = req.queryStr("tag");
           std::string ref = tag.empty() || from.find('@') != std::string::npos ? from : from + ":" + tag;
-          if (e.withImages([&](image::ImageService& s) { return s.resolve(ref).has_value(); })) {
+          if (e.images().resolve(ref).has_value()) {
             r.beginStream("application/json");
             r.chunk(json{{"status", "Status: Image is up to date for " + ref}}.dump() + "\r\n");
             return;
@@ -257,7 +254,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
         if (!repo.empty()) o.reference = tag.empty() ? repo : repo + ":" + tag;
         if (auto it = req.queryAll.find("changes"); it != req.queryAll.end()) o.changes = it->second;
         o.message = req.queryStr("message");
-        auto id = e.withImages([&](image::ImageService& s) { return s.import(spooled->get(), o); });
+        auto id = e.images().import(spooled->get(), o);
         if (!id) return r.error(id.error());
         e.emit("image", "import", id->str(), {{"name", o.reference.empty() ? id->str() : o.reference}});
         r.beginStream("application/json");
@@ -282,7 +279,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
       [&e](Request& req, Responder& r) {
         auto spooled = spoolBody(req, e.options().dataRoot);
         if (!spooled) return r.error(spooled.error());
-        auto lines = e.withImages([&](image::ImageService& s) { return s.load(spooled->get()); });
+        auto lines = e.images().load(spooled->get());
         if (!lines) return r.error(lines.error());
         r.beginStream("application/json");
         for (auto& l : *lines) {
@@ -300,10 +297,9 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     if (names.empty()) return r.error(Error(ErrorCategory::InvalidArgument, "no image names given"));
     auto out = tempFile(e.options().dataRoot);
     if (!out) return r.error(out.error());
-    auto saved = e.withImages([&](image::ImageService& s) {
-      return s.save(names, out->get(),
-                    oci ? image::ImageService::SaveFormat::Oci : image::ImageService::SaveFormat::Docker);
-    });
+    auto saved =
+        e.images().save(names, out->get(),
+                        oci ? image::ImageService::SaveFormat::Oci : image::ImageService::SaveFormat::Docker);
     if (!saved) return r.error(saved.error());
     e.emit("image", "save", names[0], {{"name", names[0]}});
     r.beginStream("application/x-tar");
@@ -325,12 +321,12 @@ void addImageRoutes(Router& router, engine::Engine& e) {
 
   // podman's `image mount` as a berth extension: the image's root filesystem, read-only, on the host.
   router.add("POST", "/images/(.+)/mount", [&e](Request& req, Responder& r) {
-    auto path = e.withImages([&](image::ImageService& s) { return s.mount(req.params[0]); });
+    auto path = e.images().mount(req.params[0]);
     if (!path) return r.error(path.error());
     r.json(200, {{"Path", *path}});
   });
   router.add("POST", "/images/(.+)/unmount", [&e](Request& req, Responder& r) {
-    auto done = e.withImages([&](image::ImageService& s) { return s.unmount(req.params[0]); });
+    auto done = e.images().unmount(req.params[0]);
     if (!done) return r.error(done.error());
     r.text(204, "", "");
   });
@@ -339,9 +335,7 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     auto f = parseFilters(req.queryStr("filters"));
     if (!f) return r.error(f.error());
     bool all = f->count("dangling") && !(*f)["dangling"].empty() && (*f)["dangling"][0] == "false";
-    auto report = e.withImages([&](image::ImageService& s) {
-      return s.prune(all, [&e](const image::Digest& d) { return e.imageInUse(d); });
-    });
+    auto report = e.images().prune(all, [&e](const image::Digest& d) { return e.imageInUse(d); });
     if (!report) return r.error(report.error());
     json deleted = json::array();
     for (auto& u : report->untagged) deleted.push_back({{"Untagged", u}});

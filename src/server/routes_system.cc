@@ -119,17 +119,14 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
     for (auto& c : *containers) {
       users[c.imageId]++;
       json j = e.summaryJson(c);
-      auto u =
-          e.withImages([&](image::ImageService& s) { return s.snapshotter().usage("container-" + c.id); });
+      auto u = e.images().snapshotter().usage("container-" + c.id);
       j["SizeRw"] = u ? static_cast<int64_t>(u->size) : 0;
       j["SizeRootFs"] = 0;
       cs.push_back(j);
     }
-    auto usage = e.withImages([&](image::ImageService& s) {
-      return s.diskUsage([&](const image::Digest& d) { return users.count(d.str()) > 0; });
-    });
+    auto usage = e.images().diskUsage([&](const image::Digest& d) { return users.count(d.str()) > 0; });
     if (!usage) return r.error(usage.error());
-    auto images = e.withImages([](image::ImageService& s) { return s.list(); });
+    auto images = e.images().list();
     if (!images) return r.error(images.error());
     json is = json::array();
     for (auto& img : *images) {
@@ -170,8 +167,7 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
           ++stopped;
       }
     int64_t images = 0;
-    if (auto l = e.withImages([](image::ImageService& s) { return s.list(); }))
-      images = static_cast<int64_t>(l->size());
+    if (auto l = e.images().list()) images = static_cast<int64_t>(l->size());
     struct sysinfo si {};
     ::sysinfo(&si);
     char host[256] = {};

@@ -153,6 +153,7 @@ Result<std::vector<Row>> Base::chainOf(const Row& r) {
 
 Result<std::vector<Mount>> Base::create(Kind kind, const std::string& key, const std::string& parent,
                                         const Labels& labels, db::Sync sync) {
+  auto held = db_.lock();
   TRYV(validKey(key));
   TRY(auto tx, db::Transaction::begin(db_, sync));
   if (get(key)) return fail(ErrorCategory::Conflict, "snapshot " + key + " already exists");
@@ -215,6 +216,7 @@ Result<std::vector<Mount>> Base::view(const std::string& key, const std::string&
 }
 
 Result<std::vector<Mount>> Base::mounts(const std::string& key) {
+  auto held = db_.lock();
   TRY(Row r, get(key));
   TRY(auto chain, chainOf(r));
   if (r.info.kind == Kind::Committed) {
@@ -228,6 +230,7 @@ Result<std::vector<Mount>> Base::mounts(const std::string& key) {
 }
 
 Result<void> Base::commit(const std::string& name, const std::string& key, const Labels& labels) {
+  auto held = db_.lock();
   TRYV(validKey(name));
   TRY(auto tx, db::Transaction::begin(db_));
   TRY(Row r, get(key));
@@ -248,6 +251,7 @@ Result<void> Base::commit(const std::string& name, const std::string& key, const
 }
 
 Result<void> Base::rebase(const std::string& key, const std::string& parent) {
+  auto held = db_.lock();
   if (!storesDiffs())
     return fail(ErrorCategory::Unavailable,
                 std::string("the ") + name() + " snapshotter cannot rebase snapshots");
@@ -273,6 +277,7 @@ Result<void> Base::remove(const std::string& key, db::Sync sync) {
   int64_t id;
   Kind kind;
   {
+    auto held = db_.lock();
     TRY(auto tx, db::Transaction::begin(db_, sync));
     TRY(Row r, get(key));
     TRY(auto kids, db_.prepare("SELECT COUNT(*) FROM snapshots WHERE parent_id = ?"));
@@ -293,11 +298,13 @@ Result<void> Base::remove(const std::string& key, db::Sync sync) {
 }
 
 Result<Info> Base::stat(const std::string& key) {
+  auto held = db_.lock();
   TRY(Row r, get(key));
   return r.info;
 }
 
 Result<std::vector<Info>> Base::list() {
+  auto held = db_.lock();
   TRY(auto q, db_.prepare("SELECT s.key FROM snapshots s WHERE s.driver = ? ORDER BY s.id"));
   q.bind(1, name());
   std::vector<std::string> keys;
@@ -315,7 +322,9 @@ Result<std::vector<Info>> Base::list() {
 }
 
 Result<Usage> Base::usage(const std::string& key) {
+  auto held = db_.lock();
   TRY(Row r, get(key));
+  held.unlock();  // the walk of the tree needs no metadata
   UniqueFd fd(::open(dataDir(r.id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return sysFail("opening " + dataDir(r.id));
   Usage u;
@@ -325,6 +334,7 @@ Result<Usage> Base::usage(const std::string& key) {
 }
 
 Result<std::string> Base::writableDir(const std::string& key) {
+  auto held = db_.lock();
   TRY(Row r, get(key));
   if (r.info.kind != Kind::Active) return invalid("snapshot " + key + " is not active");
   return dataDir(r.id);

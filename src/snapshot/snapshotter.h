@@ -6,6 +6,8 @@
 //
 // Metadata lives in the shared SQLite database, one transaction per change; directories are created before
 // and removed after their row, and directories without a row (a crash in between) are removed at open.
+// Safe to call from several threads: each call holds the database connection's lock (db::Database::lock)
+// for its metadata, and not while it walks a tree (usage) or deletes one (in the background).
 #pragma once
 
 #include <cstdint>

@@ -5,8 +5,11 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "../common/tar_builder.h"
 #include "base/file.h"
@@ -161,6 +164,109 @@ TEST(ImageService, ResolvesByNameIdAndPrefix) {
   EXPECT_EQ((*svc)->resolve(firstHex)->id.hex(), byId.begin()->first);
   EXPECT_EQ((*svc)->resolve("nosuch:latest").error().category(), ErrorCategory::NotFound);
   EXPECT_EQ((*svc)->resolve("abcdefabcdef").error().category(), ErrorCategory::NotFound);
+}
+
+// The service is used from several threads at once: imports on four threads (the first two tarballs of each
+// have the same content on every thread, so several commit one layer at a time), an image whose layer one
+// of them shares imported and removed over and over, and lookups and containers' layers meanwhile. Every
+// operation succeeds, every reference resolves, each content is one layer, and no unpack is left behind.
+TEST(ImageService, ConcurrentImportsLookupsAndRemovals) {
+  auto dir = TempDir::make();
+  // overlay (as root) unpacks while the tarball streams in; vfs unpacks after it is stored.
+  std::string driver = ::geteuid() == 0 ? "overlay" : "vfs";
+  auto opened = ImageService::open({dir->path() + "/root", driver});
+  ASSERT_TRUE(opened) << opened.error().message();
+  ImageService& s = **opened;
+  auto tarOf = [&](const std::string& name, const std::string& content) {
+    std::string path = dir->path() + "/" + name + ".tar";
+    EXPECT_TRUE(writeFileAtomic(path, test::TarBuilder().file("f", content).finish()));
+    return path;
+  };
+  auto importOf = [&](const std::string& path, const std::string& ref) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ImportOptions o;
+    o.reference = ref;
+    auto id = s.import(fd, o);
+    ::close(fd);
+    return id;
+  };
+  ASSERT_TRUE(importOf(tarOf("base", "base"), "base:v1"));
+  constexpr int kThreads = 4, kEach = 6;
+  std::vector<std::vector<std::string>> tars(kThreads);
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i)
+      tars[t].push_back(tarOf(
+          "t" + std::to_string(t) + "-" + std::to_string(i),
+          i < 2 ? "shared " + std::to_string(i) : "own " + std::to_string(t) + " " + std::to_string(i)));
+  std::string victim = tarOf("victim", "shared 0");
+
+  std::mutex errMu;
+  std::vector<std::string> errors;
+  auto record = [&](const std::string& what, const Error& e) {
+    std::lock_guard l(errMu);
+    errors.push_back(what + ": " + e.message());
+  };
+  std::atomic<bool> done{false};
+  std::vector<std::thread> importers;
+  for (int t = 0; t < kThreads; ++t)
+    importers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string ref = "t" + std::to_string(t) + "-" + std::to_string(i) + ":v1";
+        if (auto id = importOf(tars[t][i], ref); !id) record("import " + ref, id.error());
+      }
+    });
+  std::thread reader([&] {
+    while (!done) {
+      if (auto l = s.list(); !l) record("list", l.error());
+      if (auto r = s.resolve("base:v1"); !r) record("resolve", r.error());
+    }
+  });
+  std::thread creator([&] {
+    for (int n = 0; !done; ++n) {
+      std::string key = "container-c" + std::to_string(n);
+      auto p = s.prepareContainer("base:v1", key, {}, db::Sync::Relaxed);
+      if (!p)
+        record("prepare " + key, p.error());
+      else if (auto r = s.snapshotter().remove(key); !r)
+        record("remove " + key, r.error());
+    }
+  });
+  std::thread remover([&] {
+    while (!done) {
+      if (auto id = importOf(victim, "victim:v1"); !id) record("import victim", id.error());
+      if (auto r = s.remove("victim:v1", false, nullptr); !r) record("rmi victim", r.error());
+    }
+  });
+  for (auto& t : importers) t.join();
+  done = true;
+  reader.join();
+  creator.join();
+  remover.join();
+  for (auto& e : errors) ADD_FAILURE() << e;
+
+  std::set<std::string> layers;
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) {
+      std::string ref = "t" + std::to_string(t) + "-" + std::to_string(i) + ":v1";
+      auto img = s.resolve(ref);
+      ASSERT_TRUE(img) << ref << ": " << img.error().message();
+      ASSERT_EQ(img->layers.size(), 1u);
+      layers.insert(img->layers[0].chainId.str());
+    }
+  EXPECT_EQ(layers.size(), size_t(2 + kThreads * (kEach - 2)));
+  auto snaps = s.snapshotter().list();
+  ASSERT_TRUE(snaps) << snaps.error().message();
+  size_t committed = 0;
+  for (auto& i : *snaps) {
+    EXPECT_EQ(i.kind, snapshot::Kind::Committed) << "left behind: " << i.key;
+    if (i.kind == snapshot::Kind::Committed) ++committed;
+  }
+  EXPECT_EQ(committed, layers.size() + 1) << "one layer per content (and the base image's)";
+  auto all = s.list();
+  ASSERT_TRUE(all);
+  for (auto& img : *all) ASSERT_TRUE(s.remove(img.id.str(), true, nullptr)) << img.id.str();
+  EXPECT_TRUE(s.list()->empty());
+  EXPECT_TRUE(s.snapshotter().list()->empty()) << "every layer goes with the last image";
 }
 
 TEST(ContentStore, CrashMidWriteLeavesNoBlob) {
