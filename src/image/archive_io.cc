@@ -275,6 +275,238 @@ Result<ImageService::Speculative> ImageService::streamUnpack(
   return sp;
 }
 
+struct ImageService::ArchiveFiles {
+  std::map<std::string, Digest> files;
+  std::map<std::string, std::string> text, links;
+  std::map<std::string, std::string>
+      sourceOf;  // digest hex -> readable path (ingest temp file or stored blob)
+  std::map<std::string, int64_t> sizes;
+  std::set<std::string> ingested;    // digests hex of the blobs this load wrote
+  std::set<std::string> referenced;  // digests hex of the blobs the loaded images use
+  // Blobs stay in their ingest files, written back in the background, until every layer is unpacked; then
+  // one syncfs makes all of them durable before any is renamed into place (ContentStore::commitAll).
+  std::vector<BlobWriter> pending;
+  std::vector<char> buf = std::vector<char>(1 << 20);
+
+  // A path through the archive's links to a file (at most 16 of them).
+  std::optional<std::string> resolve(std::string p) const {
+    for (int i = 0; i < 16; ++i) {
+      if (files.count(p)) return p;
+      auto l = links.find(p);
+      if (l == links.end()) return std::nullopt;
+      p = l->second;
+    }
+    return std::nullopt;
+  }
+  Result<Digest> blobAt(const std::string& p, const char* what) const {
+    auto r = resolve(lexicalJoin("", p));
+    if (!r) return invalid(std::string("the archive's ") + what + " " + p + " is missing");
+    return files.at(*r);
+  }
+  Result<std::string> readBlob(const Digest& d) const {
+    auto it = sourceOf.find(d.hex());
+    if (it == sourceOf.end()) return invalid("the archive does not contain blob " + d.str());
+    // Manifests, indexes and configs are read whole: a huge one named by the archive is refused, not loaded.
+    if (sizes.at(d.hex()) > static_cast<int64_t>(kKeepInMemory))
+      return invalid("blob " + d.str() + " is " + std::to_string(sizes.at(d.hex())) +
+                     " bytes, too large for an image manifest or config");
+    return readFile(it->second);
+  }
+  Result<LayerSource> source(const Digest& d, const std::string& mediaType) const {
+    auto it = sourceOf.find(d.hex());
+    if (it == sourceOf.end()) return invalid("the archive does not contain layer " + d.str());
+    return LayerSource{d, mediaType.empty() ? blobMediaType(it->second, false) : mediaType, it->second,
+                       sizes.at(d.hex())};
+  }
+};
+
+struct ImageService::LoadedImage {
+  Digest config;
+  ImageConfig cfg;
+  std::vector<LayerRecord> layers;
+  std::vector<std::string> tags;
+};
+
+Result<void> ImageService::readArchive(::archive* a, ArchiveFiles& f, SpeculativeMap& speculative) {
+  for (;;) {
+    archive_entry* e;
+    int r = archive_read_next_header(a, &e);
+    if (r == ARCHIVE_EOF) return {};
+    if (r < ARCHIVE_WARN) {
+      const char* err = archive_error_string(a);
+      return invalid(std::string("reading the image archive: ") + (err ? err : "truncated or corrupt"));
+    }
+    TRY(std::string path, cleanTarPath(archive_entry_pathname(e), "archive entry"));
+    if (const char* hl = archive_entry_hardlink(e)) {
+      TRY(std::string target, cleanTarPath(hl, "archive hardlink"));
+      f.links[path] = target;
+      continue;
+    }
+    auto type = archive_entry_filetype(e);
+    if (type == AE_IFLNK) {
+      std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/'));
+      const char* t = archive_entry_symlink(e);
+      std::string target = t && t[0] != '/' ? lexicalJoin(dir, t) : "";
+      if (target.empty()) return invalid("archive entry " + path + ": symlink leaves the archive");
+      f.links[path] = target;
+      continue;
+    }
+    if (type == AE_IFREG) TRYV(readArchiveFile(a, path, archive_entry_size(e), f, speculative));
+  }
+}
+
+Result<void> ImageService::readArchiveFile(::archive* a, const std::string& path, int64_t size,
+                                           ArchiveFiles& f, SpeculativeMap& speculative) {
+  std::optional<Digest> expected;
+  if (path.starts_with("blobs/sha256/")) {
+    auto d = Digest::parse("sha256:" + path.substr(13));
+    if (!d) return invalid("archive entry " + path + ": not a sha256 blob name");
+    expected = *d;
+  }
+  auto readError = [&] {
+    const char* err = archive_error_string(a);
+    return "archive entry " + path + ": " + (err ? err : "read error");
+  };
+  TRY(BlobWriter w, content_->writer());
+  std::string keep;
+  bool small = size <= static_cast<int64_t>(kKeepInMemory);
+  char* buf = f.buf.data();
+  la_ssize_t first = archive_read_data(a, buf, f.buf.size());
+  if (first < 0) return invalid(readError());
+  TRYV(w.write(buf, static_cast<size_t>(first)));
+  bool compressed = detectCompression(buf, static_cast<size_t>(first)) != Compression::None;
+  bool tar = !compressed && startsLikeTar(buf, static_cast<size_t>(first));
+  std::optional<Speculative> spec;
+  if (snap_->storesDiffs() && (compressed || tar)) {
+    // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
+    std::string key = extractKey("stream-");
+    speculative[key].key = key;  // owned for clean-up until it is keyed by digest below
+    std::string readErr;
+    auto readMore = [&](char* chunk, size_t cap) -> long {
+      la_ssize_t n = archive_read_data(a, chunk, cap);
+      if (n < 0) readErr = readError();
+      return static_cast<long>(n);
+    };
+    TRY(spec, streamUnpack(key, w, buf, static_cast<size_t>(first), tar, readMore, readErr));
+  } else {
+    if (small && first > 0) keep.append(buf, static_cast<size_t>(first));
+    for (la_ssize_t n = first; n > 0;) {
+      n = archive_read_data(a, buf, f.buf.size());
+      if (n < 0) return invalid(readError());
+      if (n == 0) break;
+      TRYV(w.write(buf, static_cast<size_t>(n)));
+      if (small) keep.append(buf, static_cast<size_t>(n));
+    }
+  }
+  const Digest& d = w.digest();
+  if (expected && d != *expected)
+    return invalid("archive entry " + path + ": blob digest mismatch: the content hashes to " + d.str());
+  f.files[path] = d;
+  f.sizes[d.hex()] = static_cast<int64_t>(w.size());
+  if (spec) {
+    std::string streamKey = spec->key;
+    speculative.erase(streamKey);
+    if (tar && !spec->error) spec->diffId = d;
+    if (speculative.count(d.hex()))
+      (void)snap_->remove(streamKey);  // the same blob twice in one archive
+    else
+      speculative[d.hex()] = std::move(*spec);
+  }
+  if (content_->has(d)) {
+    f.sourceOf[d.hex()] = content_->blobPath(d);
+  } else if (!f.sourceOf.count(d.hex())) {
+    f.sourceOf[d.hex()] = w.tempPath();
+    f.ingested.insert(d.hex());
+    f.pending.push_back(std::move(w));
+  }
+  if (small) f.text[path] = std::move(keep);
+  return {};
+}
+
+Result<std::vector<ImageService::LoadedImage>> ImageService::dockerArchiveImages(
+    ArchiveFiles& f, const std::string& manifest, SpeculativeMap& speculative) {
+  auto j = json::parse(f.text[manifest], nullptr, false);
+  if (!j.is_array()) return invalid("manifest.json: not a JSON array");
+  std::vector<LoadedImage> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    auto& item = j[i];
+    std::string at = "manifest.json: [" + std::to_string(i) + "]";
+    if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() ||
+        !item.contains("Layers") || !item["Layers"].is_array())
+      return invalid(at + ": needs Config (string) and Layers (array)");
+    TRY(Digest cfgDigest, f.blobAt(item["Config"].get<std::string>(), "config"));
+    TRY(std::string cfgText, f.readBlob(cfgDigest));
+    auto cfg = parseImageConfig(cfgText);
+    if (!cfg) return std::unexpected(cfg.error().context(at + ": config"));
+    std::vector<LayerSource> layers;
+    for (auto& l : item["Layers"]) {
+      if (!l.is_string()) return invalid(at + ".Layers: entries must be strings");
+      TRY(Digest ld, f.blobAt(l.get<std::string>(), "layer"));
+      TRY(LayerSource src, f.source(ld, ""));
+      layers.push_back(std::move(src));
+    }
+    std::vector<std::string> tags;
+    if (item.contains("RepoTags") && item["RepoTags"].is_array())
+      for (auto& t : item["RepoTags"]) {
+        if (!t.is_string()) continue;
+        auto r = parseReference(t.get<std::string>());
+        if (!r) return std::unexpected(r.error().context(at + ".RepoTags"));
+        tags.push_back(r->str());
+      }
+    auto recs = unpackLayers(*cfg, layers, &speculative);
+    if (!recs) return std::unexpected(recs.error().context(at));
+    f.referenced.insert(cfgDigest.hex());
+    for (auto& l : layers) f.referenced.insert(l.blob.hex());
+    out.push_back({cfgDigest, std::move(*cfg), std::move(*recs), tags});
+  }
+  return out;
+}
+
+Result<std::vector<ImageService::LoadedImage>> ImageService::ociLayoutImages(ArchiveFiles& f,
+                                                                             const std::string& index,
+                                                                             SpeculativeMap& speculative) {
+  TRY(Index idx, parseIndex(f.text[index]));
+  std::vector<LoadedImage> out;
+  for (auto& desc : idx.manifests) {
+    Descriptor md = desc;
+    TRY(std::string doc, f.readBlob(md.digest));
+    TRY(DocumentKind kind, documentKind(doc));
+    if (kind == DocumentKind::Index) {
+      TRY(Index nested, parseIndex(doc));
+      f.referenced.insert(md.digest.hex());
+      TRY(md, selectPlatform(nested, "linux", hostArch()));
+      TRY(doc, f.readBlob(md.digest));
+    }
+    TRY(Manifest man, parseManifest(doc));
+    TRY(std::string cfgText, f.readBlob(man.config.digest));
+    TRY(ImageConfig cfg, parseImageConfig(cfgText));
+    std::vector<LayerSource> layers;
+    for (auto& l : man.layers) {
+      TRY(LayerSource src, f.source(l.digest, l.mediaType));
+      layers.push_back(std::move(src));
+    }
+    std::vector<std::string> tags;
+    std::string name;
+    if (auto a1 = desc.annotations.find("io.containerd.image.name"); a1 != desc.annotations.end())
+      name = a1->second;
+    else if (auto a2 = desc.annotations.find("org.opencontainers.image.ref.name");
+             a2 != desc.annotations.end()) {
+      // A bare tag ("latest") names no repository: the image stays untagged, as docker does.
+      if (a2->second.find_first_of("/:") != std::string::npos) name = a2->second;
+    }
+    if (!name.empty()) {
+      auto r = parseReference(name);
+      if (r) tags.push_back(r->str());
+    }
+    TRY(auto recs, unpackLayers(cfg, layers, &speculative));
+    f.referenced.insert(md.digest.hex());
+    f.referenced.insert(man.config.digest.hex());
+    for (auto& l : layers) f.referenced.insert(l.blob.hex());
+    out.push_back({man.config.digest, std::move(cfg), std::move(recs), tags});
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> ImageService::load(int fd) {
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   archive_read_support_format_tar(a.get());
@@ -290,228 +522,19 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   Defer done([&] { --ingests_; });
   BackgroundFlusher flusher(content_->root());
   SpeculativeScope scope(*this);
-  auto& speculative = scope.layers;
-  std::map<std::string, Digest> files;
-  std::map<std::string, std::string> text, links;
-  std::map<std::string, std::string>
-      sourceOf;  // digest hex -> readable path (ingest temp file or stored blob)
-  std::map<std::string, int64_t> sizes;
-  std::set<std::string> ingested;
-  // Blobs stay in their ingest files, written back in the background, until every layer is unpacked; then
-  // one syncfs makes all of them durable before any is renamed into place (ContentStore::commitAll).
-  std::vector<BlobWriter> pending;
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    archive_entry* e;
-    int r = archive_read_next_header(a.get(), &e);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) {
-      const char* err = archive_error_string(a.get());
-      return invalid(std::string("reading the image archive: ") + (err ? err : "truncated or corrupt"));
-    }
-    TRY(std::string path, cleanTarPath(archive_entry_pathname(e), "archive entry"));
-    if (const char* hl = archive_entry_hardlink(e)) {
-      TRY(std::string target, cleanTarPath(hl, "archive hardlink"));
-      links[path] = target;
-      continue;
-    }
-    auto type = archive_entry_filetype(e);
-    if (type == AE_IFLNK) {
-      std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/'));
-      const char* t = archive_entry_symlink(e);
-      std::string target = t && t[0] != '/' ? lexicalJoin(dir, t) : "";
-      if (target.empty()) return invalid("archive entry " + path + ": symlink leaves the archive");
-      links[path] = target;
-      continue;
-    }
-    if (type != AE_IFREG) continue;
-    std::optional<Digest> expected;
-    if (path.starts_with("blobs/sha256/")) {
-      auto d = Digest::parse("sha256:" + path.substr(13));
-      if (!d) return invalid("archive entry " + path + ": not a sha256 blob name");
-      expected = *d;
-    }
-    TRY(BlobWriter w, content_->writer());
-    std::string keep;
-    bool small = archive_entry_size(e) <= static_cast<int64_t>(kKeepInMemory);
-    la_ssize_t first = archive_read_data(a.get(), buf.data(), buf.size());
-    if (first < 0) {
-      const char* err = archive_error_string(a.get());
-      return invalid("archive entry " + path + ": " + (err ? err : "read error"));
-    }
-    TRYV(w.write(buf.data(), static_cast<size_t>(first)));
-    bool compressed = detectCompression(buf.data(), static_cast<size_t>(first)) != Compression::None;
-    bool tar = !compressed && startsLikeTar(buf.data(), static_cast<size_t>(first));
-    std::optional<Speculative> spec;
-    std::string readErr;
-    if (snap_->storesDiffs() && (compressed || tar)) {
-      // A layer: unpack it while it streams in (one pass over the data, no second read of the blob).
-      std::string key = extractKey("stream-");
-      speculative[key].key = key;  // owned for clean-up until it is keyed by digest below
-      auto readMore = [&](char* chunk, size_t cap) -> long {
-        la_ssize_t n = archive_read_data(a.get(), chunk, cap);
-        if (n < 0) {
-          const char* err = archive_error_string(a.get());
-          readErr = "archive entry " + path + ": " + (err ? err : "read error");
-        }
-        return static_cast<long>(n);
-      };
-      auto sp = streamUnpack(key, w, buf.data(), static_cast<size_t>(first), tar, readMore, readErr);
-      if (!sp) return std::unexpected(sp.error());
-      spec = std::move(*sp);
-    } else {
-      if (small && first > 0) keep.append(buf.data(), static_cast<size_t>(first));
-      for (la_ssize_t n = first; n > 0;) {
-        n = archive_read_data(a.get(), buf.data(), buf.size());
-        if (n < 0) {
-          const char* err = archive_error_string(a.get());
-          return invalid("archive entry " + path + ": " + (err ? err : "read error"));
-        }
-        if (n == 0) break;
-        TRYV(w.write(buf.data(), static_cast<size_t>(n)));
-        if (small) keep.append(buf.data(), static_cast<size_t>(n));
-      }
-    }
-    const Digest& d = w.digest();
-    if (expected && d != *expected)
-      return invalid("archive entry " + path + ": blob digest mismatch: the content hashes to " + d.str());
-    files[path] = d;
-    sizes[d.hex()] = static_cast<int64_t>(w.size());
-    if (spec) {
-      std::string streamKey = spec->key;
-      speculative.erase(streamKey);
-      if (tar && !spec->error) spec->diffId = d;
-      if (speculative.count(d.hex()))
-        (void)snap_->remove(streamKey);  // the same blob twice in one archive
-      else
-        speculative[d.hex()] = std::move(*spec);
-    }
-    if (content_->has(d)) {
-      sourceOf[d.hex()] = content_->blobPath(d);
-    } else if (!sourceOf.count(d.hex())) {
-      sourceOf[d.hex()] = w.tempPath();
-      ingested.insert(d.hex());
-      pending.push_back(std::move(w));
-    }
-    if (small) text[path] = std::move(keep);
-  }
-  auto resolve = [&](std::string p) -> std::optional<std::string> {
-    for (int i = 0; i < 16; ++i) {
-      if (files.count(p)) return p;
-      auto l = links.find(p);
-      if (l == links.end()) return std::nullopt;
-      p = l->second;
-    }
-    return std::nullopt;
-  };
-  auto blobAt = [&](const std::string& p, const char* what) -> Result<Digest> {
-    auto r = resolve(lexicalJoin("", p));
-    if (!r) return invalid(std::string("the archive's ") + what + " " + p + " is missing");
-    return files[*r];
-  };
-  auto readBlob = [&](const Digest& d) -> Result<std::string> {
-    auto it = sourceOf.find(d.hex());
-    if (it == sourceOf.end()) return invalid("the archive does not contain blob " + d.str());
-    // Manifests, indexes and configs are read whole: a huge one named by the archive is refused, not loaded.
-    if (sizes[d.hex()] > static_cast<int64_t>(kKeepInMemory))
-      return invalid("blob " + d.str() + " is " + std::to_string(sizes[d.hex()]) +
-                     " bytes, too large for an image manifest or config");
-    return readFile(it->second);
-  };
-  auto source = [&](const Digest& d, const std::string& mediaType) -> Result<LayerSource> {
-    auto it = sourceOf.find(d.hex());
-    if (it == sourceOf.end()) return invalid("the archive does not contain layer " + d.str());
-    return LayerSource{d, mediaType.empty() ? blobMediaType(it->second, false) : mediaType, it->second,
-                       sizes[d.hex()]};
-  };
-  struct Loaded {
-    Digest config;
-    ImageConfig cfg;
-    std::vector<LayerRecord> layers;
-    std::vector<std::string> tags;
-  };
-  std::vector<Loaded> loaded;
-  std::set<std::string> referenced;
-
-  if (auto m = resolve("manifest.json"); m && text.count(*m)) {
-    auto j = json::parse(text[*m], nullptr, false);
-    if (!j.is_array()) return invalid("manifest.json: not a JSON array");
-    for (size_t i = 0; i < j.size(); ++i) {
-      auto& item = j[i];
-      std::string at = "manifest.json: [" + std::to_string(i) + "]";
-      if (!item.is_object() || !item.contains("Config") || !item["Config"].is_string() ||
-          !item.contains("Layers") || !item["Layers"].is_array())
-        return invalid(at + ": needs Config (string) and Layers (array)");
-      TRY(Digest cfgDigest, blobAt(item["Config"].get<std::string>(), "config"));
-      TRY(std::string cfgText, readBlob(cfgDigest));
-      auto cfg = parseImageConfig(cfgText);
-      if (!cfg) return std::unexpected(cfg.error().context(at + ": config"));
-      std::vector<LayerSource> layers;
-      for (auto& l : item["Layers"]) {
-        if (!l.is_string()) return invalid(at + ".Layers: entries must be strings");
-        TRY(Digest ld, blobAt(l.get<std::string>(), "layer"));
-        TRY(LayerSource src, source(ld, ""));
-        layers.push_back(std::move(src));
-      }
-      std::vector<std::string> tags;
-      if (item.contains("RepoTags") && item["RepoTags"].is_array())
-        for (auto& t : item["RepoTags"]) {
-          if (!t.is_string()) continue;
-          auto r = parseReference(t.get<std::string>());
-          if (!r) return std::unexpected(r.error().context(at + ".RepoTags"));
-          tags.push_back(r->str());
-        }
-      auto recs = unpackLayers(*cfg, layers, &speculative);
-      if (!recs) return std::unexpected(recs.error().context(at));
-      referenced.insert(cfgDigest.hex());
-      for (auto& l : layers) referenced.insert(l.blob.hex());
-      loaded.push_back({cfgDigest, std::move(*cfg), std::move(*recs), tags});
-    }
-  } else if (auto ix = resolve("index.json"); ix && text.count(*ix)) {
-    TRY(Index index, parseIndex(text[*ix]));
-    for (auto& desc : index.manifests) {
-      Descriptor md = desc;
-      TRY(std::string doc, readBlob(md.digest));
-      TRY(DocumentKind kind, documentKind(doc));
-      if (kind == DocumentKind::Index) {
-        TRY(Index nested, parseIndex(doc));
-        referenced.insert(md.digest.hex());
-        TRY(md, selectPlatform(nested, "linux", hostArch()));
-        TRY(doc, readBlob(md.digest));
-      }
-      TRY(Manifest man, parseManifest(doc));
-      TRY(std::string cfgText, readBlob(man.config.digest));
-      TRY(ImageConfig cfg, parseImageConfig(cfgText));
-      std::vector<LayerSource> layers;
-      for (auto& l : man.layers) {
-        TRY(LayerSource src, source(l.digest, l.mediaType));
-        layers.push_back(std::move(src));
-      }
-      std::vector<std::string> tags;
-      std::string name;
-      if (auto a1 = desc.annotations.find("io.containerd.image.name"); a1 != desc.annotations.end())
-        name = a1->second;
-      else if (auto a2 = desc.annotations.find("org.opencontainers.image.ref.name");
-               a2 != desc.annotations.end()) {
-        // A bare tag ("latest") names no repository: the image stays untagged, as docker does.
-        if (a2->second.find_first_of("/:") != std::string::npos) name = a2->second;
-      }
-      if (!name.empty()) {
-        auto r = parseReference(name);
-        if (r) tags.push_back(r->str());
-      }
-      TRY(auto recs, unpackLayers(cfg, layers, &speculative));
-      referenced.insert(md.digest.hex());
-      referenced.insert(man.config.digest.hex());
-      for (auto& l : layers) referenced.insert(l.blob.hex());
-      loaded.push_back({man.config.digest, std::move(cfg), std::move(recs), tags});
-    }
+  ArchiveFiles f;
+  TRYV(readArchive(a.get(), f, scope.layers));
+  std::vector<LoadedImage> loaded;
+  if (auto m = f.resolve("manifest.json"); m && f.text.count(*m)) {
+    TRY(loaded, dockerArchiveImages(f, *m, scope.layers));
+  } else if (auto ix = f.resolve("index.json"); ix && f.text.count(*ix)) {
+    TRY(loaded, ociLayoutImages(f, *ix, scope.layers));
   } else {
     return invalid(
         "not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)");
   }
   // Durable blobs (one syncfs), then the metadata of each image (recordImage syncs the unpacked layers).
-  TRYV(content_->commitAll(pending));
+  TRYV(content_->commitAll(f.pending));
   std::vector<std::string> out;
   for (auto& l : loaded) {
     TRY(Digest id, recordImage(l.config, l.cfg, l.layers, l.tags));
@@ -526,11 +549,11 @@ Result<std::vector<std::string>> ImageService::load(int fd) {
   if (ingests_ > 1) return out;
   TRY(auto images, list());
   for (auto& img : images) {
-    referenced.insert(img.id.hex());
-    for (auto& l : img.layers) referenced.insert(l.blob.hex());
+    f.referenced.insert(img.id.hex());
+    for (auto& l : img.layers) f.referenced.insert(l.blob.hex());
   }
-  for (auto& h : ingested)
-    if (!referenced.count(h)) (void)content_->remove(Digest::fromHex(h));
+  for (auto& h : f.ingested)
+    if (!f.referenced.count(h)) (void)content_->remove(Digest::fromHex(h));
   return out;
 }
 
@@ -604,199 +627,6 @@ Result<Digest> ImageService::import(int fd, const ImportOptions& opts) {
   TRYV(content_->commitAll(pending));
   TRY(Digest id, recordImage(cfgDigest, parsed, {*rec}, tags));
   return id;
-}
-
-}  // namespace berth::image
-
-namespace berth::image {
-namespace {
-
-struct WriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-
-class TarOut {
- public:
-  Result<void> open(int fd) {
-    a_.reset(archive_write_new());
-    if (!a_) return fail("libarchive: out of memory");
-    archive_write_set_format_pax_restricted(a_.get());
-    archive_write_set_bytes_in_last_block(a_.get(), 1);
-    if (archive_write_open_fd(a_.get(), fd) != ARCHIVE_OK) return err("opening the output");
-    return {};
-  }
-  Result<void> dir(const std::string& path) { return header(path, AE_IFDIR, 0755, 0); }
-  Result<void> text(const std::string& path, const std::string& data) {
-    TRYV(header(path, AE_IFREG, 0644, static_cast<int64_t>(data.size())));
-    if (archive_write_data(a_.get(), data.data(), data.size()) != static_cast<la_ssize_t>(data.size()))
-      return err("writing " + path);
-    return {};
-  }
-  Result<void> file(const std::string& path, const std::string& src) {
-    UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!in) return sysFail("opening " + src);
-    struct stat st;
-    if (::fstat(in.get(), &st) < 0) return sysFail("stat " + src);
-    TRYV(header(path, AE_IFREG, 0644, st.st_size));
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-      ssize_t n = ::read(in.get(), buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return sysFail("reading " + src);
-      if (n == 0) break;
-      if (archive_write_data(a_.get(), buf.data(), static_cast<size_t>(n)) != n)
-        return err("writing " + path);
-    }
-    return {};
-  }
-  Result<void> close() {
-    if (archive_write_close(a_.get()) != ARCHIVE_OK) return err("finishing the archive");
-    return {};
-  }
-
- private:
-  Result<void> header(const std::string& path, unsigned type, unsigned mode, int64_t size) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    archive_entry_set_filetype(e, type);
-    archive_entry_set_perm(e, mode);
-    archive_entry_set_size(e, size);
-    archive_entry_set_mtime(e, 0, 0);
-    int r = archive_write_header(a_.get(), e);
-    archive_entry_free(e);
-    if (r != ARCHIVE_OK) return err("writing " + path);
-    return {};
-  }
-  Result<void> err(const std::string& what) {
-    const char* m = archive_error_string(a_.get());
-    return fail(what + ": " + (m ? m : "write error"));
-  }
-  std::unique_ptr<archive, WriteDeleter> a_;
-};
-
-std::string ociLayerType(const std::string& mediaType) {
-  if (mediaType.find("zstd") != std::string::npos) return media::kOciLayerZstd;
-  if (mediaType.find("gzip") != std::string::npos) return media::kOciLayerGzip;
-  return media::kOciLayer;
-}
-
-}  // namespace
-
-Result<void> ImageService::save(const std::vector<std::string>& refs, int fd, SaveFormat format) {
-  if (refs.empty()) return invalid("save: name at least one image");
-  std::shared_lock gc(gc_);  // no removal deletes a blob while it is written out
-  struct Item {
-    ImageRecord img;
-    std::vector<std::string> tags;  // familiar forms of the references asked for (or all tags for an ID)
-  };
-  std::vector<Item> items;
-  for (auto& r : refs) {
-    TRY(ImageRecord img, resolve(r));
-    std::vector<std::string> tags;
-    auto ref = parseReference(r);
-    bool byTag = false;
-    if (ref)
-      for (auto& t : img.tags)
-        if (t == ref->str()) byTag = true;
-    if (byTag) {
-      tags.push_back(ref->familiar());
-    } else {
-      for (auto& t : img.tags) {
-        auto p = parseReference(t);
-        tags.push_back(p ? p->familiar() : t);
-      }
-    }
-    bool merged = false;
-    for (auto& it : items)
-      if (it.img.id == img.id) {
-        for (auto& t : tags) it.tags.push_back(t);
-        merged = true;
-      }
-    if (!merged) items.push_back({std::move(img), std::move(tags)});
-  }
-
-  TarOut out;
-  TRYV(out.open(fd));
-  std::set<std::string> written;
-  json manifest = json::array();
-  json index = {{"schemaVersion", 2}, {"mediaType", media::kOciIndex}, {"manifests", json::array()}};
-  json repositories = json::object();
-  if (format == SaveFormat::Oci) {
-    TRYV(out.text("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
-    TRYV(out.dir("blobs/"));
-    TRYV(out.dir("blobs/sha256/"));
-  }
-  auto blob = [&](const Digest& d) -> Result<std::string> {
-    std::string path = "blobs/sha256/" + d.hex();
-    if (written.insert(path).second) TRYV(out.file(path, content_->blobPath(d)));
-    return path;
-  };
-  for (auto& it : items) {
-    json layerPaths = json::array();
-    std::string cfgPath;
-    if (format == SaveFormat::Oci) {
-      TRY(cfgPath, blob(it.img.id));
-      json layers = json::array();
-      for (auto& l : it.img.layers) {
-        TRY(std::string p, blob(l.blob));
-        layerPaths.push_back(p);
-        layers.push_back(
-            {{"mediaType", ociLayerType(l.mediaType)}, {"digest", l.blob.str()}, {"size", l.blobSize}});
-      }
-      TRY(uint64_t cfgSize, content_->size(it.img.id));
-      json man = {
-          {"schemaVersion", 2},
-          {"mediaType", media::kOciManifest},
-          {"config", {{"mediaType", media::kOciConfig}, {"digest", it.img.id.str()}, {"size", cfgSize}}},
-          {"layers", layers}};
-      std::string manText = man.dump();
-      Digest manDigest = Sha256::of(manText);
-      std::string manPath = "blobs/sha256/" + manDigest.hex();
-      if (written.insert(manPath).second) TRYV(out.text(manPath, manText));
-      auto entry = [&](const std::string* tag) {
-        json d = {{"mediaType", media::kOciManifest}, {"digest", manDigest.str()}, {"size", manText.size()}};
-        if (tag) {
-          auto r = parseReference(*tag);
-          d["annotations"] = {{"io.containerd.image.name", r ? r->str() : *tag},
-                              {"org.opencontainers.image.ref.name", r ? r->tag : *tag}};
-        }
-        index["manifests"].push_back(d);
-      };
-      if (it.tags.empty()) entry(nullptr);
-      for (auto& t : it.tags) entry(&t);
-    } else {
-      cfgPath = it.img.id.hex() + ".json";
-      if (written.insert(cfgPath).second) TRYV(out.file(cfgPath, content_->blobPath(it.img.id)));
-      std::string parent;
-      for (auto& l : it.img.layers) {
-        std::string dir = l.chainId.hex();
-        if (written.insert(dir).second) {
-          TRYV(out.dir(dir + "/"));
-          TRYV(out.text(dir + "/VERSION", "1.0"));
-          json v1 = {{"id", dir}, {"created", "1970-01-01T00:00:00Z"}};
-          if (!parent.empty()) v1["parent"] = parent;
-          TRYV(out.text(dir + "/json", v1.dump()));
-          TRYV(out.file(dir + "/layer.tar", content_->blobPath(l.blob)));
-        }
-        layerPaths.push_back(dir + "/layer.tar");
-        parent = dir;
-      }
-      for (auto& t : it.tags) {
-        auto r = parseReference(t);
-        if (r && !parent.empty()) repositories[r->familiarName()][r->tag] = parent;
-      }
-    }
-    json tagList = json::array();
-    for (auto& t : it.tags) tagList.push_back(t);
-    manifest.push_back({{"Config", cfgPath},
-                        {"RepoTags", it.tags.empty() ? json(nullptr) : tagList},
-                        {"Layers", layerPaths}});
-  }
-  if (format == SaveFormat::Oci) TRYV(out.text("index.json", index.dump()));
-  TRYV(out.text("manifest.json", manifest.dump()));
-  if (format == SaveFormat::Docker && !repositories.empty())
-    TRYV(out.text("repositories", repositories.dump()));
-  return out.close();
 }
 
 }  // namespace berth::image

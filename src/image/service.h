@@ -28,6 +28,8 @@
 #include "image/manifest.h"
 #include "snapshot/snapshotter.h"
 
+struct archive;  // libarchive's
+
 namespace berth::image {
 
 struct LayerRecord {
@@ -166,6 +168,20 @@ class ImageService {
   Result<Speculative> streamUnpack(const std::string& key, BlobWriter& w, const char* first, size_t firstLen,
                                    bool plainTar, const std::function<long(char*, size_t)>& readMore,
                                    const std::string& readErr);
+  // What a load has read of its archive (archive_io.cc): its files by path, their blobs, its links.
+  struct ArchiveFiles;
+  // An image a load found in its archive, its layers unpacked, not recorded yet.
+  struct LoadedImage;
+  // Reads every entry of archive `a` into `f`: a regular file into the content store's ingest (a layer is
+  // unpacked while it streams in), a small one also kept as text; links are noted.
+  Result<void> readArchive(::archive* a, ArchiveFiles& f, SpeculativeMap& speculative);
+  Result<void> readArchiveFile(::archive* a, const std::string& path, int64_t size, ArchiveFiles& f,
+                               SpeculativeMap& speculative);
+  // The images named by docker save's manifest.json and by an OCI layout's index.json, layers unpacked.
+  Result<std::vector<LoadedImage>> dockerArchiveImages(ArchiveFiles& f, const std::string& manifest,
+                                                       SpeculativeMap& speculative);
+  Result<std::vector<LoadedImage>> ociLayoutImages(ArchiveFiles& f, const std::string& index,
+                                                   SpeculativeMap& speculative);
   // Under gc_ held exclusively.
   Result<void> collectGarbage(RemoveReport* report);
   // A fresh name for an active snapshot a load or import unpacks into (several may run at once).

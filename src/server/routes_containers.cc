@@ -46,9 +46,9 @@ std::string frame(int stream, std::string_view data) {
   return out;
 }
 
-}  // namespace
-
-void addContainerRoutes(Router& router, engine::Engine& e) {
+// create, list, prune, inspect and the lifecycle: start, stop, restart, kill, pause, rename, resize, wait,
+// rm.
+void addContainerLifecycleRoutes(Router& router, engine::Engine& e) {
   const std::string id = "/containers/([^/]+)";
 
   router.add("POST", "/containers/create", [&e](Request& req, Responder& r) {
@@ -162,6 +162,11 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!s) return r.error(s.error());
     r.text(204, "", "");
   });
+}
+
+// logs, top, stats, attach, update.
+void addContainerIoRoutes(Router& router, engine::Engine& e) {
+  const std::string id = "/containers/([^/]+)";
 
   router.add("GET", id + "/logs", [&e](Request& req, Responder& r) {
     auto c = e.get(req.params[0]);
@@ -249,6 +254,11 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!w) return r.error(w.error());
     r.json(200, {{"Warnings", *w}});
   });
+}
+
+// exec create, start, resize, inspect.
+void addExecRoutes(Router& router, engine::Engine& e) {
+  const std::string id = "/containers/([^/]+)";
 
   router.add("POST", id + "/exec", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
@@ -298,6 +308,14 @@ void addContainerRoutes(Router& router, engine::Engine& e) {
     if (!j) return r.error(j.error());
     r.json(200, *j);
   });
+}
+
+}  // namespace
+
+void addContainerRoutes(Router& router, engine::Engine& e) {
+  addContainerLifecycleRoutes(router, e);
+  addContainerIoRoutes(router, e);
+  addExecRoutes(router, e);
 }
 
 }  // namespace berth::server

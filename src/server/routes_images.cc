@@ -77,9 +77,8 @@ bool globMatch(const std::string& pat, const std::string& s) {
   }
   return next[0];
 }
-}  // namespace
-
-void addImageRoutes(Router& router, engine::Engine& e) {
+// list, inspect, history, tag, remove.
+void addImageQueryRoutes(Router& router, engine::Engine& e) {
   router.add("GET", "/images/json", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
     if (!f) return r.error(f.error());
@@ -217,7 +216,10 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     }
     r.json(200, out);
   });
+}
 
+// import (and pull), load, save, mount, prune.
+void addImageTransferRoutes(Router& router, engine::Engine& e) {
   // Pulls need the registry client (a later issue): answer as docker does for an image it cannot get, so
   // clients report "not found" instead of a protocol error.
   // docker import (fromSrc=-: the body is the root filesystem tarball); pulling needs a registry client.
@@ -342,6 +344,13 @@ void addImageRoutes(Router& router, engine::Engine& e) {
     for (auto& d : report->deleted) deleted.push_back({{"Deleted", d}});
     r.json(200, {{"ImagesDeleted", deleted}, {"SpaceReclaimed", 0}});
   });
+}
+
+}  // namespace
+
+void addImageRoutes(Router& router, engine::Engine& e) {
+  addImageQueryRoutes(router, e);
+  addImageTransferRoutes(router, e);
 }
 
 }  // namespace berth::server

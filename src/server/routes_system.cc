@@ -54,9 +54,8 @@ void ping(Request& req, Responder& r) {
   r.text(200, "text/plain; charset=utf-8", "OK");
 }
 
-}  // namespace
-
-void addSystemRoutes(Router& router, engine::Engine& e, const std::string& version) {
+// _ping, version, info.
+void addDaemonRoutes(Router& router, engine::Engine& e, const std::string& version) {
   router.add("GET", "/_ping", ping);
   router.add("HEAD", "/_ping", ping);
   router.add("GET", "/version", [version](Request&, Responder& r) {
@@ -80,6 +79,80 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
                  {"KernelVersion", k},
                  {"BuildTime", ""}});
   });
+  router.add("GET", "/info", [&e, version](Request&, Responder& r) {
+    int running = 0, paused = 0, stopped = 0, total = 0;
+    engine::ListOptions lo;
+    lo.all = true;
+    if (auto all = e.list(lo))
+      for (auto& c : *all) {
+        ++total;
+        if (c.state.status == engine::Status::Running)
+          ++running;
+        else if (c.state.status == engine::Status::Paused)
+          ++paused;
+        else
+          ++stopped;
+      }
+    int64_t images = 0;
+    if (auto l = e.images().list()) images = static_cast<int64_t>(l->size());
+    struct sysinfo si {};
+    ::sysinfo(&si);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    bool v2 = ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    r.json(200,
+           {{"ID", "berth"},
+            {"Containers", total},
+            {"ContainersRunning", running},
+            {"ContainersPaused", paused},
+            {"ContainersStopped", stopped},
+            {"Images", images},
+            {"Driver", e.options().driver},
+            {"DriverStatus", json::array()},
+            {"Plugins",
+             {{"Volume", json::array()},
+              {"Network", json::array({"host", "null"})},
+              {"Log", json::array({"json-file"})}}},
+            {"MemoryLimit", true},
+            {"SwapLimit", true},
+            {"CpuCfsPeriod", true},
+            {"CpuCfsQuota", true},
+            {"CPUShares", true},
+            {"CPUSet", true},
+            {"PidsLimit", true},
+            {"IPv4Forwarding", false},
+            {"Debug", false},
+            {"NFd", 0},
+            {"NGoroutines", 0},
+            {"SystemTime", log::nowRfc3339()},
+            {"LoggingDriver", "json-file"},
+            {"CgroupDriver", "cgroupfs"},
+            {"CgroupVersion", v2 ? "2" : "1"},
+            {"KernelVersion", kernelVersion()},
+            {"OperatingSystem", "Linux"},
+            {"OSType", "linux"},
+            {"Architecture", arch()},
+            {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
+            {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
+            {"DockerRootDir", e.options().dataRoot},
+            {"Name", host},
+            {"Labels", json::array()},
+            {"ExperimentalBuild", false},
+            {"ServerVersion", version},
+            {"Runtimes", {{"berth", {{"path", "berth-shim"}}}}},
+            {"DefaultRuntime", "berth"},
+            {"Swarm",
+             {{"LocalNodeState", "inactive"}, {"ControlAvailable", false}, {"NodeID", ""}, {"NodeAddr", ""}}},
+            {"LiveRestoreEnabled", true},
+            {"Isolation", ""},
+            {"InitBinary", ""},
+            {"SecurityOptions", json::array({"name=seccomp,profile=builtin"})},
+            {"Warnings", json::array()}});
+  });
+}
+
+// events, system df.
+void addSystemDataRoutes(Router& router, engine::Engine& e) {
   router.add("GET", "/events", [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
     if (!f) return r.error(f.error());
@@ -152,76 +225,13 @@ void addSystemRoutes(Router& router, engine::Engine& e, const std::string& versi
                  {"Volumes", e.volumeUsage().value_or(json::array())},
                  {"BuildCache", json::array()}});
   });
-  router.add("GET", "/info", [&e, version](Request&, Responder& r) {
-    int running = 0, paused = 0, stopped = 0, total = 0;
-    engine::ListOptions lo;
-    lo.all = true;
-    if (auto all = e.list(lo))
-      for (auto& c : *all) {
-        ++total;
-        if (c.state.status == engine::Status::Running)
-          ++running;
-        else if (c.state.status == engine::Status::Paused)
-          ++paused;
-        else
-          ++stopped;
-      }
-    int64_t images = 0;
-    if (auto l = e.images().list()) images = static_cast<int64_t>(l->size());
-    struct sysinfo si {};
-    ::sysinfo(&si);
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    bool v2 = ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-    r.json(200,
-           {{"ID", "berth"},
-            {"Containers", total},
-            {"ContainersRunning", running},
-            {"ContainersPaused", paused},
-            {"ContainersStopped", stopped},
-            {"Images", images},
-            {"Driver", e.options().driver},
-            {"DriverStatus", json::array()},
-            {"Plugins",
-             {{"Volume", json::array()},
-              {"Network", json::array({"host", "null"})},
-              {"Log", json::array({"json-file"})}}},
-            {"MemoryLimit", true},
-            {"SwapLimit", true},
-            {"CpuCfsPeriod", true},
-            {"CpuCfsQuota", true},
-            {"CPUShares", true},
-            {"CPUSet", true},
-            {"PidsLimit", true},
-            {"IPv4Forwarding", false},
-            {"Debug", false},
-            {"NFd", 0},
-            {"NGoroutines", 0},
-            {"SystemTime", log::nowRfc3339()},
-            {"LoggingDriver", "json-file"},
-            {"CgroupDriver", "cgroupfs"},
-            {"CgroupVersion", v2 ? "2" : "1"},
-            {"KernelVersion", kernelVersion()},
-            {"OperatingSystem", "Linux"},
-            {"OSType", "linux"},
-            {"Architecture", arch()},
-            {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
-            {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
-            {"DockerRootDir", e.options().dataRoot},
-            {"Name", host},
-            {"Labels", json::array()},
-            {"ExperimentalBuild", false},
-            {"ServerVersion", version},
-            {"Runtimes", {{"berth", {{"path", "berth-shim"}}}}},
-            {"DefaultRuntime", "berth"},
-            {"Swarm",
-             {{"LocalNodeState", "inactive"}, {"ControlAvailable", false}, {"NodeID", ""}, {"NodeAddr", ""}}},
-            {"LiveRestoreEnabled", true},
-            {"Isolation", ""},
-            {"InitBinary", ""},
-            {"SecurityOptions", json::array({"name=seccomp,profile=builtin"})},
-            {"Warnings", json::array()}});
-  });
+}
+
+}  // namespace
+
+void addSystemRoutes(Router& router, engine::Engine& e, const std::string& version) {
+  addDaemonRoutes(router, e, version);
+  addSystemDataRoutes(router, e);
 }
 
 }  // namespace berth::server
