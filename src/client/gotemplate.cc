@@ -446,6 +446,7 @@ class Evaluator {
  public:
   bool headerMode = false;
   Result<void> walk(const TemplateNode& n, const json& dot, Scope& scope, std::string& out) {
+    TRYV(step());
     switch (n.kind) {
       case TemplateNode::List:
         for (auto& c : n.list) TRYV(walk(*c, dot, scope, out));
@@ -479,6 +480,7 @@ class Evaluator {
         TRY(json v, pipeline(p, dot, scope));
         bool any = false;
         auto each = [&](const json& key, const json& elem) -> Result<void> {
+          TRYV(step());
           any = true;
           scope.vars.resize(depth);
           if (decl.size() == 1) scope.vars.push_back({decl[0], elem});
@@ -506,6 +508,17 @@ class Evaluator {
   }
 
  private:
+  // A bound on the work of one evaluator (Go has none: `range 444444444444444` runs for days): far above
+  // what a format over a daemon's objects takes, reached in well under a second.
+  static constexpr uint64_t kMaxSteps = 1 << 20;
+  uint64_t steps_ = 0;
+  Result<void> step() {
+    if (++steps_ > kMaxSteps)
+      return invalid("template: execution stopped after " + std::to_string(kMaxSteps) +
+                     " steps (a range over a large number?)");
+    return {};
+  }
+
   Result<void> walkList(const TemplateNode& n, const json& dot, Scope& scope, std::string& out) {
     for (auto& c : n.list) TRYV(walk(*c, dot, scope, out));
     return {};

@@ -66,6 +66,13 @@ TEST(GoTemplate, ErrorsNameThePosition) {
       std::string::npos);
   EXPECT_NE(render("{{pad \"a\" 1 99999999}}", json::object()).find("larger than"), std::string::npos);
   EXPECT_NE(render("{{truncate \"abc\" 1.5}}", json::object()).find("expected integer"), std::string::npos);
+  // The work is bounded: a fuzzer's range over 444444444444444 (Go iterates an integer) ran for days, and so
+  // would ranges nested over smaller ones; an empty body counts too.
+  EXPECT_EQ(render("{{range $i := 3}}{{$i}}{{end}}", json::object()), "012");
+  EXPECT_NE(render("{{range $k, $v := 444444444444444}}{{$k}}={{$v}} {{end}}", json::object()).find("steps"),
+            std::string::npos);
+  EXPECT_NE(render("{{range 100000}}{{range 100000}}{{end}}{{end}}", json::object()).find("steps"),
+            std::string::npos);
 }
 
 TEST(Format, DockerTablesSizesDurations) {
