@@ -510,7 +510,7 @@ class Evaluator {
  private:
   // A bound on the work of one evaluator (Go has none: `range 444444444444444` runs for days): far above
   // what a format over a daemon's objects takes, reached in well under a second.
-  static constexpr uint64_t kMaxSteps = 1 << 20;
+  static constexpr uint64_t kMaxSteps = 1 << 18;
   uint64_t steps_ = 0;
   Result<void> step() {
     if (++steps_ > kMaxSteps)
@@ -527,6 +527,7 @@ class Evaluator {
   Result<json> pipeline(const Pipeline& p, const json& dot, Scope& scope) {
     std::optional<json> piped;
     for (auto& c : p.cmds) {
+      TRYV(step());
       TRY(json v, command(c, dot, scope, piped));
       piped = std::move(v);
     }
