@@ -412,14 +412,16 @@ Result<RemoveReport> ImageService::remove(const std::string& nameOrId, bool forc
 Result<RemoveReport> ImageService::prune(bool all, const std::function<bool(const Digest&)>& inUse) {
   std::unique_lock gc(gc_);
   TRY(auto images, list());
-  std::set<std::string> used;  // asked without the connection's lock (see remove)
-  for (auto& img : images)
-    if (inUse && inUse(img.id)) used.insert(img.id.str());
+  std::map<std::string, bool> used;  // by ID, asked without the connection's lock (see remove)
+  for (auto& img : images) used[img.id.str()] = inUse && inUse(img.id);
   auto held = db_->lock();
+  // As they are now: an image tagged meanwhile is no longer dangling, one that came meanwhile was not asked.
+  TRY(images, list());
   RemoveReport rep;
   for (auto& img : images) {
     if (!img.tags.empty() && !all) continue;
-    if (used.count(img.id.str()) || usedByContainer(img)) continue;
+    auto asked = used.find(img.id.str());
+    if (asked == used.end() || asked->second || usedByContainer(img)) continue;
     TRY(auto tx, db::Transaction::begin(*db_));
     TRY(auto d, db_->prepare("DELETE FROM images WHERE id = ?"));
     TRYV(d.bind(1, img.id.str()).run());
