@@ -13,10 +13,8 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/random_id.h"
-#include "base/self_exe.h"
 #include "image/reference.h"
 #include "snapshot/snapshotter.h"
-#include "sys/cgroup.h"
 
 namespace berth::engine {
 
@@ -24,9 +22,8 @@ using nlohmann::json;
 
 namespace {
 
-// How long the pools wait after a container's start or exit before making what a start took (unless they ran
-// empty): a shim's maker stages its cgroup holding the kernel's cgroup_mutex through an RCU grace period
-// (13-16 ms here), which a start's cgroup rename or an exit's rmdir running then would wait for.
+// How long the network namespace pool waits after a container's start or exit before making what a start
+// took (unless it ran empty): see the shim pool's (task_host.cc).
 constexpr std::chrono::milliseconds kPoolQuiet{20};
 
 constexpr std::string_view kSchemaV1 = R"(
@@ -149,11 +146,9 @@ bool isNotModified(const Error& e) {
   return e.category() == ErrorCategory::NotModified;
 }
 
-Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts, std::unique_ptr<TaskHost> host) {
   std::unique_ptr<Engine> e(new Engine());
   e->opts_ = opts;
-  // One read-only copy of the shim for all containers: each shim starts protected and needs no re-exec.
-  e->shimExe_.reset(readOnlyExecutable(opts.shimPath.c_str()));
   TRY(auto images, image::ImageService::open({opts.dataRoot, opts.driver}));
   e->images_ = std::move(images);
   TRY(auto db, db::Database::open(opts.dataRoot + "/metadata.db"));
@@ -175,15 +170,10 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   if (opts.netnsPool > 0)
     e->netns_ = std::make_unique<FdPool>("network namespaces", static_cast<size_t>(opts.netnsPool),
                                          makeNetworkNamespace, kPoolQuiet);
-  if (opts.shimPool > 0) {
-    std::string exe = e->shimExe_ ? "/proc/self/fd/" + std::to_string(e->shimExe_.get()) : opts.shimPath;
-    // Staged cgroups of makers killed before they could remove them (cgroup v1; see sys::cgroup::stageV1).
-    if (auto layout = sys::cgroup::detect(); layout && layout->version == 1)
-      sys::cgroup::removeStaleStagedV1(*layout, opts.cgroupParent);
-    e->shimPool_ = std::make_unique<FdPool>(
-        "shims", static_cast<size_t>(opts.shimPool),
-        [exe, parent = opts.cgroupParent] { return startStandbyShim(exe, parent); }, kPoolQuiet);
-  }
+  e->host_ =
+      host ? std::move(host)
+           : kernelTaskHost(
+                 {.shimPath = opts.shimPath, .cgroupParent = opts.cgroupParent, .shimPool = opts.shimPool});
   TRY(e->networks_, Networks::open(*e->db_, opts.bridge));
   TRY(e->volumes_, Volumes::open(*e->db_, opts.dataRoot + "/volumes", *e->trash_));
   TRYV(e->loadAll());
@@ -193,7 +183,6 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
 
 Engine::~Engine() {
   shutdown();
-  shimPool_.reset();  // its thread executes shimExe_, which goes before it among the members
   netns_.reset();
 }
 

@@ -31,6 +31,7 @@
 #include "engine/spec.h"
 #include "engine/status.h"
 #include "engine/task.h"
+#include "engine/task_host.h"
 #include "engine/volumes.h"
 #include "image/runspec.h"
 #include "image/service.h"
@@ -144,7 +145,10 @@ using ByteSource = std::function<long(const void** buf)>;
 
 class Engine {
  public:
-  static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
+  // `host`: how containers' roots are mounted and their shims run (the kernel's and berth-shim when null;
+  // unit tests pass a fake).
+  static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts,
+                                              std::unique_ptr<TaskHost> host = nullptr);
   ~Engine();
 
   // The image service, thread-safe: its metadata lock is held only for lookups and commits, never through
@@ -263,6 +267,12 @@ class Engine {
   Result<nlohmann::json> volumePrune(const std::map<std::string, std::vector<std::string>>& filters);
   Result<nlohmann::json> volumeUsage();
 
+  // How many containers have a Task (for tests and diagnostics: a removed container has none).
+  size_t taskCount() {
+    std::lock_guard lock(m_);
+    return tasks_.size();
+  }
+
   // Stops the monitors (the containers keep running in their shims).
   void shutdown();
 
@@ -280,10 +290,8 @@ class Engine {
   std::string logPath(const std::string& id) const;
   Result<void> startLocked(std::unique_lock<std::mutex>& lock, const std::string& id);
   Result<void> spawnShim(std::unique_lock<std::mutex>& lock, Container& c);
-  // berth-shim's arguments for container `c`, and a shim (one started ahead, or a new one) run with them:
-  // the pid of the container's process.
+  // berth-shim's arguments for container `c` (host_ runs a shim with them).
   std::vector<std::string> shimArgs(const Container& c, int pendingAttach) const;
-  Result<int> runShim(std::vector<std::string> args);
   // resolveId, then a wait (the lock let go meanwhile) while a start of the container is in progress:
   // stop, kill, remove, pause, update, cp and network changes act on a container that is not Starting.
   Result<std::string> resolveSettledLocked(std::unique_lock<std::mutex>& lock, const std::string& ref);
@@ -320,6 +328,7 @@ class Engine {
                                                    bool withMounts = true);
 
   EngineOptions opts_;
+  std::unique_ptr<TaskHost> host_;  // roots mounted, shims run (see task_host.h)
   std::unique_ptr<image::ImageService> images_;
   std::optional<db::Database> db_;
   std::unique_ptr<Networks> networks_;
@@ -361,9 +370,8 @@ class Engine {
   // docker rm -v: the container's anonymous volumes no other container uses.
   void removeAnonymousVolumesLocked(const Container& c);
   nlohmann::json networkSettingsJson(const Container& c);
-  std::unique_ptr<FdPool> netns_;     // network namespaces made ahead of starts
-  std::unique_ptr<FdPool> shimPool_;  // shims started ahead of starts (berth-shim --standby)
-  std::unique_ptr<Trash> trash_;      // removed containers' directories (logs), deleted in the background
+  std::unique_ptr<FdPool> netns_;  // network namespaces made ahead of starts
+  std::unique_ptr<Trash> trash_;   // removed containers' directories (logs), deleted in the background
   std::mutex m_;
   // What a start, inspect and cp need of the image service, kept so that they need not wait for it: the
   // writable layer's mounts of each container and the config of each image a container uses (filled at
@@ -381,7 +389,6 @@ class Engine {
   Result<void> syncRecords();
   // Fills the caches above for container `c` (at the daemon's start).
   void cacheImageViewsLocked(const Container& c);
-  UniqueFd shimExe_;  // berth-shim as a read-only executable: no CVE-2019-5736 re-exec per shim
   std::condition_variable changed_;
   std::map<std::string, Container> containers_;
   std::map<std::string, std::shared_ptr<Task>> tasks_;  // by container id; see task.h

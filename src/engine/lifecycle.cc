@@ -90,6 +90,9 @@ void Engine::monitor(std::string id) {
     {
       std::lock_guard lock(m_);
       task->monitorFd = fd->get();
+      // A shutdown that came since this monitor began did not see its connection: it would wait here
+      // for the exit, past the engine's end.
+      if (stopping_) ::shutdown(fd->get(), SHUT_RDWR);
     }
     log::phase("monitor: waiting");
     auto l = readLine(fd->get());
@@ -147,7 +150,7 @@ void Engine::onExitLocked(std::unique_lock<std::mutex>& lock, const std::string&
                           bool deferCleanup) {
   const std::string id = idRef;  // idRef may be the record's own id, which an --rm removal erases
   log::phase("exit: begin");
-  if (shimPool_) shimPool_->busy();  // the exit's cgroup and namespace clean-up goes first
+  host_->busy();  // the exit's cgroup and namespace clean-up goes first
   if (netns_) netns_->busy();
   auto it = containers_.find(id);
   if (it == containers_.end()) return;

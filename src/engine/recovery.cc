@@ -48,7 +48,7 @@ bool awaitClose(int fd, std::chrono::milliseconds limit) {
 
 void Engine::cleanupRuntime(const std::string& id) {
   std::string dir = containerDir(id);
-  (void)snapshot::unmountAll(dir + "/rootfs");
+  host_->unmountRootfs(dir + "/rootfs");
   (void)removeAll(dir);
 }
 

@@ -1,66 +1,16 @@
 // Engine: a container's start. The shim (berth-shim, the container's parent) is given its arguments and
 // reports the container's pid once it runs; the engine's lock is let go for the slow steps (see spawnShim).
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 
 #include "base/file.h"
 #include "base/log.h"
-#include "base/unix_socket.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
-#include "engine/shim_client.h"
 #include "image/runspec.h"
-#include "runtime/shim_protocol.h"
-#include "snapshot/snapshotter.h"
 
 namespace berth::engine {
-namespace {
-
-// The container's root: its layers mounted at `rootfs`. An --rm container's writable layer is deleted when
-// it exits: overlay's `volatile` spares it the sync of the upper filesystem at unmount (a journal commit,
-// ~1 ms on ext4), as podman does for --rm.
-Result<void> mountRootfs(const std::vector<snapshot::Mount>& mounts, const std::string& rootfs,
-                         bool autoRemove) {
-  auto withVolatile = mounts;
-  bool isVolatile = false;
-  if (autoRemove)
-    for (auto& m : withVolatile)
-      if (m.type == "overlay" && std::any_of(m.options.begin(), m.options.end(),
-                                             [](auto& o) { return o.starts_with("upperdir="); })) {
-        m.options.push_back("volatile");
-        isVolatile = true;
-      }
-  if (isVolatile && snapshot::mountAll(withVolatile, rootfs)) return {};
-  return snapshot::mountAll(mounts, rootfs);  // kernels before 5.10: plain
-}
-
-// The shim's report on `fd`: one line, "ok <pid>" or "err <message>" (EOF when it died; `st` is its wait
-// status when it was spawned here).
-Result<int> readShimReport(int fd, int st, const std::string& shimPath) {
-  std::string line;
-  char buf[4096];
-  while (line.find('\n') == std::string::npos) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-  }
-  line = line.substr(0, line.find('\n'));
-  if (line.empty()) {
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) return fail("cannot run the shim " + shimPath);
-    return fail("the shim exited without creating the container");
-  }
-  TRY(std::string pid, runtime::shim::decodeAnswer(line));
-  int n = std::atoi(pid.c_str());
-  if (n <= 0) return fail("the shim answered: " + line);
-  return n;
-}
-
-}  // namespace
 
 std::vector<std::string> Engine::shimArgs(const Container& c, int pendingAttach) const {
   std::string dir = containerDir(c.id);
@@ -95,29 +45,6 @@ std::vector<std::string> Engine::shimArgs(const Container& c, int pendingAttach)
   return args;
 }
 
-Result<int> Engine::runShim(std::vector<std::string> args) {
-  // A shim started ahead takes its arguments on its socket, and reports there.
-  UniqueFd standby = shimPool_ ? shimPool_->take() : UniqueFd();
-  if (standby) {
-    std::string msg;
-    for (size_t i = 1; i < args.size(); ++i) msg += args[i] + '\0';
-    msg += '\0';
-    if (!shimio::sendAll(standby.get(), msg)) standby.reset();  // it died: start one here
-  }
-  if (standby) return readShimReport(standby.get(), 0, opts_.shimPath);
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) < 0) return sysFail("pipe");
-  UniqueFd readEnd(ready[0]);
-  UniqueFd writeEnd(ready[1]);
-  args.push_back("--ready");
-  args.push_back("3");
-  // From the read-only copy of the shim when there is one (see readOnlyExecutable).
-  std::string exe = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
-  TRY(int st, spawnShimProcess(exe, args, writeEnd.get()));
-  writeEnd.reset();
-  return readShimReport(readEnd.get(), st, opts_.shimPath);
-}
-
 // Called with the lock held and the container marked Starting (which keeps other operations on it
 // waiting: see resolveSettledLocked); `c` is a copy of its record, which gets its endpoints and pid. The
 // lock is let go for the slow steps: mounting its root, and the shim's creation and start of the container.
@@ -142,8 +69,8 @@ Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c)
   });
   TRYV(mkdirAll(dir + "/rootfs", 0700));
   ::unlink((dir + "/exit").c_str());
-  TRYV(mountRootfs(mounts, dir + "/rootfs", c.hostConfig.autoRemove));
-  Defer unmount([&] { (void)snapshot::unmountAll(dir + "/rootfs"); });
+  TRYV(host_->mountRootfs(mounts, dir + "/rootfs", c.hostConfig.autoRemove));
+  Defer unmount([&] { host_->unmountRootfs(dir + "/rootfs"); });
   log::phase("start: rootfs mounted");
   TRY(image::RunOptions o, runOptions(c, opts_.cgroupParent, opts_.initPath));
 
@@ -185,7 +112,7 @@ Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c)
   log::phase("start: config made");
   TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start
   log::phase("start: config written");
-  TRY(c.state.pid, runShim(shimArgs(c, pendingAttach)));
+  TRY(c.state.pid, host_->runShim(shimArgs(c, pendingAttach)));
   lock.lock();
   unmount.dismiss();
   disconnect.dismiss();
