@@ -359,10 +359,16 @@ class Engine {
   // record's Config merged with the image's (command, env, labels, health check, …).
   Result<void> createNetworkingLocked(Container& c, const spec::CreateRequest& req);
   Result<void> mergeImageConfig(Container& c, const spec::CreateRequest& req, const image::ImageConfig& icfg);
-  // At start: volumes mounted (local driver options) and seeded from the image (copy-up), missing bind
-  // sources made; the mounts go into `o`. `staged`: binds that must stay until the container exists.
+  // At start: volumes mounted (local driver options), missing bind sources made; the mounts go into `o`.
+  // `staged`: binds that must stay until the container exists. `copyUps`: the volumes to seed from the
+  // image, which the start does once the lock is let go (a copy can be long).
+  struct CopyUp {
+    std::string volume;
+    UniqueFd imageDir;  // the image's directory at the mount's destination
+  };
   Result<void> setupMountsLocked(const Container& c, const std::string& rootfs, image::RunOptions& o,
-                                 std::vector<std::unique_ptr<StagedMount>>& staged);
+                                 std::vector<std::unique_ptr<StagedMount>>& staged,
+                                 std::vector<CopyUp>& copyUps);
   // After an exit: volumes with the local driver's options unmounted when no running container uses them.
   void releaseVolumesLocked(const Container& c);
   // The containers (ids) whose mounts use volume `name`.

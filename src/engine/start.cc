@@ -48,7 +48,8 @@ std::vector<std::string> Engine::shimArgs(const Container& c, int pendingAttach)
 // Called with the lock held and the container marked Starting (which keeps other operations on it
 // waiting: see resolveSettledLocked); `c` is a copy of its record, which gets its endpoints and pid. The
 // lock is let go for the slow steps: mounting its root, and the shim's creation and start of the container.
-// The volumes' and network's set-up (registries shared with other containers) run under the lock.
+// The volumes' and network's set-up (registries shared with other containers) run under the lock; a
+// volume's seeding from the image (a copy) does not.
 Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c) {
   std::string dir = containerDir(c.id);
   log::phase("start: begin");
@@ -76,7 +77,8 @@ Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c)
 
   lock.lock();
   std::vector<std::unique_ptr<StagedMount>> staged;  // volume subpaths, until the container exists
-  TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged));
+  std::vector<CopyUp> copyUps;
+  TRYV(setupMountsLocked(c, dir + "/rootfs", o, staged, copyUps));
   Defer release([&] { releaseVolumesLocked(c); });
   // A network namespace made ahead (held open until the shim reports the container's init ready, which
   // has joined it by then).
@@ -108,6 +110,10 @@ Result<void> Engine::spawnShim(std::unique_lock<std::mutex>& lock, Container& c)
   Defer relockForUndo([&] {  // runs before the undo steps above, which need the lock
     if (!lock.owns_lock()) lock.lock();
   });
+  // Volumes seeded from the image: a volume a user removes meanwhile is refused (this container uses
+  // it), and a copy-up into it by another start takes its turn.
+  for (auto& cu : copyUps) TRYV(volumes_->copyUp(cu.volume, "", cu.imageDir.get()));
+  log::phase("start: volumes seeded");
   TRY(std::string spec, image::makeRuntimeConfig(icfg, o, dir + "/rootfs"));
   log::phase("start: config made");
   TRYV(replaceFile(dir + "/config.json", spec, 0600));  // made anew at every start

@@ -102,7 +102,8 @@ Result<std::vector<MountPoint>> Engine::resolveMountsLocked(const spec::Config& 
 }
 
 Result<void> Engine::setupMountsLocked(const Container& c, const std::string& rootfs, image::RunOptions& o,
-                                       std::vector<std::unique_ptr<StagedMount>>& staged) {
+                                       std::vector<std::unique_ptr<StagedMount>>& staged,
+                                       std::vector<CopyUp>& copyUps) {
   if (c.mounts.empty()) return {};
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return sysFail("opening the container's root " + rootfs);
@@ -130,7 +131,7 @@ Result<void> Engine::setupMountsLocked(const Container& c, const std::string& ro
         // The image's content at the destination, resolved inside the container's root (its symlinks
         // cannot lead out of it).
         UniqueFd imageDir(openInRoot(root.get(), m.destination.c_str(), O_PATH | O_DIRECTORY));
-        if (imageDir) TRYV(volumes_->copyUp(m.name, "", imageDir.get()));
+        if (imageDir) copyUps.push_back({m.name, std::move(imageDir)});
       }
       b.source = volumes_->dataDir(m.name);
       if (!m.subpath.empty()) {

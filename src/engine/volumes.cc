@@ -498,7 +498,17 @@ void Volumes::unmountIfMounted(const Volume& v) {
     log::warn("volume " + v.name + ": unmounting " + dir + ": " + std::strerror(errno));
 }
 
+std::shared_ptr<std::mutex> Volumes::copyLock(const std::string& name) {
+  std::lock_guard lock(copyLocksMu_);
+  std::erase_if(copyLocks_, [](auto& kv) { return kv.second.expired(); });
+  std::shared_ptr<std::mutex> m = copyLocks_[name].lock();
+  if (!m) copyLocks_[name] = m = std::make_shared<std::mutex>();
+  return m;
+}
+
 Result<void> Volumes::copyUp(const std::string& name, const std::string& subpath, int imageDirFd) {
+  std::shared_ptr<std::mutex> turn = copyLock(name);
+  std::lock_guard lock(*turn);
   std::string dst = dataDir(name) + (subpath.empty() ? "" : "/" + subpath);
   UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!d) return sysFail("opening volume " + name);

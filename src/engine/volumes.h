@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -102,7 +103,9 @@ class Volumes {
   Result<void> mountIfNeeded(const Volume& v);
   void unmountIfMounted(const Volume& v);
   // Seeds an empty volume directory with `imageDir`'s content, owner and mode (docker's copy-up);
-  // `imageDirFd` is that directory resolved inside the container's root.
+  // `imageDirFd` is that directory resolved inside the container's root. Unlike the rest of this class
+  // it needs no lock of its caller (a start copies without the engine's): two copy-ups into one volume
+  // take turns, so one seeds it and the other finds it seeded.
   Result<void> copyUp(const std::string& name, const std::string& subpath, int imageDirFd);
   // Bytes used by the volume's files (docker system df).
   int64_t sizeOf(const std::string& name) const;
@@ -116,6 +119,10 @@ class Volumes {
   Trash& trash_;
   std::string root_;
   std::map<std::string, Volume> byName_;
+  // One lock per volume being seeded (copyUp), kept while a copy-up holds it.
+  std::mutex copyLocksMu_;
+  std::map<std::string, std::weak_ptr<std::mutex>> copyLocks_;
+  std::shared_ptr<std::mutex> copyLock(const std::string& name);
 };
 
 }  // namespace berth::engine

@@ -361,6 +361,26 @@ TEST_F(EngineRules, RemovalTakesEverythingTheContainerOwned) {
   EXPECT_EQ(engine_->remove(id, true).error().category(), ErrorCategory::NotFound);
 }
 
+// A new volume is seeded from the image's content at its mount point by the first start that mounts it,
+// outside the engine's lock: two starts at once seed it once, and a volume that holds data is left as it is.
+TEST_F(EngineRules, VolumesAreSeededFromTheImageOnce) {
+  json body = {{"HostConfig", {{"Binds", {"shared:/data"}}}}};
+  auto a = create(body), b = create(body);
+  ASSERT_TRUE(a && b);
+  auto startA = std::async(std::launch::async, [&] { return engine_->start(*a); });
+  auto startB = std::async(std::launch::async, [&] { return engine_->start(*b); });
+  ASSERT_TRUE(startA.get());
+  ASSERT_TRUE(startB.get());
+  std::string seed = dir_ + "/data/volumes/shared/_data/seed";
+  auto text = readFile(seed);
+  ASSERT_TRUE(text) << text.error().message();
+  EXPECT_EQ(*text, "from the image");
+  ASSERT_TRUE(writeFileAtomic(seed, "the container's"));
+  std::string c = run(body);
+  EXPECT_EQ(*readFile(seed), "the container's");
+  EXPECT_EQ(engine_->volumeRemove("shared", true).error().category(), ErrorCategory::Conflict);  // in use
+}
+
 // A start that fails (the shim could not create the container) leaves it as it was, nothing mounted; an
 // --rm container is removed, as docker does.
 TEST_F(EngineRules, FailedStartUndoesItsSteps) {

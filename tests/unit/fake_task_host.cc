@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/unix_socket.h"
+#include "snapshot/copy.h"
 
 namespace berth::test {
 
@@ -176,15 +178,19 @@ std::shared_ptr<FakeShim> FakeHostState::shim(const std::string& id) {
   return it == shims.end() ? nullptr : it->second;
 }
 
+// vfs's layer is one directory holding the whole tree (a bind mount): its copy stands for the mount, so
+// that what a start reads of the root (a volume's copy-up) is the image's.
 Result<void> FakeHost::mountRootfs(const std::vector<snapshot::Mount>& mounts, const std::string& rootfs,
                                    bool) {
   if (mounts.empty()) return fail("no layers to mount at " + rootfs);
+  if (mounts.size() == 1 && mounts[0].type == "bind") TRYV(snapshot::copyTree(mounts[0].source, rootfs));
   std::lock_guard lock(s_->mu);
   s_->mounted.insert(rootfs);
   return {};
 }
 
 void FakeHost::unmountRootfs(const std::string& rootfs) {
+  if (auto r = removeAll(rootfs); r) ::mkdir(rootfs.c_str(), 0700);  // as an unmount leaves it: empty
   std::lock_guard lock(s_->mu);
   s_->mounted.erase(rootfs);
 }
