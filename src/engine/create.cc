@@ -204,7 +204,10 @@ Result<std::string> Engine::create(const std::string& nameIn, spec::CreateReques
   imageConfigs_.try_emplace(c.imageId, icfg);
   emitLocked("container", "create", c.id);
   lock.unlock();
-  if (!c.hostConfig.autoRemove) TRYV_CTX(syncRecords(), "recording the container");
+  // The volumes it made are synced with it, an --rm container's too (they may outlive it).
+  bool madeVolumes =
+      std::any_of(c.mounts.begin(), c.mounts.end(), [](auto& m) { return m.type == "volume"; });
+  if (!c.hostConfig.autoRemove || madeVolumes) TRYV_CTX(syncRecords(), "recording the container");
   log::phase("create: done");
   return c.id;
 }

@@ -453,10 +453,15 @@ Result<json> Engine::networkInspect(const std::string& ref) {
 }
 
 Result<std::string> Engine::networkCreate(const spec::NetworkCreateRequest& req) {
-  std::lock_guard lock(m_);
-  TRY(Network n, networks_->create(req));
-  emitLocked("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
-  return n.id;
+  std::string id;
+  {
+    std::lock_guard lock(m_);
+    TRY(Network n, networks_->create(req));
+    emitLocked("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+    id = n.id;
+  }
+  TRYV_CTX(syncRecords(), "recording the network");
+  return id;
 }
 
 Result<void> Engine::networkRemove(const std::string& ref) {

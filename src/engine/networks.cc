@@ -190,7 +190,7 @@ Result<std::unique_ptr<Networks>> Networks::open(db::Database& db, const std::st
 }
 
 Result<void> Networks::save(const Network& n) {
-  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(auto tx, db::Transaction::begin(db_, db::Sync::Relaxed));
   TRY(auto st, db_.prepare("INSERT OR REPLACE INTO networks (id, name, data) VALUES (?, ?, ?)"));
   TRYV(st.bind(1, n.id).bind(2, n.name).bind(3, recordOf(n).dump()).run());
   return tx.commit();

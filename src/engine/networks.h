@@ -88,6 +88,8 @@ class Networks {
 
  private:
   Networks(db::Database& db) : db_(db) {}
+  // Committed relaxed (under the engine's lock): the engine syncs (db::syncCommitted) once it let the lock
+  // go, before the operation answers. A removal's commit is synced at once: its bridge goes after it.
   Result<void> save(const Network& n);
   Result<int> ensureBridge(const Network& n);  // its ifindex
   Result<void> applyRules();

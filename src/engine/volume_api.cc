@@ -234,7 +234,7 @@ Result<json> Engine::volumeCreate(const spec::VolumeCreateRequest& req) {
   std::map<std::string, std::string> opts(req.driverOpts.begin(), req.driverOpts.end());
   std::string name = req.name;
   const std::string& driver = req.driver;
-  std::lock_guard lock(m_);
+  std::unique_lock lock(m_);
   if (name.empty()) {
     do name = randomHexId();
     while (volumes_->find(name));
@@ -242,7 +242,10 @@ Result<json> Engine::volumeCreate(const spec::VolumeCreateRequest& req) {
   bool created = false;
   TRY(Volume v, volumes_->create(name, driver, labels, opts, &created));
   if (created) emitLocked("volume", "create", v.name, {{"driver", v.driver}});
-  return volumes_->toJson(v);
+  json out = volumes_->toJson(v);
+  lock.unlock();
+  if (created) TRYV_CTX(syncRecords(), "recording the volume");
+  return out;
 }
 
 Result<void> Engine::volumeRemove(const std::string& name, bool force) {

@@ -343,7 +343,7 @@ Result<std::unique_ptr<Volumes>> Volumes::open(db::Database& db, const std::stri
 }
 
 Result<void> Volumes::save(const Volume& v) {
-  TRY(auto tx, db::Transaction::begin(db_));
+  TRY(auto tx, db::Transaction::begin(db_, db::Sync::Relaxed));
   TRY(auto st, db_.prepare("INSERT OR REPLACE INTO volumes (name, data) VALUES (?, ?)"));
   json j = {{"driver", v.driver}, {"created", v.created}, {"labels", v.labels}, {"options", v.options}};
   TRYV(st.bind(1, v.name).bind(2, j.dump()).run());

@@ -114,6 +114,9 @@ class Volumes {
 
  private:
   Volumes(db::Database& db, Trash& trash) : db_(db), trash_(trash) {}
+  // Committed relaxed (under the engine's lock): the engine syncs (db::syncCommitted) once it let the lock
+  // go, before the operation answers; a crash before leaves the volume's directory, which open() adopts.
+  // A removal's commit is synced at once: the directory goes to the trash after it.
   Result<void> save(const Volume& v);
   db::Database& db_;
   Trash& trash_;
