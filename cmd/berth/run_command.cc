@@ -27,18 +27,8 @@ struct RunFlags {
   bool publishAll = false;
 };
 
-void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
-  c->prefix_command();                        // the image's command and its arguments are not ours
-  c->set_help_flag("--help", "print usage");  // -h is --hostname, as in docker
-  if (isRun) {
-    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
-    if (flagWanted("-d,--detach"))
-      c->add_flag("-d,--detach", f->detach, "run the container in the background and print its ID");
-    if (flagWanted("--sig-proxy{true}"))
-      c->add_flag("--sig-proxy{true}", f->sigProxy, "proxy received signals to the process (default true)");
-  } else {
-    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
-  }
+// The process: its streams, name, environment, user, labels, entrypoint.
+void addProcessFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("-i,--interactive"))
     c->add_flag("-i,--interactive", f->interactive, "keep STDIN open even if not attached");
   if (flagWanted("-t,--tty")) c->add_flag("-t,--tty", f->tty, "allocate a pseudo-TTY");
@@ -68,6 +58,10 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
   if (flagWanted("--entrypoint"))
     c->add_option("--entrypoint", f->entrypoint, "overwrite the default ENTRYPOINT of the image")
         ->each([f](const std::string&) { f->entrypointSet = true; });
+}
+
+// The root filesystem and the resources: memory, CPUs, pids, ulimits, /dev/shm.
+void addResourceFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--read-only"))
     c->add_flag("--read-only", f->readOnly, "mount the container's root filesystem as read only");
   if (flagWanted("--tmpfs"))
@@ -91,6 +85,10 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
   if (flagWanted("--ulimit"))
     c->add_option("--ulimit", f->ulimits, "ulimit options (name=soft[:hard])")->allow_extra_args(false);
   if (flagWanted("--shm-size")) c->add_option("--shm-size", f->shmSize, "size of /dev/shm");
+}
+
+// Capabilities, privileges, security options.
+void addSecurityFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--cap-add"))
     c->add_option("--cap-add", f->capAdd, "add Linux capabilities")->allow_extra_args(false);
   if (flagWanted("--cap-drop"))
@@ -99,6 +97,10 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
     c->add_flag("--privileged", f->privileged, "give extended privileges to this container");
   if (flagWanted("--security-opt"))
     c->add_option("--security-opt", f->securityOpts, "security options")->allow_extra_args(false);
+}
+
+// Networks, addresses, published and exposed ports.
+void addNetworkFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--network,--net"))
     c->add_option("--network,--net", f->network,
                   "connect a container to a network (bridge, none, host or a network name)");
@@ -113,6 +115,10 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
     c->add_flag("-P,--publish-all", f->publishAll, "publish all exposed ports to random ports");
   if (flagWanted("--expose"))
     c->add_option("--expose", f->exposes, "expose a port or a range of ports")->allow_extra_args(false);
+}
+
+// Volumes, mounts and devices.
+void addMountFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("-v,--volume"))
     c->add_option("-v,--volume", f->volumes, "bind mount a volume")->allow_extra_args(false);
   if (flagWanted("--mount"))
@@ -123,12 +129,20 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
         ->allow_extra_args(false);
   if (flagWanted("--device"))
     c->add_option("--device", f->devices, "add a host device to the container")->allow_extra_args(false);
+}
+
+// Names: DNS servers, search domains, /etc/hosts entries.
+void addNameFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--dns")) c->add_option("--dns", f->dns, "set custom DNS servers")->allow_extra_args(false);
   if (flagWanted("--dns-search"))
     c->add_option("--dns-search", f->dnsSearch, "set custom DNS search domains")->allow_extra_args(false);
   if (flagWanted("--add-host"))
     c->add_option("--add-host", f->addHost, "add a custom host-to-IP mapping (host:ip)")
         ->allow_extra_args(false);
+}
+
+// Stopping, restarting, logging, the cgroup parent.
+void addLifecycleFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--stop-signal"))
     c->add_option("--stop-signal", f->stopSignal, "signal to stop the container");
   if (flagWanted("--stop-timeout"))
@@ -147,6 +161,10 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
         ->allow_extra_args(false);
   if (flagWanted("--cgroup-parent"))
     c->add_option("--cgroup-parent", f->cgroupParent, "optional parent cgroup for the container");
+}
+
+// The health check.
+void addHealthFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--health-cmd"))
     c->add_option("--health-cmd", f->healthCmd, "command to run to check health");
   if (flagWanted("--health-interval"))
@@ -161,11 +179,38 @@ void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
         ->each([f](const std::string&) { f->healthRetriesSet = true; });
   if (flagWanted("--no-healthcheck"))
     c->add_flag("--no-healthcheck", f->noHealthcheck, "disable any container-specified HEALTHCHECK");
+}
+
+// Pulling the image.
+void addPullFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f) {
   if (flagWanted("--pull"))
     c->add_option("--pull", f->pull, "pull image before running (always, missing, never)");
   if (flagWanted("--platform"))
     c->add_option("--platform", f->platform, "set platform if server is multi-platform capable");
   if (flagWanted("-q,--quiet")) c->add_flag("-q,--quiet", f->quiet, "suppress the pull output");
+}
+
+void addRunFlags(CLI::App* c, const std::shared_ptr<RunFlags>& f, bool isRun) {
+  c->prefix_command();                        // the image's command and its arguments are not ours
+  c->set_help_flag("--help", "print usage");  // -h is --hostname, as in docker
+  if (isRun) {
+    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
+    if (flagWanted("-d,--detach"))
+      c->add_flag("-d,--detach", f->detach, "run the container in the background and print its ID");
+    if (flagWanted("--sig-proxy{true}"))
+      c->add_flag("--sig-proxy{true}", f->sigProxy, "proxy received signals to the process (default true)");
+  } else {
+    if (flagWanted("--rm")) c->add_flag("--rm", f->rm, "automatically remove the container when it exits");
+  }
+  addProcessFlags(c, f);
+  addResourceFlags(c, f);
+  addSecurityFlags(c, f);
+  addNetworkFlags(c, f);
+  addMountFlags(c, f);
+  addNameFlags(c, f);
+  addLifecycleFlags(c, f);
+  addHealthFlags(c, f);
+  addPullFlags(c, f);
 }
 
 // "K=V" as given; "K" alone takes K from our environment (or is dropped), as docker.
@@ -188,7 +233,6 @@ Result<std::vector<std::string>> readLinesFile(const std::string& path, const ch
   return out;
 }
 
-// The ContainerCreate body from the flags; InvalidArgument for what docker's CLI rejects itself.
 // --mount type=bind|volume|tmpfs,source=…,target=…,readonly,… (docker's CSV fields) → a Mount object.
 Result<json> parseMountFlag(const std::string& spec) {
   json m = json::object();
@@ -273,10 +317,8 @@ Result<json> parseMountFlag(const std::string& spec) {
   return m;
 }
 
-Result<json> createBody(RunFlags& f) {
-  if (f.rest.empty()) return invalid("requires at least 1 argument");
-  json cfg = json::object();
-  json hc = json::object();
+// Config from the flags: command, environment, labels, the streams attached, stop and exposed ports.
+Result<void> configFromFlags(const RunFlags& f, json& cfg) {
   cfg["Image"] = f.rest[0];
   if (f.rest.size() > 1) cfg["Cmd"] = std::vector<std::string>(f.rest.begin() + 1, f.rest.end());
   if (f.entrypointSet)
@@ -322,7 +364,11 @@ Result<json> createBody(RunFlags& f) {
     for (auto& p : f.exposes) ex[p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
     cfg["ExposedPorts"] = ex;
   }
-  // Health check: the flags override the image's; --no-healthcheck disables it.
+  return {};
+}
+
+// Health check: the flags override the image's; --no-healthcheck disables it.
+Result<void> healthFromFlags(const RunFlags& f, json& cfg) {
   bool anyHealth = !f.healthCmd.empty() || !f.healthInterval.empty() || !f.healthTimeout.empty() ||
                    !f.healthStartPeriod.empty() || f.healthRetriesSet;
   if (f.noHealthcheck && anyHealth) return invalid("--no-healthcheck conflicts with --health-* options");
@@ -348,7 +394,32 @@ Result<json> createBody(RunFlags& f) {
     }
     cfg["Healthcheck"] = h;
   }
+  return {};
+}
 
+// --ulimit NAME=SOFT[:HARD], as docker's CLI checks it.
+Result<json> ulimitOf(const std::string& u) {
+  auto eq = u.find('=');
+  if (eq == std::string::npos)
+    return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit argument: " + u);
+  std::string name = u.substr(0, eq), val = u.substr(eq + 1);
+  auto colon = val.find(':');
+  char* e1 = nullptr;
+  char* e2 = nullptr;
+  std::string softS = val.substr(0, colon),
+              hardS = colon == std::string::npos ? softS : val.substr(colon + 1);
+  long long soft = std::strtoll(softS.c_str(), &e1, 10), hard = std::strtoll(hardS.c_str(), &e2, 10);
+  if (softS.empty() || hardS.empty() || *e1 || *e2)
+    return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit value");
+  if (soft > hard)
+    return invalid("invalid argument \"" + u +
+                   "\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: " +
+                   std::to_string(soft) + " > " + std::to_string(hard));
+  return json{{"Name", name}, {"Soft", soft}, {"Hard", hard}};
+}
+
+// HostConfig's resources: memory and shm sizes, CPUs, pids, ulimits.
+Result<void> resourcesFromFlags(const RunFlags& f, json& hc) {
   auto bytes = [&](const std::string& v, const char* flag, const char* key) -> Result<void> {
     if (v.empty()) return {};
     if (v == "-1") {
@@ -381,34 +452,16 @@ Result<json> createBody(RunFlags& f) {
   if (f.pidsLimit) hc["PidsLimit"] = f.pidsLimit;
   json ulimits = json::array();
   for (auto& u : f.ulimits) {
-    auto eq = u.find('=');
-    if (eq == std::string::npos)
-      return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit argument: " + u);
-    std::string name = u.substr(0, eq), val = u.substr(eq + 1);
-    auto colon = val.find(':');
-    char* e1 = nullptr;
-    char* e2 = nullptr;
-    std::string softS = val.substr(0, colon),
-                hardS = colon == std::string::npos ? softS : val.substr(colon + 1);
-    long long soft = std::strtoll(softS.c_str(), &e1, 10), hard = std::strtoll(hardS.c_str(), &e2, 10);
-    if (softS.empty() || hardS.empty() || *e1 || *e2)
-      return invalid("invalid argument \"" + u + "\" for \"--ulimit\" flag: invalid ulimit value");
-    if (soft > hard)
-      return invalid(
-          "invalid argument \"" + u +
-          "\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: " +
-          std::to_string(soft) + " > " + std::to_string(hard));
-    ulimits.push_back({{"Name", name}, {"Soft", soft}, {"Hard", hard}});
+    TRY(json limit, ulimitOf(u));
+    ulimits.push_back(std::move(limit));
   }
   if (!ulimits.empty()) hc["Ulimits"] = ulimits;
-  if (!f.tmpfs.empty()) {
-    json t = json::object();
-    for (auto& m : f.tmpfs) {
-      auto colon = m.find(':');
-      t[m.substr(0, colon)] = colon == std::string::npos ? "" : m.substr(colon + 1);
-    }
-    hc["Tmpfs"] = t;
-  }
+  return {};
+}
+
+// Capabilities, privileges and --security-opt (a seccomp profile file is sent as its JSON, as docker's CLI
+// does).
+Result<void> securityFromFlags(const RunFlags& f, json& hc) {
   if (!f.capAdd.empty()) hc["CapAdd"] = f.capAdd;
   if (!f.capDrop.empty()) hc["CapDrop"] = f.capDrop;
   hc["Privileged"] = f.privileged;
@@ -431,7 +484,19 @@ Result<json> createBody(RunFlags& f) {
     secopts.push_back(s);
   }
   if (!secopts.empty()) hc["SecurityOpt"] = secopts;
-  hc["NetworkMode"] = f.network;
+  return {};
+}
+
+// -v, --mount, --tmpfs, --volumes-from and --device.
+Result<void> mountsFromFlags(const RunFlags& f, json& cfg, json& hc) {
+  if (!f.tmpfs.empty()) {
+    json t = json::object();
+    for (auto& m : f.tmpfs) {
+      auto colon = m.find(':');
+      t[m.substr(0, colon)] = colon == std::string::npos ? "" : m.substr(colon + 1);
+    }
+    hc["Tmpfs"] = t;
+  }
   // docker's split: "src:dst[:mode]" is a bind (or a named volume), a lone "/dst" an anonymous volume.
   for (auto& v : f.volumes) {
     if (v.empty()) return invalid("invalid empty volume spec");
@@ -455,50 +520,101 @@ Result<json> createBody(RunFlags& f) {
     }
     hc["Devices"] = d;
   }
+  return {};
+}
+
+// One -p/--publish: its bindings into `pb` (PortBindings) and its ports into the config's ExposedPorts.
+Result<void> publishOf(const std::string& p, json& pb, json& cfg) {
+  // [ip:][hostPort[-end]:]containerPort[-end][/proto], as docker's CLI expands it: one binding per
+  // container port; a host range for one container port is the daemon's to choose from.
+  auto bad = [&](const std::string& why) {
+    return invalid("invalid argument \"" + p + "\" for \"-p, --publish\" flag: " + why);
+  };
+  std::string spec = p, proto = "tcp";
+  if (auto slash = spec.rfind('/'); slash != std::string::npos)
+    proto = spec.substr(slash + 1), spec = spec.substr(0, slash);
+  auto parts = split(spec, ':');
+  if (parts.size() > 3) return bad("too many colons");
+  std::string cport = parts.back(), hport = parts.size() >= 2 ? parts[parts.size() - 2] : "",
+              ip = parts.size() >= 3 ? parts[0] : "";
+  auto range = [](const std::string& r, int* lo, int* hi) {
+    auto dash = r.find('-');
+    char* end = nullptr;
+    *lo = static_cast<int>(std::strtol(r.c_str(), &end, 10));
+    if (end == r.c_str() || (*end && *end != '-')) return false;
+    *hi = *lo;
+    if (dash != std::string::npos) {
+      *hi = static_cast<int>(std::strtol(r.c_str() + dash + 1, &end, 10));
+      if (*end) return false;
+    }
+    return *lo >= 1 && *hi >= *lo && *hi <= 65535;
+  };
+  int clo, chi, hlo = 0, hhi = 0;
+  if (!range(cport, &clo, &chi)) return bad("invalid containerPort: " + cport);
+  if (!hport.empty() && !range(hport, &hlo, &hhi)) return bad("invalid hostPort: " + hport);
+  bool hostRange = !hport.empty() && hhi > hlo;
+  if (chi > clo && !hport.empty() && hhi - hlo != chi - clo)
+    return bad("invalid ranges specified for container and host Ports");
+  for (int cp = clo; cp <= chi; ++cp) {
+    std::string key = std::to_string(cp) + "/" + proto;
+    std::string host = hport.empty() ? ""
+                       : chi > clo   ? std::to_string(hlo + (cp - clo))
+                       : hostRange   ? hport
+                                     : std::to_string(hlo);
+    pb[key].push_back({{"HostIp", ip}, {"HostPort", host}});
+    if (!cfg.contains("ExposedPorts")) cfg["ExposedPorts"] = json::object();
+    cfg["ExposedPorts"][key] = json::object();
+  }
+  return {};
+}
+
+// --restart NAME[:N] (docker's CLI's checks); --rm conflicts with any policy but "no".
+Result<json> restartPolicyOf(const RunFlags& f) {
+  std::string name = f.restart;
+  int64_t count = 0;
+  if (auto colon = name.find(':'); colon != std::string::npos) {
+    char* end = nullptr;
+    count = std::strtoll(name.c_str() + colon + 1, &end, 10);
+    if (*end || count < 0)
+      return invalid("invalid restart policy format: maximum retry count must be an integer");
+    name = name.substr(0, colon);
+    if (name != "on-failure")
+      return invalid("invalid restart policy format: maximum retry count can only be used with 'on-failure'");
+  }
+  if (name != "no" && name != "always" && name != "on-failure" && name != "unless-stopped" && !name.empty())
+    return invalid("invalid restart policy format: unknown policy '" + name +
+                   "'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
+  if (f.rm && name != "no" && !name.empty()) return invalid("Conflicting options: --restart and --rm");
+  return json{{"Name", name.empty() ? "no" : name}, {"MaximumRetryCount", count}};
+}
+
+// NetworkingConfig: --network-alias and --ip, for a user network.
+Result<void> networkingFromFlags(const RunFlags& f, json& cfg) {
+  if ((!f.networkAlias.empty() || !f.ip.empty()) && f.network != "default" && f.network != "bridge") {
+    json ec = json::object();
+    if (!f.networkAlias.empty()) ec["Aliases"] = f.networkAlias;
+    if (!f.ip.empty()) ec["IPAMConfig"] = {{"IPv4Address", f.ip}};
+    cfg["NetworkingConfig"] = {{"EndpointsConfig", {{f.network, ec}}}};
+  } else if (!f.ip.empty()) {
+    return invalid("user specified IP address is supported on user defined networks only");
+  }
+  return {};
+}
+
+// The ContainerCreate body from the flags; InvalidArgument for what docker's CLI rejects itself.
+Result<json> createBody(RunFlags& f) {
+  if (f.rest.empty()) return invalid("requires at least 1 argument");
+  json cfg = json::object();
+  json hc = json::object();
+  TRYV(configFromFlags(f, cfg));
+  TRYV(healthFromFlags(f, cfg));
+  TRYV(resourcesFromFlags(f, hc));
+  TRYV(securityFromFlags(f, hc));
+  hc["NetworkMode"] = f.network;
+  TRYV(mountsFromFlags(f, cfg, hc));
   if (!f.publish.empty()) {
     json pb = json::object();
-    for (auto& p : f.publish) {
-      // [ip:][hostPort[-end]:]containerPort[-end][/proto], as docker's CLI expands it: one binding per
-      // container port; a host range for one container port is the daemon's to choose from.
-      auto bad = [&](const std::string& why) {
-        return invalid("invalid argument \"" + p + "\" for \"-p, --publish\" flag: " + why);
-      };
-      std::string spec = p, proto = "tcp";
-      if (auto slash = spec.rfind('/'); slash != std::string::npos)
-        proto = spec.substr(slash + 1), spec = spec.substr(0, slash);
-      auto parts = split(spec, ':');
-      if (parts.size() > 3) return bad("too many colons");
-      std::string cport = parts.back(), hport = parts.size() >= 2 ? parts[parts.size() - 2] : "",
-                  ip = parts.size() >= 3 ? parts[0] : "";
-      auto range = [](const std::string& r, int* lo, int* hi) {
-        auto dash = r.find('-');
-        char* end = nullptr;
-        *lo = static_cast<int>(std::strtol(r.c_str(), &end, 10));
-        if (end == r.c_str() || (*end && *end != '-')) return false;
-        *hi = *lo;
-        if (dash != std::string::npos) {
-          *hi = static_cast<int>(std::strtol(r.c_str() + dash + 1, &end, 10));
-          if (*end) return false;
-        }
-        return *lo >= 1 && *hi >= *lo && *hi <= 65535;
-      };
-      int clo, chi, hlo = 0, hhi = 0;
-      if (!range(cport, &clo, &chi)) return bad("invalid containerPort: " + cport);
-      if (!hport.empty() && !range(hport, &hlo, &hhi)) return bad("invalid hostPort: " + hport);
-      bool hostRange = !hport.empty() && hhi > hlo;
-      if (chi > clo && !hport.empty() && hhi - hlo != chi - clo)
-        return bad("invalid ranges specified for container and host Ports");
-      for (int cp = clo; cp <= chi; ++cp) {
-        std::string key = std::to_string(cp) + "/" + proto;
-        std::string host = hport.empty() ? ""
-                           : chi > clo   ? std::to_string(hlo + (cp - clo))
-                           : hostRange   ? hport
-                                         : std::to_string(hlo);
-        pb[key].push_back({{"HostIp", ip}, {"HostPort", host}});
-        if (!cfg.contains("ExposedPorts")) cfg["ExposedPorts"] = json::object();
-        cfg["ExposedPorts"][key] = json::object();
-      }
-    }
+    for (auto& p : f.publish) TRYV(publishOf(p, pb, cfg));
     hc["PortBindings"] = pb;
   }
   hc["PublishAllPorts"] = f.publishAll;
@@ -508,26 +624,7 @@ Result<json> createBody(RunFlags& f) {
   if (!f.groupAdd.empty()) hc["GroupAdd"] = f.groupAdd;
   hc["AutoRemove"] = f.rm;
   if (f.init) hc["Init"] = true;
-  // --restart NAME[:N]
-  {
-    std::string name = f.restart;
-    int64_t count = 0;
-    if (auto colon = name.find(':'); colon != std::string::npos) {
-      char* end = nullptr;
-      count = std::strtoll(name.c_str() + colon + 1, &end, 10);
-      if (*end || count < 0)
-        return invalid("invalid restart policy format: maximum retry count must be an integer");
-      name = name.substr(0, colon);
-      if (name != "on-failure")
-        return invalid(
-            "invalid restart policy format: maximum retry count can only be used with 'on-failure'");
-    }
-    if (name != "no" && name != "always" && name != "on-failure" && name != "unless-stopped" && !name.empty())
-      return invalid("invalid restart policy format: unknown policy '" + name +
-                     "'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
-    if (f.rm && name != "no" && !name.empty()) return invalid("Conflicting options: --restart and --rm");
-    hc["RestartPolicy"] = {{"Name", name.empty() ? "no" : name}, {"MaximumRetryCount", count}};
-  }
+  TRY(hc["RestartPolicy"], restartPolicyOf(f));
   if (f.restartOnUnhealthy) hc["RestartOnUnhealthy"] = true;
   if (!f.logDriver.empty() || !f.logOpts.empty()) {
     json lc = {{"Type", f.logDriver.empty() ? "json-file" : f.logDriver}, {"Config", labelMap(f.logOpts)}};
@@ -535,14 +632,7 @@ Result<json> createBody(RunFlags& f) {
   }
   if (!f.cgroupParent.empty()) hc["CgroupParent"] = f.cgroupParent;
   cfg["HostConfig"] = hc;
-  if ((!f.networkAlias.empty() || !f.ip.empty()) && f.network != "default" && f.network != "bridge") {
-    json ec = json::object();
-    if (!f.networkAlias.empty()) ec["Aliases"] = f.networkAlias;
-    if (!f.ip.empty()) ec["IPAMConfig"] = {{"IPv4Address", f.ip}};
-    cfg["NetworkingConfig"] = {{"EndpointsConfig", {{f.network, ec}}}};
-  } else if (!f.ip.empty()) {
-    return invalid("user specified IP address is supported on user defined networks only");
-  }
+  TRYV(networkingFromFlags(f, cfg));
   return cfg;
 }
 
