@@ -120,13 +120,59 @@ Result<oci::Config> Runtime::storedConfig(const std::string& id) const {
   return oci::parseConfig(s.config, s.bundle);
 }
 
-Result<pid_t> Runtime::create(const CreateOptions& opts) {
-  log::phase("create: start");
-  TRYV(validateId(opts.id));
-  std::string bundle = absolute(opts.bundle.empty() ? "." : opts.bundle);
-  auto text = readFile(bundle + "/config.json");
-  if (!text) return std::unexpected(text.error().context("reading the bundle's config.json"));
-  TRY(oci::Config cfg, oci::parseConfig(*text, bundle));
+namespace {
+
+// Cgroup: made and limited before the child exists, so it never runs unconstrained.
+struct ContainerCgroup {
+  std::string path;
+  sys::cgroup::Layout layout;
+  std::unique_ptr<sys::cgroup::Manager> manager;
+  oci::Resources resources;  // config.json's, with the default device rules
+  UniqueFd dir;              // v2: the child is born in it (clone3 CLONE_INTO_CGROUP)
+  bool adopted = false;      // a staged cgroup, the caller's own, became the container's (see place)
+
+  Result<void> open(const std::string& cgroupPath, const oci::Config& cfg) {
+    path = cgroupPath;
+    auto m = sys::cgroup::open(path, &layout);
+    if (!m) return std::unexpected(m.error().context("config.json: linux.cgroupsPath"));
+    manager = std::move(*m);
+    resources = cfg.linux.resources.value_or(oci::Resources{});
+    for (auto& d : defaultDeviceRules()) resources.devices.push_back(d);
+    return {};
+  }
+  Result<void> setUp() {
+    TRYV_CTX(manager->create(), "creating cgroup " + path);
+    TRYV_CTX(manager->setResources(resources), "config.json: linux.resources");
+    return {};
+  }
+  // v2: made and limited now, no migration at all. v1 and a cgroup staged by the caller under the same
+  // parent: renamed to the container's, the child is born in it (see sys::cgroup::stageV1); limited before
+  // the child exists, as a v2 one: the child's mknods must not meet the devices list half written (it is
+  // cleared first, then allowed entry by entry). Else (v1) the spawn makes it while the child sets up.
+  Result<void> place(const std::string& staged) {
+    if (manager->version() == 2) {
+      TRYV(setUp());
+      dir.reset(::open(manager->hostDirs().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir) return sysFail("opening cgroup " + manager->hostDirs().front());
+      return {};
+    }
+    if (staged.empty()) return {};
+    adopted = manager->adopt(staged).has_value();  // else made and joined by the spawn, as without one
+    if (adopted)
+      if (auto r = manager->setResources(resources); !r) {
+        // Back to its staged name: the caller, still in it, moves out and removes it (unstageV1).
+        (void)sys::cgroup::makeV1(layout, staged)->adopt(manager->path());
+        adopted = false;
+        return std::unexpected(r.error().context("config.json: linux.resources"));
+      }
+    return {};
+  }
+};
+
+// The bundle's config.json, with what a create needs of it checked.
+Result<oci::Config> bundleConfig(const std::string& text, const std::string& bundle,
+                                 const CreateOptions& opts) {
+  TRY(oci::Config cfg, oci::parseConfig(text, bundle));
   if (!cfg.process) return invalid("config.json: process: is required to create a container");
   if (cfg.process->args.empty()) return invalid("config.json: process.args: must not be empty");
   if (!cfg.linux.hasNamespace(CLONE_NEWNS))
@@ -136,14 +182,69 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
     return invalid("config.json: root.path: " + cfg.rootPath + " is not a directory");
   if (cfg.process->terminal && opts.consoleSocket.empty() && opts.consoleSocketFd < 0)
     return invalid("process.terminal is set but no --console-socket was given");
+  return cfg;
+}
+
+// Namespaces: new ones at clone (cgroup after the move into the cgroup), paths joined in the child (into
+// `plan`; their fds are kept here until the child has joined them).
+struct NamespacePlan {
+  int cloneFlags = 0;
+  std::vector<UniqueFd> fds;
+  UniqueFd pidNs;
+  bool newUser = false;
+};
+Result<NamespacePlan> planNamespaces(const oci::Config& cfg, InitPlan& plan) {
+  NamespacePlan ns;
+  bool joinsOther = false;
+  for (auto& k : sys::ns::kinds()) {
+    const oci::Namespace* n = cfg.linux.findNamespace(k.flag);
+    if (!n) continue;
+    if (n->path.empty()) {
+      if (k.flag == CLONE_NEWCGROUP)
+        plan.unshareCgroupNs = true;
+      else
+        ns.cloneFlags |= k.flag;
+      if (k.flag == CLONE_NEWUSER) ns.newUser = true;
+      continue;
+    }
+    UniqueFd fd(::open(n->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+      return sysFail(std::string("config.json: linux.namespaces: opening ") + k.oci + " namespace " +
+                     n->path);
+    if (k.flag == CLONE_NEWPID) {
+      ns.pidNs = std::move(fd);
+      continue;
+    }
+    if (k.flag != CLONE_NEWUSER) joinsOther = true;
+    plan.joins.push_back({k.flag, fd.get()});
+    ns.fds.push_back(std::move(fd));
+  }
+  if (ns.newUser && (joinsOther || ns.pidNs))
+    return invalid(
+        "config.json: linux.namespaces: joining a namespace by path together with a new user namespace "
+        "is not supported");
+  plan.newUserNs = ns.newUser;
+  plan.loopbackUp = (ns.cloneFlags & CLONE_NEWNET) != 0;
+  return ns;
+}
+
+}  // namespace
+
+Result<pid_t> Runtime::create(const CreateOptions& opts) {
+  log::phase("create: start");
+  TRYV(validateId(opts.id));
+  std::string bundle = absolute(opts.bundle.empty() ? "." : opts.bundle);
+  auto text = readFile(bundle + "/config.json");
+  if (!text) return std::unexpected(text.error().context("reading the bundle's config.json"));
+  TRY(oci::Config cfg, bundleConfig(*text, bundle, opts));
 
   TRYV(store_.claim(opts.id));
   bool keepState = false;
-  bool adopted = false;  // a staged cgroup, the caller's own, became the container's (see below)
-  std::unique_ptr<sys::cgroup::Manager> cg;
+  ContainerCgroup cgroup;
   Defer undo([&] {
     if (keepState) return;
-    if (cg && adopted)  // the caller is in it: out first, else the rmdir is EBUSY and the cgroup stays
+    auto& cg = cgroup.manager;
+    if (cg && cgroup.adopted)  // the caller is in it: out first, else the rmdir is EBUSY and the cgroup stays
       for (auto& d : cg->hostDirs())
         (void)writeFile(d.substr(0, d.rfind('/')) + "/cgroup.procs", std::to_string(::getpid()));
     if (cg) (void)cg->destroy();
@@ -158,42 +259,7 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   UniqueFd console;
   TRYV(planProcess(plan, cfg, *cfg.process, opts.consoleSocket, opts.consoleSocketFd, console));
 
-  // Namespaces: new ones at clone (cgroup after the move into the cgroup), paths joined in the child.
-  int cloneFlags = 0;
-  std::vector<UniqueFd> nsFds;
-  UniqueFd pidNs;
-  bool newUser = false, joinsOther = false;
-  for (auto& k : sys::ns::kinds()) {
-    const oci::Namespace* n = cfg.linux.findNamespace(k.flag);
-    if (!n) continue;
-    if (n->path.empty()) {
-      if (k.flag == CLONE_NEWCGROUP)
-        plan.unshareCgroupNs = true;
-      else
-        cloneFlags |= k.flag;
-      if (k.flag == CLONE_NEWUSER) newUser = true;
-      continue;
-    }
-    UniqueFd fd(::open(n->path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd)
-      return sysFail(std::string("config.json: linux.namespaces: opening ") + k.oci + " namespace " +
-                     n->path);
-    if (k.flag == CLONE_NEWPID) {
-      pidNs = std::move(fd);
-      continue;
-    }
-    if (k.flag != CLONE_NEWUSER) joinsOther = true;
-    plan.joins.push_back({k.flag, fd.get()});
-    nsFds.push_back(std::move(fd));
-  }
-  if (newUser && (joinsOther || pidNs))
-    return invalid(
-        "config.json: linux.namespaces: joining a namespace by path together with a new user namespace "
-        "is not supported");
-  plan.newUserNs = newUser;
-  plan.loopbackUp = (cloneFlags & CLONE_NEWNET) != 0;
-
-  // Cgroup: made and limited before the child exists, so it never runs unconstrained.
+  TRY(NamespacePlan ns, planNamespaces(cfg, plan));
   State s;
   s.id = opts.id;
   s.bundle = bundle;
@@ -204,47 +270,16 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
   s.hasPoststart = !cfg.hooks.poststart.empty();
   s.hasPoststop = !cfg.hooks.poststop.empty();
   s.cgroupPath = cgroupPathFor(cfg, opts.id);
-  sys::cgroup::Layout layout;
-  {
-    auto m = sys::cgroup::open(s.cgroupPath, &layout);
-    if (!m) return std::unexpected(m.error().context("config.json: linux.cgroupsPath"));
-    cg = std::move(*m);
-  }
-  s.cgroupVersion = cg->version();
+  TRYV(cgroup.open(s.cgroupPath, cfg));
+  s.cgroupVersion = cgroup.manager->version();
   if (const char* forced = std::getenv("BERTH_CGROUP_V2_ROOT"); forced && *forced) s.cgroupV2Root = forced;
   log::phase("create: config parsed");
-  oci::Resources res = cfg.linux.resources.value_or(oci::Resources{});
-  for (auto& d : defaultDeviceRules()) res.devices.push_back(d);
-  auto setUpCgroup = [&]() -> Result<void> {
-    TRYV_CTX(cg->create(), "creating cgroup " + s.cgroupPath);
-    TRYV_CTX(cg->setResources(res), "config.json: linux.resources");
-    return {};
-  };
-  UniqueFd cgroupDir;
-  if (cg->version() == 2) {
-    // v2: the child is born in its limited cgroup (clone3 CLONE_INTO_CGROUP), no migration at all.
-    TRYV(setUpCgroup());
-    cgroupDir.reset(::open(cg->hostDirs().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!cgroupDir) return sysFail("opening cgroup " + cg->hostDirs().front());
-  }
-  // v1 and a cgroup staged by the caller under the same parent: renamed to the container's, the child is
-  // born in it (see sys::cgroup::stageV1). Limited before the child exists, as a v2 one: the child's mknods
-  // must not meet the devices list half written (it is cleared first, then allowed entry by entry).
-  if (!cgroupDir && !opts.stagedCgroup.empty()) {
-    adopted = cg->adopt(opts.stagedCgroup).has_value();  // else made and joined below, as without one
-    if (adopted)
-      if (auto r = cg->setResources(res); !r) {
-        // Back to its staged name: the caller, still in it, moves out and removes it (unstageV1).
-        (void)sys::cgroup::makeV1(layout, opts.stagedCgroup)->adopt(cg->path());
-        adopted = false;
-        return std::unexpected(r.error().context("config.json: linux.resources"));
-      }
-  }
-  plan.cgroupV2 = cg->version() == 2;
+  TRYV(cgroup.place(opts.stagedCgroup));
+  plan.cgroupV2 = cgroup.manager->version() == 2;
   if (plan.cgroupV2) {
-    plan.cgroupMounts.push_back({"", "", cg->hostDirs().front()});
+    plan.cgroupMounts.push_back({"", "", cgroup.manager->hostDirs().front()});
   } else {
-    plan.cgroupMounts = cgroupMounts(layout, s.cgroupPath);
+    plan.cgroupMounts = cgroupMounts(cgroup.layout, s.cgroupPath);
   }
   plan.createContainerHooks = hookPlans(cfg.hooks.createContainer);
   plan.startContainerHooks = hookPlans(cfg.hooks.startContainer);
@@ -259,17 +294,17 @@ Result<pid_t> Runtime::create(const CreateOptions& opts) {
 
   SpawnRequest req;
   req.plan = &plan;
-  req.cloneFlags = cloneFlags;
-  req.pidNsFd = pidNs ? pidNs.get() : -1;
-  if (newUser) {
+  req.cloneFlags = ns.cloneFlags;
+  req.pidNsFd = ns.pidNs ? ns.pidNs.get() : -1;
+  if (ns.newUser) {
     req.uidMappings = cfg.linux.uidMappings;
     req.gidMappings = cfg.linux.gidMappings;
   }
-  req.cgroup = cg.get();
-  req.cgroupDirFd = cgroupDir ? cgroupDir.get() : -1;
+  req.cgroup = cgroup.manager.get();
+  req.cgroupDirFd = cgroup.dir ? cgroup.dir.get() : -1;
   // v1: made and limited while the child sets up its mounts; the child runs nothing of the user's before.
-  req.inCallersCgroup = adopted;
-  if (!cgroupDir && !adopted) req.prepareCgroup = setUpCgroup;
+  req.inCallersCgroup = cgroup.adopted;
+  if (!cgroup.dir && !cgroup.adopted) req.prepareCgroup = [&] { return cgroup.setUp(); };
   req.oomScoreAdj = cfg.process->oomScoreAdj;
   req.stateFor = [&](pid_t pid) {
     s.pid = pid;
