@@ -143,6 +143,67 @@ class Conn final : public Responder {
   std::vector<std::pair<std::string, std::string>> extra_;
 };
 
+// The request's method, path, API version, query and headers (names lower-cased).
+template <typename Message>
+void fillRequest(Request& req, const Message& msg) {
+  req.method = std::string(msg.method_string());
+  Target t = decodeTarget(std::string(msg.target()));
+  req.path = std::move(t.path);
+  req.apiVersion = std::move(t.apiVersion);
+  req.query = std::move(t.query);
+  req.queryAll = std::move(t.queryAll);
+  for (auto& h : msg) {
+    std::string name(h.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    req.headers[name] = std::string(h.value());
+  }
+}
+
+// A route that does not stream its body gets it whole, up to kBodyLimit.
+enum class BodyRead { Whole, TooLarge, Broken };
+BodyRead readWholeBody(Request& req, std::optional<uint64_t> contentLength) {
+  if (contentLength && *contentLength > kBodyLimit) return BodyRead::TooLarge;
+  char chunk[65536];
+  long n;
+  while ((n = req.readBody(chunk, sizeof chunk)) > 0 && req.body.size() <= kBodyLimit)
+    req.body.append(chunk, static_cast<size_t>(n));
+  if (req.body.size() > kBodyLimit) return BodyRead::TooLarge;
+  if (n < 0) return BodyRead::Broken;
+  req.readBody = nullptr;
+  return BodyRead::Whole;
+}
+
+// dockerd's answer to a /vX.Y/ prefix outside the versions served.
+std::optional<std::string> versionRefusal(const std::string& apiVersion) {
+  if (apiVersion.empty()) return std::nullopt;
+  double v = std::atof(apiVersion.c_str());
+  if (v >= std::atof(kMinApiVersion) - 1e-9 && v <= std::atof(kApiVersion) + 1e-9) return std::nullopt;
+  return "client version " + apiVersion + " is " +
+         (v < 1.24 ? "too old. Minimum supported API version is " + std::string(kMinApiVersion)
+                   : "too new. Maximum supported API version is " + std::string(kApiVersion)) +
+         ", please upgrade your client to a newer version";
+}
+
+// The route's handler (an answer of 204 when it gave none), or docker's 404/405; a handler's exception is
+// a 400 (JSON) or a 500.
+void dispatch(const Handler* h, bool known, Request& req, Conn& c) {
+  if (!h) {
+    if (known)
+      c.json(405, {{"message", "method " + req.method + " not allowed for " + req.path}});
+    else
+      c.json(404, {{"message", "page not found"}});
+    return;
+  }
+  try {
+    (*h)(req, c);
+    if (!c.done()) c.text(204, "", "");
+  } catch (const nlohmann::json::exception& e) {
+    if (!c.done()) c.json(400, {{"message", std::string("invalid JSON: ") + e.what()}});
+  } catch (const std::exception& e) {
+    if (!c.done()) c.json(500, {{"message", e.what()}});
+  }
+}
+
 }  // namespace
 
 bool Request::queryBool(const std::string& k, bool dflt) const {
@@ -267,20 +328,8 @@ bool Server::serve(int fd, std::string* pending) {
       break;
     }
     auto& msg = hp.get();
-    req.method = std::string(msg.method_string());
     std::string target(msg.target());
-    {
-      Target t = decodeTarget(target);
-      req.path = std::move(t.path);
-      req.apiVersion = std::move(t.apiVersion);
-      req.query = std::move(t.query);
-      req.queryAll = std::move(t.queryAll);
-    }
-    for (auto& h : msg) {
-      std::string name(h.name_string());
-      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      req.headers[name] = std::string(h.value());
-    }
+    fillRequest(req, msg);
     bool keepAlive = msg.keep_alive();
     bool known = false, streamBody = false;
     const Handler* h = router_.match(req, &known, &streamBody);
@@ -298,59 +347,25 @@ bool Server::serve(int fd, std::string* pending) {
       return 0;
     };
     if (!(h && streamBody)) {
-      auto tooLarge = [&] {
+      auto len = hp.content_length();
+      if (BodyRead r = readWholeBody(req, len ? std::optional<uint64_t>(*len) : std::nullopt);
+          r != BodyRead::Whole) {
         Conn c(sock, buf, req, false);
-        c.json(413, {{"message", "request body too large (limit 4 MiB)"}});
-      };
-      if (auto len = hp.content_length(); len && *len > kBodyLimit) {
-        tooLarge();
+        if (r == BodyRead::TooLarge)
+          c.json(413, {{"message", "request body too large (limit 4 MiB)"}});
+        else
+          c.json(400, {{"message", "malformed HTTP request: the body could not be read"}});
         break;
       }
-      char chunk[65536];
-      long n;
-      while ((n = req.readBody(chunk, sizeof chunk)) > 0 && req.body.size() <= kBodyLimit)
-        req.body.append(chunk, static_cast<size_t>(n));
-      if (req.body.size() > kBodyLimit) {
-        tooLarge();
-        break;
-      }
-      if (n < 0) {
-        Conn c(sock, buf, req, false);
-        c.json(400, {{"message", "malformed HTTP request: the body could not be read"}});
-        break;
-      }
-      req.readBody = nullptr;
     }
     Conn c(sock, buf, req, keepAlive);
     log::debug("API " + req.method + " " + target);
-    if (!req.apiVersion.empty()) {
-      double v = std::atof(req.apiVersion.c_str());
-      if (v < std::atof(kMinApiVersion) - 1e-9 || v > std::atof(kApiVersion) + 1e-9) {
-        c.json(400,
-               {{"message",
-                 "client version " + req.apiVersion + " is " +
-                     (v < 1.24 ? "too old. Minimum supported API version is " + std::string(kMinApiVersion)
-                               : "too new. Maximum supported API version is " + std::string(kApiVersion)) +
-                     ", please upgrade your client to a newer version"}});
-        if (!c.keepAlive() || !sp->is_done()) break;
-        continue;
-      }
+    if (auto refusal = versionRefusal(req.apiVersion)) {
+      c.json(400, {{"message", *refusal}});
+      if (!c.keepAlive() || !sp->is_done()) break;
+      continue;
     }
-    if (!h) {
-      if (known)
-        c.json(405, {{"message", "method " + req.method + " not allowed for " + req.path}});
-      else
-        c.json(404, {{"message", "page not found"}});
-    } else {
-      try {
-        (*h)(req, c);
-        if (!c.done()) c.text(204, "", "");
-      } catch (const nlohmann::json::exception& e) {
-        if (!c.done()) c.json(400, {{"message", std::string("invalid JSON: ") + e.what()}});
-      } catch (const std::exception& e) {
-        if (!c.done()) c.json(500, {{"message", e.what()}});
-      }
-    }
+    dispatch(h, known, req, c);
     if (c.streamed()) {
       if (!c.endStream() || !sp->is_done()) break;
       continue;
