@@ -528,6 +528,98 @@ int runHookChild(const HookPlan& hook, const char* state, size_t stateLen) {
   }
 }
 
+namespace {
+
+// The cgroup namespace may be rooted here only once the parent has moved us into our cgroups (Placed).
+struct Placement {
+  const InitPlan& p;
+  bool placed = false;
+  void ensure() {
+    if (placed) return;
+    waitSync(p, Sync::Placed);
+    if (p.unshareCgroupNs) CHECK_ERRNO(::unshare(CLONE_NEWCGROUP), "creating the cgroup namespace");
+    placed = true;
+  }
+};
+
+// A new container's root: its mounts (cgroup ones once placed), /dev, the hooks before the pivot, the
+// pivot, then read-only root, propagation, sysctls, masked paths and names.
+void setUpRoot(const InitPlan& p, Placement& placement) {
+  const oci::Config& c = *p.config;
+  unsigned long prop = MS_SLAVE | MS_REC;
+  CHECK_ERRNO(::mount(nullptr, "/", nullptr, prop, nullptr), "making / a slave mount");
+  const char* root = c.rootPath.c_str();
+  CHECK_ERRNO(::mount(root, root, nullptr, MS_BIND | MS_REC, nullptr), "bind mounting the rootfs", root);
+  int rootFd = ::open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootFd < 0) die(p, errno, "opening the rootfs", root);
+  // cgroup mounts wait for Placed; the others go ahead while the parent migrates us.
+  for (size_t i = 0; i < c.mounts.size(); ++i) {
+    if (isCgroupMount(c.mounts[i])) {
+      if (deferrable(c.mounts, i)) continue;
+      placement.ensure();
+    }
+    doMount(p, rootFd, c.mounts[i]);
+  }
+  // /dev does not depend on the cgroup either: it is made while the parent may still be placing us.
+  setupDev(p, rootFd);
+  placement.ensure();
+  for (size_t i = 0; i < c.mounts.size(); ++i)
+    if (isCgroupMount(c.mounts[i]) && deferrable(c.mounts, i)) doMount(p, rootFd, c.mounts[i]);
+  if (p.hasRuntimeHooks) {
+    if (!sendSync(p.syncFd, Sync::Hooks)) _exit(1);
+    waitSync(p, Sync::HooksDone);
+  }
+  for (auto& h : p.createContainerHooks) {
+    int rc = runHookChild(h, g_state, g_stateLen);
+    if (rc < 0) die(p, -rc, "createContainer hook", h.path.c_str(), rc == -ECHILD ? " failed" : nullptr);
+  }
+  pivotRoot(p, rootFd);
+  ::close(rootFd);
+  if (c.rootReadonly) CHECK(sys::mnt::remountBind("/", MS_RDONLY), "remounting the rootfs read-only");
+  if (c.linux.rootfsPropagation)
+    CHECK_ERRNO(::mount(nullptr, "/", nullptr, c.linux.rootfsPropagation, nullptr),
+                "setting rootfs propagation");
+  // sysctls first: /proc/sys becomes read-only with the readonlyPaths (runc's order).
+  setSysctls(p);
+  maskPaths(p);
+  if (!c.hostname.empty())
+    CHECK_ERRNO(::sethostname(c.hostname.data(), c.hostname.size()), "sethostname", c.hostname.c_str());
+  if (!c.domainname.empty())
+    CHECK_ERRNO(::setdomainname(c.domainname.data(), c.domainname.size()), "setdomainname");
+}
+
+// The process's rlimits and I/O priority.
+void applyLimits(const InitPlan& p) {
+  const oci::Process& proc = *p.process;
+  for (auto& r : proc.rlimits) {
+    struct rlimit rl {
+      r.soft, r.hard
+    };
+    if (::setrlimit(r.resource, &rl) < 0) die(p, errno, "setting rlimit");
+  }
+  if (proc.ioPriorityClass) {
+    int prio = (*proc.ioPriorityClass << 13) | proc.ioPriority;
+    CHECK_ERRNO(::syscall(SYS_ioprio_set, 1 /*IOPRIO_WHO_PROCESS*/, 0, prio), "ioprio_set");
+  }
+}
+
+// Waits for `start` (one byte written into the exec fifo), then runs the startContainer hooks.
+void awaitStart(const InitPlan& p) {
+  // Wait for `start`: it writes one byte into the exec fifo.
+  char b;
+  ssize_t n;
+  do n = ::read(p.fifoFd, &b, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);
+  ::close(p.fifoFd);
+  for (auto& h : p.startContainerHooks) {
+    int rc = runHookChild(h, g_state, g_stateLen);
+    if (rc < 0) die(p, -rc, "startContainer hook", h.path.c_str(), rc == -ECHILD ? " failed" : nullptr);
+  }
+}
+
+}  // namespace
+
 void runInit(const InitPlan& p) {
   const oci::Config& c = *p.config;
   const oci::Process& proc = *p.process;
@@ -544,15 +636,8 @@ void runInit(const InitPlan& p) {
     if (!g_joined && ::setns(j.fd, j.flag) < 0) die(p, errno, "joining namespace", sys::ns::procName(j.flag));
     ::close(j.fd);
   }
-  // Placed: the parent has moved us into our cgroups; only then may the cgroup namespace be rooted here.
-  bool placed = false;
-  auto ensurePlaced = [&] {
-    if (placed) return;
-    waitSync(p, Sync::Placed);
-    if (p.unshareCgroupNs) CHECK_ERRNO(::unshare(CLONE_NEWCGROUP), "creating the cgroup namespace");
-    placed = true;
-  };
-  if (p.exec) ensurePlaced();
+  Placement placement{p};
+  if (p.exec) placement.ensure();
   if (p.newUserNs) {
     // Become root of the new user namespace where 0 is mapped.
     (void)::setresgid(0, 0, 0);
@@ -565,48 +650,7 @@ void runInit(const InitPlan& p) {
   if (p.newKeyring && ::syscall(SYS_keyctl, 1 /*KEYCTL_JOIN_SESSION_KEYRING*/, nullptr) < 0 &&
       errno != ENOSYS && errno != EACCES)
     die(p, errno, "creating a session keyring");
-  if (!p.exec) {
-    unsigned long prop = MS_SLAVE | MS_REC;
-    CHECK_ERRNO(::mount(nullptr, "/", nullptr, prop, nullptr), "making / a slave mount");
-    const char* root = c.rootPath.c_str();
-    CHECK_ERRNO(::mount(root, root, nullptr, MS_BIND | MS_REC, nullptr), "bind mounting the rootfs", root);
-    int rootFd = ::open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootFd < 0) die(p, errno, "opening the rootfs", root);
-    // cgroup mounts wait for Placed; the others go ahead while the parent migrates us.
-    for (size_t i = 0; i < c.mounts.size(); ++i) {
-      if (isCgroupMount(c.mounts[i])) {
-        if (deferrable(c.mounts, i)) continue;
-        ensurePlaced();
-      }
-      doMount(p, rootFd, c.mounts[i]);
-    }
-    // /dev does not depend on the cgroup either: it is made while the parent may still be placing us.
-    setupDev(p, rootFd);
-    ensurePlaced();
-    for (size_t i = 0; i < c.mounts.size(); ++i)
-      if (isCgroupMount(c.mounts[i]) && deferrable(c.mounts, i)) doMount(p, rootFd, c.mounts[i]);
-    if (p.hasRuntimeHooks) {
-      if (!sendSync(p.syncFd, Sync::Hooks)) _exit(1);
-      waitSync(p, Sync::HooksDone);
-    }
-    for (auto& h : p.createContainerHooks) {
-      int rc = runHookChild(h, g_state, g_stateLen);
-      if (rc < 0) die(p, -rc, "createContainer hook", h.path.c_str(), rc == -ECHILD ? " failed" : nullptr);
-    }
-    pivotRoot(p, rootFd);
-    ::close(rootFd);
-    if (c.rootReadonly) CHECK(sys::mnt::remountBind("/", MS_RDONLY), "remounting the rootfs read-only");
-    if (c.linux.rootfsPropagation)
-      CHECK_ERRNO(::mount(nullptr, "/", nullptr, c.linux.rootfsPropagation, nullptr),
-                  "setting rootfs propagation");
-    // sysctls first: /proc/sys becomes read-only with the readonlyPaths (runc's order).
-    setSysctls(p);
-    maskPaths(p);
-    if (!c.hostname.empty())
-      CHECK_ERRNO(::sethostname(c.hostname.data(), c.hostname.size()), "sethostname", c.hostname.c_str());
-    if (!c.domainname.empty())
-      CHECK_ERRNO(::setdomainname(c.domainname.data(), c.domainname.size()), "setdomainname");
-  }
+  if (!p.exec) setUpRoot(p, placement);
   if (c.linux.personality) CHECK_ERRNO(::personality(*c.linux.personality), "personality");
 
   if (proc.terminal)
@@ -614,16 +658,7 @@ void runInit(const InitPlan& p) {
   else if (!p.exec)
     (void)::setsid();
 
-  for (auto& r : proc.rlimits) {
-    struct rlimit rl {
-      r.soft, r.hard
-    };
-    if (::setrlimit(r.resource, &rl) < 0) die(p, errno, "setting rlimit");
-  }
-  if (proc.ioPriorityClass) {
-    int prio = (*proc.ioPriorityClass << 13) | proc.ioPriority;
-    CHECK_ERRNO(::syscall(SYS_ioprio_set, 1 /*IOPRIO_WHO_PROCESS*/, 0, prio), "ioprio_set");
-  }
+  applyLimits(p);
   if (p.hasSeccomp && !proc.noNewPrivileges) {
     // Without no_new_privs the filter needs CAP_SYS_ADMIN: install it before the capabilities go.
     sock_fprog prog = p.seccomp.fprog();
@@ -640,19 +675,7 @@ void runInit(const InitPlan& p) {
     CHECK_ERRNO(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
 
   if (!sendSync(p.syncFd, Sync::Ready)) _exit(1);
-  if (!p.exec) {
-    // Wait for `start`: it writes one byte into the exec fifo.
-    char b;
-    ssize_t n;
-    do n = ::read(p.fifoFd, &b, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(1);
-    ::close(p.fifoFd);
-    for (auto& h : p.startContainerHooks) {
-      int rc = runHookChild(h, g_state, g_stateLen);
-      if (rc < 0) die(p, -rc, "startContainer hook", h.path.c_str(), rc == -ECHILD ? " failed" : nullptr);
-    }
-  }
+  if (!p.exec) awaitStart(p);
   // Everything we hold above the preserved fds closes at execve.
   unsigned first = 3 + static_cast<unsigned>(p.preserveFds);
   ::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
