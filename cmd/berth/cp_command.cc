@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <expected>
+#include <memory>
 #include <thread>
 
 #include "base/fd.h"
@@ -91,6 +93,89 @@ Result<PathStat> containerStat(client::Api& a, const std::string& c, const std::
 
 // ---- container → local ---------------------------------------------------------------------------------
 
+// Where `docker cp` puts what it copies out: the directory to extract into, and the name the top entry
+// takes there (empty: its own). An error is the user's (a message for failLocal).
+struct CopyTarget {
+  std::string extractDir, rename;
+};
+std::expected<CopyTarget, std::string> copyTargetOf(const std::string& dst, const PathStat& st,
+                                                    const std::string& linkName, bool contents) {
+  CopyTarget t;
+  struct stat ds;
+  bool dstExists = ::stat(dst.c_str(), &ds) == 0;
+  if (dstExists && S_ISDIR(ds.st_mode)) {
+    t.extractDir = dst;
+    if (!linkName.empty() && !contents) t.rename = linkName;
+  } else if (dstExists) {
+    if (st.isDir) return std::unexpected("cannot copy a directory to a file: " + dst);
+    t.extractDir = dirName(dst);
+    t.rename = baseName(dst);
+  } else {
+    if (dst.ends_with("/") && !st.isDir)
+      return std::unexpected("destination directory " + dst + " does not exist");
+    std::string parent = dirName(dst);
+    struct stat ps;
+    if (::stat(parent.c_str(), &ps) != 0 || !S_ISDIR(ps.st_mode))
+      return std::unexpected("destination " + parent + " is not a directory or does not exist");
+    if (contents) {
+      if (::mkdir(dst.c_str(), 0755) < 0)
+        return std::unexpected("mkdir " + dst + ": " + std::strerror(errno));
+      t.extractDir = dst;
+    } else {
+      t.extractDir = parent;
+      t.rename = baseName(dst);
+    }
+  }
+  return t;
+}
+
+// Extracts the tar read from `fd` into the current directory (the target's), the top entry `srcBase`
+// renamed as the target says; the error's text, empty when all went well.
+std::string extractCopy(int fd, const CopyTarget& t, const std::string& srcBase, bool contents) {
+  std::unique_ptr<archive, int (*)(archive*)> inOwner(archive_read_new(), archive_read_free);
+  std::unique_ptr<archive, int (*)(archive*)> outOwner(archive_write_disk_new(), archive_write_free);
+  archive* in = inOwner.get();
+  archive* out = outOwner.get();
+  archive_read_support_format_tar(in);
+  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+                                          (::geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
+  if (archive_read_open_fd(in, fd, 1 << 16) != ARCHIVE_OK) return archive_error_string(in);
+  const std::string& rename = t.rename;
+  archive_entry* e = nullptr;
+  for (;;) {
+    int r = archive_read_next_header(in, &e);
+    if (r == ARCHIVE_EOF) return "";
+    if (r < ARCHIVE_WARN) return archive_error_string(in) ? archive_error_string(in) : "bad archive";
+    std::string name = archive_entry_pathname(e);
+    while (name.starts_with("./")) name = name.substr(2);
+    if ((name.empty() || name == ".") && contents) continue;
+    if (!rename.empty()) {
+      if (name == srcBase)
+        name = rename;
+      else if (name.starts_with(srcBase + "/"))
+        name = rename + name.substr(srcBase.size());
+    }
+    archive_entry_set_pathname(e, name.c_str());
+    if (const char* hl = archive_entry_hardlink(e)) {
+      std::string h = hl;
+      while (h.starts_with("./")) h = h.substr(2);
+      if (!rename.empty() && (h == srcBase || h.starts_with(srcBase + "/")))
+        h = rename + h.substr(srcBase.size());
+      archive_entry_set_hardlink(e, h.c_str());
+    }
+    if (archive_write_header(out, e) < ARCHIVE_WARN) return archive_error_string(out);
+    const void* buf;
+    size_t size;
+    la_int64_t off;
+    while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
+      if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN) return archive_error_string(out);
+    if (r < ARCHIVE_WARN) return archive_error_string(in);
+    if (archive_write_finish_entry(out) < ARCHIVE_WARN) return archive_error_string(out);
+  }
+}
+
 int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool followLink) {
   if (dst == "-") {
     auto r = a.stream(
@@ -115,32 +200,9 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
                         "Could not find the file " + fetchPath + " in container " + src.container));
   }
   bool contents = src.path.ends_with("/.") || src.path == ".";
-  struct stat ds;
-  bool dstExists = ::stat(dst.c_str(), &ds) == 0;
-  std::string extractDir, rename;  // extract into extractDir; the top entry renamed to `rename` if set
+  auto target = copyTargetOf(dst, *st, linkName, contents);
+  if (!target) return failLocal(target.error());
   std::string srcBase = contents ? "." : st->name;
-  if (dstExists && S_ISDIR(ds.st_mode)) {
-    extractDir = dst;
-    if (!linkName.empty() && !contents) rename = linkName;
-  } else if (dstExists) {
-    if (st->isDir) return failLocal("cannot copy a directory to a file: " + dst);
-    extractDir = dirName(dst);
-    rename = baseName(dst);
-  } else {
-    if (dst.ends_with("/") && !st->isDir)
-      return failLocal("destination directory " + dst + " does not exist");
-    std::string parent = dirName(dst);
-    struct stat ps;
-    if (::stat(parent.c_str(), &ps) != 0 || !S_ISDIR(ps.st_mode))
-      return failLocal("destination " + parent + " is not a directory or does not exist");
-    if (contents) {
-      if (::mkdir(dst.c_str(), 0755) < 0) return failLocal("mkdir " + dst + ": " + std::strerror(errno));
-      extractDir = dst;
-    } else {
-      extractDir = parent;
-      rename = baseName(dst);
-    }
-  }
   // Stream the tar through a pipe into libarchive on this thread.
   int pfd[2];
   if (::pipe2(pfd, O_CLOEXEC) < 0) return failLocal("pipe: " + std::string(std::strerror(errno)));
@@ -159,68 +221,17 @@ int copyOut(client::Api& a, const Spec& src, const std::string& dst, bool follow
                  });
     wr.reset();
   });
-  archive* in = archive_read_new();
-  archive_read_support_format_tar(in);
-  archive* out = archive_write_disk_new();
-  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
-                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-                                          (::geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
-  std::string err;
   // Entries are extracted relative to the destination directory (the user's path may pass symlinks; the
   // archive's entries may not).
-  if (::chdir(extractDir.c_str()) < 0) err = "chdir " + extractDir + ": " + std::strerror(errno);
-  if (err.empty() && archive_read_open_fd(in, rd.get(), 1 << 16) != ARCHIVE_OK)
-    err = archive_error_string(in);
-  archive_entry* e = nullptr;
-  while (err.empty()) {
-    int r = archive_read_next_header(in, &e);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) {
-      err = archive_error_string(in) ? archive_error_string(in) : "bad archive";
-      break;
-    }
-    std::string name = archive_entry_pathname(e);
-    while (name.starts_with("./")) name = name.substr(2);
-    if (name.empty() || name == ".") {
-      if (contents) continue;
-    }
-    if (!rename.empty()) {
-      if (name == srcBase)
-        name = rename;
-      else if (name.starts_with(srcBase + "/"))
-        name = rename + name.substr(srcBase.size());
-    }
-    archive_entry_set_pathname(e, name.c_str());
-    if (const char* hl = archive_entry_hardlink(e)) {
-      std::string h = hl;
-      while (h.starts_with("./")) h = h.substr(2);
-      if (!rename.empty() && (h == srcBase || h.starts_with(srcBase + "/")))
-        h = rename + h.substr(srcBase.size());
-      archive_entry_set_hardlink(e, h.c_str());
-    }
-    if (archive_write_header(out, e) < ARCHIVE_WARN) {
-      err = archive_error_string(out);
-      break;
-    }
-    const void* buf;
-    size_t size;
-    la_int64_t off;
-    while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
-      if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN) {
-        err = archive_error_string(out);
-        break;
-      }
-    if (!err.empty()) break;
-    if (r < ARCHIVE_WARN) err = archive_error_string(in);
-    if (archive_write_finish_entry(out) < ARCHIVE_WARN) err = archive_error_string(out);
-  }
-  archive_read_free(in);
-  archive_write_free(out);
+  std::string err;
+  if (::chdir(target->extractDir.c_str()) < 0)
+    err = "chdir " + target->extractDir + ": " + std::strerror(errno);
+  else
+    err = extractCopy(rd.get(), *target, srcBase, contents);
   rd.reset();  // the fetch thread stops writing
   fetch.join();
   if (!fetched) return fail(fetched.error());
-  if (!err.empty()) return failLocal("extracting into " + extractDir + ": " + err);
+  if (!err.empty()) return failLocal("extracting into " + target->extractDir + ": " + err);
   return 0;
 }
 
