@@ -46,35 +46,62 @@ std::string frame(int stream, std::string_view data) {
   return out;
 }
 
+void createContainer(engine::Engine& e, Request& req, Responder& r) {
+  auto parsed = parseJsonBody(req.body);
+  if (!parsed) return r.error(parsed.error());
+  auto decoded = engine::spec::decodeCreate(*parsed);  // typed here, once: nothing below reads JSON
+  if (!decoded) return r.error(decoded.error());
+  std::vector<std::string> warnings;
+  auto created = e.create(req.queryStr("name"), std::move(*decoded), &warnings);
+  if (!created) return r.error(created.error());
+  r.json(201, {{"Id", *created}, {"Warnings", warnings}});
+}
+
+void listContainers(engine::Engine& e, Request& req, Responder& r) {
+  engine::ListOptions o;
+  o.all = req.queryBool("all");
+  if (auto l = intParam(req, "limit")) o.limit = *l;
+  auto f = parseFilters(req.queryStr("filters"));
+  if (!f) return r.error(f.error());
+  o.filters = *f;
+  auto list = e.list(o);
+  if (!list) return r.error(list.error());
+  json out = json::array();
+  for (auto& c : *list) out.push_back(e.summaryJson(c));
+  r.json(200, out);
+}
+
+void waitContainer(engine::Engine& e, Request& req, Responder& r) {
+  // Known containers get their headers at once (clients start the container only after that) and the
+  // status when the condition holds.
+  auto c = e.get(req.params[0]);
+  if (!c) return r.error(c.error());
+  std::string cond = req.queryStr("condition");
+  if (!cond.empty() && cond != "not-running" && cond != "next-exit" && cond != "removed")
+    return r.error(Error(ErrorCategory::InvalidArgument, "invalid condition: \"" + cond + "\""));
+  uint64_t since = e.exitSequence(c->id);  // before the client can know the wait is registered
+  r.beginStream("application/json");
+  auto code = e.wait(
+      c->id, cond, [&r] { return r.clientGone(); }, since);
+  json out = code ? json{{"StatusCode", *code}, {"Error", nullptr}}
+                  : json{{"StatusCode", -1}, {"Error", {{"Message", code.error().message()}}}};
+  r.chunk(out.dump() + "\n");
+}
+
+void removeContainer(engine::Engine& e, Request& req, Responder& r) {
+  auto s = e.remove(req.params[0], req.queryBool("force"), req.queryBool("v"));
+  if (!s) return r.error(s.error());
+  r.text(204, "", "");
+}
+
 // create, list, prune, inspect and the lifecycle: start, stop, restart, kill, pause, rename, resize, wait,
 // rm.
 void addContainerLifecycleRoutes(Router& router, engine::Engine& e) {
   const std::string id = "/containers/([^/]+)";
 
-  router.add("POST", "/containers/create", [&e](Request& req, Responder& r) {
-    auto parsed = parseJsonBody(req.body);
-    if (!parsed) return r.error(parsed.error());
-    auto decoded = engine::spec::decodeCreate(*parsed);  // typed here, once: nothing below reads JSON
-    if (!decoded) return r.error(decoded.error());
-    std::vector<std::string> warnings;
-    auto created = e.create(req.queryStr("name"), std::move(*decoded), &warnings);
-    if (!created) return r.error(created.error());
-    r.json(201, {{"Id", *created}, {"Warnings", warnings}});
-  });
+  router.add("POST", "/containers/create", [&e](Request& req, Responder& r) { createContainer(e, req, r); });
 
-  router.add("GET", "/containers/json", [&e](Request& req, Responder& r) {
-    engine::ListOptions o;
-    o.all = req.queryBool("all");
-    if (auto l = intParam(req, "limit")) o.limit = *l;
-    auto f = parseFilters(req.queryStr("filters"));
-    if (!f) return r.error(f.error());
-    o.filters = *f;
-    auto list = e.list(o);
-    if (!list) return r.error(list.error());
-    json out = json::array();
-    for (auto& c : *list) out.push_back(e.summaryJson(c));
-    r.json(200, out);
-  });
+  router.add("GET", "/containers/json", [&e](Request& req, Responder& r) { listContainers(e, req, r); });
 
   router.add("POST", "/containers/prune", [&e](Request&, Responder& r) {
     int64_t bytes = 0;
@@ -140,28 +167,9 @@ void addContainerLifecycleRoutes(Router& router, engine::Engine& e) {
     r.text(200, "text/plain", "");
   });
 
-  router.add("POST", id + "/wait", [&e](Request& req, Responder& r) {
-    // Known containers get their headers at once (clients start the container only after that) and the
-    // status when the condition holds.
-    auto c = e.get(req.params[0]);
-    if (!c) return r.error(c.error());
-    std::string cond = req.queryStr("condition");
-    if (!cond.empty() && cond != "not-running" && cond != "next-exit" && cond != "removed")
-      return r.error(Error(ErrorCategory::InvalidArgument, "invalid condition: \"" + cond + "\""));
-    uint64_t since = e.exitSequence(c->id);  // before the client can know the wait is registered
-    r.beginStream("application/json");
-    auto code = e.wait(
-        c->id, cond, [&r] { return r.clientGone(); }, since);
-    json out = code ? json{{"StatusCode", *code}, {"Error", nullptr}}
-                    : json{{"StatusCode", -1}, {"Error", {{"Message", code.error().message()}}}};
-    r.chunk(out.dump() + "\n");
-  });
+  router.add("POST", id + "/wait", [&e](Request& req, Responder& r) { waitContainer(e, req, r); });
 
-  router.add("DELETE", id, [&e](Request& req, Responder& r) {
-    auto s = e.remove(req.params[0], req.queryBool("force"), req.queryBool("v"));
-    if (!s) return r.error(s.error());
-    r.text(204, "", "");
-  });
+  router.add("DELETE", id, [&e](Request& req, Responder& r) { removeContainer(e, req, r); });
 }
 
 // logs, top, stats, attach, update.

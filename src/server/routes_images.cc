@@ -77,113 +77,139 @@ bool globMatch(const std::string& pat, const std::string& s) {
   }
   return next[0];
 }
+void listImages(engine::Engine& e, Request& req, Responder& r) {
+  auto f = parseFilters(req.queryStr("filters"));
+  if (!f) return r.error(f.error());
+  auto list = e.images().list();
+  if (!list) return r.error(list.error());
+  json out = json::array();
+  for (auto& img : *list) {
+    bool dangling = img.tags.empty();
+    if (f->count("dangling")) {
+      bool want = (*f)["dangling"].empty() || (*f)["dangling"][0] == "true" || (*f)["dangling"][0] == "1";
+      if (want != dangling) continue;
+    }
+    json tags = familiarTags(img);
+    if (f->count("reference")) {
+      // docker: the image matches when one of its references does (path.Match globs on "repo" or
+      // "repo:tag"), and only the matching tags are listed.
+      json kept = json::array();
+      for (auto& t : tags) {
+        std::string tag = t.get<std::string>();
+        std::string repo = tag.substr(0, tag.rfind(':'));
+        for (auto& pat : (*f)["reference"])
+          if (globMatch(pat, tag) || globMatch(pat, repo)) {
+            kept.push_back(t);
+            break;
+          }
+      }
+      if (kept.empty()) continue;
+      tags = kept;
+    }
+    json labels = json::object();
+    if (auto cfg = e.images().config(img.id))
+      for (auto& [k, v] : cfg->config.labels) labels[k] = v;
+    out.push_back({{"Id", img.id.str()},
+                   {"ParentId", ""},
+                   {"RepoTags", tags},
+                   {"RepoDigests", json::array()},
+                   {"Created", unixOf(img.created)},
+                   {"Size", img.size},
+                   {"SharedSize", -1},
+                   {"VirtualSize", img.size},
+                   {"Labels", labels},
+                   {"Containers", -1}});
+  }
+  r.json(200, out);
+}
+
+void inspectImage(engine::Engine& e, Request& req, Responder& r) {
+  auto img = e.images().resolve(req.params[0]);
+  if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
+  auto text = e.images().configJson(img->id);
+  if (!text) return r.error(text.error());
+  auto cfg = json::parse(*text, nullptr, false);
+  if (cfg.is_discarded()) cfg = json::object();
+  json layers = json::array();
+  for (auto& l : img->layers) layers.push_back(l.diffId.str());
+  json graph = {{"Name", e.options().driver}, {"Data", nullptr}};
+  // docker's Comment: the last history entry's (docker import -m)
+  std::string comment;
+  if (cfg.contains("history") && cfg["history"].is_array() && !cfg["history"].empty() &&
+      cfg["history"].back().is_object())
+    comment = cfg["history"].back().value("comment", "");
+  json out = {{"Id", img->id.str()},
+              {"RepoTags", familiarTags(*img)},
+              {"RepoDigests", json::array()},
+              {"Parent", ""},
+              {"Comment", comment},
+              {"Created", cfg.value("created", img->created)},
+              {"DockerVersion", cfg.value("docker_version", "")},
+              {"Author", cfg.value("author", "")},
+              {"Config", cfg.value("config", json::object())},
+              {"Architecture", cfg.value("architecture", "")},
+              {"Os", cfg.value("os", "linux")},
+              {"Size", img->size},
+              {"VirtualSize", img->size},
+              {"GraphDriver", graph},
+              {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
+              {"Metadata", {{"LastTagTime", "0001-01-01T00:00:00Z"}}}};
+  // The building container's Container and ContainerConfig, which API 1.45 dropped: docker-compose 1.29
+  // reads ContainerConfig.Volumes when it recreates a container and fails with a KeyError without it
+  // (against dockerd 25+ too, since it negotiates the daemon's newest version). Kept at every version.
+  out["Container"] = cfg.value("container", "");
+  out["ContainerConfig"] = cfg.value("container_config", cfg.value("config", json::object()));
+  r.json(200, out);
+}
+
+void imageHistory(engine::Engine& e, Request& req, Responder& r) {
+  auto img = e.images().resolve(req.params[0]);
+  if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
+  auto cfg = e.images().config(img->id);
+  if (!cfg) return r.error(cfg.error());
+  json out = json::array();
+  size_t layer = img->layers.size();
+  for (auto it = cfg->history.rbegin(); it != cfg->history.rend(); ++it) {
+    int64_t size = 0;
+    bool top = it == cfg->history.rbegin();
+    if (!it->emptyLayer && layer > 0) size = img->layers[--layer].size;
+    out.push_back({{"Id", top ? img->id.str() : "<missing>"},
+                   {"Created", unixOf(it->created)},
+                   {"CreatedBy", it->createdBy},
+                   {"Tags", top ? familiarTags(*img) : json(nullptr)},
+                   {"Size", size},
+                   {"Comment", it->comment}});
+  }
+  r.json(200, out);
+}
+
+void removeImage(engine::Engine& e, Request& req, Responder& r) {
+  auto report = e.images().remove(req.params[0], req.queryBool("force"),
+                                  [&e](const image::Digest& d) { return e.imageInUse(d); });
+  if (!report) {
+    if (report.error().category() == ErrorCategory::NotFound)
+      return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
+    return r.error(report.error());
+  }
+  json out = json::array();
+  for (auto& u : report->untagged) {
+    out.push_back({{"Untagged", u}});
+    e.emit("image", "untag", u, {{"name", u}});
+  }
+  for (auto& d : report->deleted) {
+    out.push_back({{"Deleted", d}});
+    e.emit("image", "delete", d, {{"name", d}});
+  }
+  r.json(200, out);
+}
+
 // list, inspect, history, tag, remove.
 void addImageQueryRoutes(Router& router, engine::Engine& e) {
-  router.add("GET", "/images/json", [&e](Request& req, Responder& r) {
-    auto f = parseFilters(req.queryStr("filters"));
-    if (!f) return r.error(f.error());
-    auto list = e.images().list();
-    if (!list) return r.error(list.error());
-    json out = json::array();
-    for (auto& img : *list) {
-      bool dangling = img.tags.empty();
-      if (f->count("dangling")) {
-        bool want = (*f)["dangling"].empty() || (*f)["dangling"][0] == "true" || (*f)["dangling"][0] == "1";
-        if (want != dangling) continue;
-      }
-      json tags = familiarTags(img);
-      if (f->count("reference")) {
-        // docker: the image matches when one of its references does (path.Match globs on "repo" or
-        // "repo:tag"), and only the matching tags are listed.
-        json kept = json::array();
-        for (auto& t : tags) {
-          std::string tag = t.get<std::string>();
-          std::string repo = tag.substr(0, tag.rfind(':'));
-          for (auto& pat : (*f)["reference"])
-            if (globMatch(pat, tag) || globMatch(pat, repo)) {
-              kept.push_back(t);
-              break;
-            }
-        }
-        if (kept.empty()) continue;
-        tags = kept;
-      }
-      json labels = json::object();
-      if (auto cfg = e.images().config(img.id))
-        for (auto& [k, v] : cfg->config.labels) labels[k] = v;
-      out.push_back({{"Id", img.id.str()},
-                     {"ParentId", ""},
-                     {"RepoTags", tags},
-                     {"RepoDigests", json::array()},
-                     {"Created", unixOf(img.created)},
-                     {"Size", img.size},
-                     {"SharedSize", -1},
-                     {"VirtualSize", img.size},
-                     {"Labels", labels},
-                     {"Containers", -1}});
-    }
-    r.json(200, out);
-  });
+  router.add("GET", "/images/json", [&e](Request& req, Responder& r) { listImages(e, req, r); });
 
-  router.add("GET", "/images/(.+)/json", [&e](Request& req, Responder& r) {
-    auto img = e.images().resolve(req.params[0]);
-    if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
-    auto text = e.images().configJson(img->id);
-    if (!text) return r.error(text.error());
-    auto cfg = json::parse(*text, nullptr, false);
-    if (cfg.is_discarded()) cfg = json::object();
-    json layers = json::array();
-    for (auto& l : img->layers) layers.push_back(l.diffId.str());
-    json graph = {{"Name", e.options().driver}, {"Data", nullptr}};
-    // docker's Comment: the last history entry's (docker import -m)
-    std::string comment;
-    if (cfg.contains("history") && cfg["history"].is_array() && !cfg["history"].empty() &&
-        cfg["history"].back().is_object())
-      comment = cfg["history"].back().value("comment", "");
-    json out = {{"Id", img->id.str()},
-                {"RepoTags", familiarTags(*img)},
-                {"RepoDigests", json::array()},
-                {"Parent", ""},
-                {"Comment", comment},
-                {"Created", cfg.value("created", img->created)},
-                {"DockerVersion", cfg.value("docker_version", "")},
-                {"Author", cfg.value("author", "")},
-                {"Config", cfg.value("config", json::object())},
-                {"Architecture", cfg.value("architecture", "")},
-                {"Os", cfg.value("os", "linux")},
-                {"Size", img->size},
-                {"VirtualSize", img->size},
-                {"GraphDriver", graph},
-                {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
-                {"Metadata", {{"LastTagTime", "0001-01-01T00:00:00Z"}}}};
-    // The building container's Container and ContainerConfig, which API 1.45 dropped: docker-compose 1.29
-    // reads ContainerConfig.Volumes when it recreates a container and fails with a KeyError without it
-    // (against dockerd 25+ too, since it negotiates the daemon's newest version). Kept at every version.
-    out["Container"] = cfg.value("container", "");
-    out["ContainerConfig"] = cfg.value("container_config", cfg.value("config", json::object()));
-    r.json(200, out);
-  });
+  router.add("GET", "/images/(.+)/json", [&e](Request& req, Responder& r) { inspectImage(e, req, r); });
 
-  router.add("GET", "/images/(.+)/history", [&e](Request& req, Responder& r) {
-    auto img = e.images().resolve(req.params[0]);
-    if (!img) return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
-    auto cfg = e.images().config(img->id);
-    if (!cfg) return r.error(cfg.error());
-    json out = json::array();
-    size_t layer = img->layers.size();
-    for (auto it = cfg->history.rbegin(); it != cfg->history.rend(); ++it) {
-      int64_t size = 0;
-      bool top = it == cfg->history.rbegin();
-      if (!it->emptyLayer && layer > 0) size = img->layers[--layer].size;
-      out.push_back({{"Id", top ? img->id.str() : "<missing>"},
-                     {"Created", unixOf(it->created)},
-                     {"CreatedBy", it->createdBy},
-                     {"Tags", top ? familiarTags(*img) : json(nullptr)},
-                     {"Size", size},
-                     {"Comment", it->comment}});
-    }
-    r.json(200, out);
-  });
+  router.add("GET", "/images/(.+)/history", [&e](Request& req, Responder& r) { imageHistory(e, req, r); });
 
   router.add("POST", "/images/(.+)/tag", [&e](Request& req, Responder& r) {
     std::string repo = req.queryStr("repo"), tag = req.queryStr("tag");
@@ -197,25 +223,71 @@ void addImageQueryRoutes(Router& router, engine::Engine& e) {
     r.text(201, "", "");
   });
 
-  router.add("DELETE", "/images/(.+)", [&e](Request& req, Responder& r) {
-    auto report = e.images().remove(req.params[0], req.queryBool("force"),
-                                    [&e](const image::Digest& d) { return e.imageInUse(d); });
-    if (!report) {
-      if (report.error().category() == ErrorCategory::NotFound)
-        return r.error(Error(ErrorCategory::NotFound, "No such image: " + req.params[0]));
-      return r.error(report.error());
+  router.add("DELETE", "/images/(.+)", [&e](Request& req, Responder& r) { removeImage(e, req, r); });
+}
+
+void createImage(engine::Engine& e, Request& req, Responder& r) {
+  std::string from = req.queryStr("fromImage");
+  std::string src = req.queryStr("fromSrc");
+  if (from.empty() && src != "-")
+    return r.error(
+        Error(ErrorCategory::InvalidArgument, src.empty() ? "fromImage or fromSrc is required"
+                                                          : "importing from a URL is not supported: give the "
+                                                            "tarball as the request body (fromSrc=-)"));
+  if (!from.empty()) {
+    // An image that is here already is "up to date" (there is no registry to ask): clients that pull
+    // after a create's 404 (docker run, docker-py) then show the create's real error.
+    std::string tag = req.queryStr("tag");
+    std::string ref = tag.empty() || from.find('@') != std::string::npos ? from : from + ":" + tag;
+    if (e.images().resolve(ref).has_value()) {
+      r.beginStream("application/json");
+      r.chunk(json{{"status", "Status: Image is up to date for " + ref}}.dump() + "\r\n");
+      return;
     }
-    json out = json::array();
-    for (auto& u : report->untagged) {
-      out.push_back({{"Untagged", u}});
-      e.emit("image", "untag", u, {{"name", u}});
-    }
-    for (auto& d : report->deleted) {
-      out.push_back({{"Deleted", d}});
-      e.emit("image", "delete", d, {{"name", d}});
-    }
-    r.json(200, out);
-  });
+    return r.error(
+        Error(ErrorCategory::NotFound, "pull access denied for " + from +
+                                           ", repository does not exist or may require 'docker login': "
+                                           "berthd cannot pull yet (no registry client); load the image "
+                                           "with docker load or berth load"));
+  }
+  auto spooled = spoolBody(req, e.options().dataRoot);
+  if (!spooled) return r.error(spooled.error());
+  image::ImportOptions o;
+  std::string repo = req.queryStr("repo"), tag = req.queryStr("tag");
+  if (!repo.empty()) o.reference = tag.empty() ? repo : repo + ":" + tag;
+  if (auto it = req.queryAll.find("changes"); it != req.queryAll.end()) o.changes = it->second;
+  o.message = req.queryStr("message");
+  auto id = e.images().import(spooled->get(), o);
+  if (!id) return r.error(id.error());
+  e.emit("image", "import", id->str(), {{"name", o.reference.empty() ? id->str() : o.reference}});
+  r.beginStream("application/json");
+  r.chunk(json{{"status", id->str()}}.dump() + "\n");
+}
+
+void loadImages(engine::Engine& e, Request& req, Responder& r) {
+  auto spooled = spoolBody(req, e.options().dataRoot);
+  if (!spooled) return r.error(spooled.error());
+  auto lines = e.images().load(spooled->get());
+  if (!lines) return r.error(lines.error());
+  r.beginStream("application/json");
+  for (auto& l : *lines) {
+    e.emit("image", "load", l.substr(l.find(':') + 2), {{"name", l.substr(l.find(':') + 2)}});
+    if (!req.queryBool("quiet")) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
+  }
+  if (req.queryBool("quiet"))
+    for (auto& l : *lines) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
+}
+
+void pruneImages(engine::Engine& e, Request& req, Responder& r) {
+  auto f = parseFilters(req.queryStr("filters"));
+  if (!f) return r.error(f.error());
+  bool all = f->count("dangling") && !(*f)["dangling"].empty() && (*f)["dangling"][0] == "false";
+  auto report = e.images().prune(all, [&e](const image::Digest& d) { return e.imageInUse(d); });
+  if (!report) return r.error(report.error());
+  json deleted = json::array();
+  for (auto& u : report->untagged) deleted.push_back({{"Untagged", u}});
+  for (auto& d : report->deleted) deleted.push_back({{"Deleted", d}});
+  r.json(200, {{"ImagesDeleted", deleted}, {"SpaceReclaimed", 0}});
 }
 
 // import (and pull), load, save, mount, prune.
@@ -224,44 +296,7 @@ void addImageTransferRoutes(Router& router, engine::Engine& e) {
   // clients report "not found" instead of a protocol error.
   // docker import (fromSrc=-: the body is the root filesystem tarball); pulling needs a registry client.
   router.add(
-      "POST", "/images/create",
-      [&e](Request& req, Responder& r) {
-        std::string from = req.queryStr("fromImage");
-        std::string src = req.queryStr("fromSrc");
-        if (from.empty() && src != "-")
-          return r.error(Error(ErrorCategory::InvalidArgument,
-                               src.empty() ? "fromImage or fromSrc is required"
-                                           : "importing from a URL is not supported: give the "
-                                             "tarball as the request body (fromSrc=-)"));
-        if (!from.empty()) {
-          // An image that is here already is "up to date" (there is no registry to ask): clients that pull
-          // after a create's 404 (docker run, docker-py) then show the create's real error.
-          std::string tag = req.queryStr("tag");
-          std::string ref = tag.empty() || from.find('@') != std::string::npos ? from : from + ":" + tag;
-          if (e.images().resolve(ref).has_value()) {
-            r.beginStream("application/json");
-            r.chunk(json{{"status", "Status: Image is up to date for " + ref}}.dump() + "\r\n");
-            return;
-          }
-          return r.error(Error(ErrorCategory::NotFound,
-                               "pull access denied for " + from +
-                                   ", repository does not exist or may require 'docker login': "
-                                   "berthd cannot pull yet (no registry client); load the image "
-                                   "with docker load or berth load"));
-        }
-        auto spooled = spoolBody(req, e.options().dataRoot);
-        if (!spooled) return r.error(spooled.error());
-        image::ImportOptions o;
-        std::string repo = req.queryStr("repo"), tag = req.queryStr("tag");
-        if (!repo.empty()) o.reference = tag.empty() ? repo : repo + ":" + tag;
-        if (auto it = req.queryAll.find("changes"); it != req.queryAll.end()) o.changes = it->second;
-        o.message = req.queryStr("message");
-        auto id = e.images().import(spooled->get(), o);
-        if (!id) return r.error(id.error());
-        e.emit("image", "import", id->str(), {{"name", o.reference.empty() ? id->str() : o.reference}});
-        r.beginStream("application/json");
-        r.chunk(json{{"status", id->str()}}.dump() + "\n");
-      },
+      "POST", "/images/create", [&e](Request& req, Responder& r) { createImage(e, req, r); },
       /*streamBody=*/true);
 
   // Not built yet: say so rather than "page not found" (the build context in the body is drained).
@@ -277,20 +312,7 @@ void addImageTransferRoutes(Router& router, engine::Engine& e) {
   // docker load: the archive is spooled to an unlinked file first, so a slow client never holds the image
   // store's lock.
   router.add(
-      "POST", "/images/load",
-      [&e](Request& req, Responder& r) {
-        auto spooled = spoolBody(req, e.options().dataRoot);
-        if (!spooled) return r.error(spooled.error());
-        auto lines = e.images().load(spooled->get());
-        if (!lines) return r.error(lines.error());
-        r.beginStream("application/json");
-        for (auto& l : *lines) {
-          e.emit("image", "load", l.substr(l.find(':') + 2), {{"name", l.substr(l.find(':') + 2)}});
-          if (!req.queryBool("quiet")) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
-        }
-        if (req.queryBool("quiet"))
-          for (auto& l : *lines) r.chunk(json{{"stream", l + "\n"}}.dump() + "\n");
-      },
+      "POST", "/images/load", [&e](Request& req, Responder& r) { loadImages(e, req, r); },
       /*streamBody=*/true);
 
   // docker save: one image (/images/{name}/get) or several (/images/get?names=a&names=b).
@@ -333,17 +355,7 @@ void addImageTransferRoutes(Router& router, engine::Engine& e) {
     r.text(204, "", "");
   });
 
-  router.add("POST", "/images/prune", [&e](Request& req, Responder& r) {
-    auto f = parseFilters(req.queryStr("filters"));
-    if (!f) return r.error(f.error());
-    bool all = f->count("dangling") && !(*f)["dangling"].empty() && (*f)["dangling"][0] == "false";
-    auto report = e.images().prune(all, [&e](const image::Digest& d) { return e.imageInUse(d); });
-    if (!report) return r.error(report.error());
-    json deleted = json::array();
-    for (auto& u : report->untagged) deleted.push_back({{"Untagged", u}});
-    for (auto& d : report->deleted) deleted.push_back({{"Deleted", d}});
-    r.json(200, {{"ImagesDeleted", deleted}, {"SpaceReclaimed", 0}});
-  });
+  router.add("POST", "/images/prune", [&e](Request& req, Responder& r) { pruneImages(e, req, r); });
 }
 
 }  // namespace
