@@ -130,6 +130,105 @@ void addVersion(CLI::App* c, Globals& g, Runner& run) {
   });
 }
 
+// docker system df's summary: one row per type (images, containers, local volumes, build cache).
+std::vector<json> dfSummaryRows(const json& d) {
+  int64_t imgTotal = 0, imgActive = 0, imgSize = d.value("LayersSize", int64_t(0)), imgReclaim = 0;
+  for (auto& i : d["Images"]) {
+    ++imgTotal;
+    if (i.value("Containers", 0) > 0)
+      ++imgActive;
+    else
+      imgReclaim += i.value("Size", int64_t(0));
+  }
+  int64_t cTotal = 0, cActive = 0, cSize = 0, cReclaim = 0;
+  for (auto& ct : d["Containers"]) {
+    ++cTotal;
+    int64_t sz = ct.value("SizeRw", int64_t(0));
+    cSize += sz;
+    if (ct.value("State", "") == "running")
+      ++cActive;
+    else
+      cReclaim += sz;
+  }
+  int64_t vTotal = 0, vActive = 0, vSize = 0, vReclaim = 0;
+  if (d.contains("Volumes") && d["Volumes"].is_array())
+    for (auto& v : d["Volumes"]) {
+      ++vTotal;
+      json u = v.value("UsageData", json::object());
+      int64_t sz = u.is_object() ? u.value("Size", int64_t(0)) : 0;
+      vSize += sz;
+      if (u.is_object() && u.value("RefCount", int64_t(0)) > 0)
+        ++vActive;
+      else
+        vReclaim += sz;
+    }
+  auto pct = [](int64_t part, int64_t whole) {
+    return whole > 0 ? " (" + std::to_string(part * 100 / whole) + "%)" : std::string();
+  };
+  auto hs = [](int64_t n) { return client::humanSize(static_cast<double>(n)); };
+  return std::vector<json>{
+      {{"Type", "Images"},
+       {"TotalCount", std::to_string(imgTotal)},
+       {"Active", std::to_string(imgActive)},
+       {"Size", hs(imgSize)},
+       {"Reclaimable", hs(imgReclaim) + pct(imgReclaim, imgSize)}},
+      {{"Type", "Containers"},
+       {"TotalCount", std::to_string(cTotal)},
+       {"Active", std::to_string(cActive)},
+       {"Size", hs(cSize)},
+       {"Reclaimable", hs(cReclaim) + pct(cReclaim, cSize)}},
+      {{"Type", "Local Volumes"},
+       {"TotalCount", std::to_string(vTotal)},
+       {"Active", std::to_string(vActive)},
+       {"Size", hs(vSize)},
+       {"Reclaimable", hs(vReclaim) + pct(vReclaim, vSize)}},
+      {{"Type", "Build Cache"}, {"TotalCount", "0"}, {"Active", "0"}, {"Size", "0B"}, {"Reclaimable", "0B"}}};
+}
+
+// docker system df -v: every image, container and volume with its size.
+std::string dfVerbose(const json& d) {
+  auto hs = [](int64_t n) { return client::humanSize(static_cast<double>(n)); };
+  std::string text = "Images space usage:\n\n";
+  std::string t = "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n";
+  for (auto& i : d["Images"]) {
+    std::vector<std::string> tags;
+    for (auto& rt : i["RepoTags"]) tags.push_back(rt.get<std::string>());
+    if (tags.empty()) tags.push_back("<none>:<none>");
+    for (auto& rt : tags) {
+      auto colon = rt.rfind(':');
+      std::string id = i.value("Id", "");
+      id = id.starts_with("sha256:") ? id.substr(7, 12) : id.substr(0, 12);
+      t +=
+          rt.substr(0, colon) + "\t" + rt.substr(colon + 1) + "\t" + id + "\t" +
+          client::humanDuration(static_cast<int64_t>(client::nowSeconds()) - i.value("Created", int64_t(0))) +
+          " ago\t" + hs(i.value("Size", int64_t(0))) + "\t0B\t" + hs(i.value("Size", int64_t(0))) + "\t" +
+          std::to_string(i.value("Containers", 0)) + "\n";
+    }
+  }
+  text += client::tabwrite(t) + "\nContainers space usage:\n\n";
+  t = "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n";
+  for (auto& ct : d["Containers"]) {
+    std::string name = ct["Names"].empty() ? "" : ct["Names"][0].get<std::string>();
+    if (name.starts_with("/")) name = name.substr(1);
+    t += ct.value("Id", "").substr(0, 12) + "\t" + ct.value("Image", "") + "\t" +
+         json(client::ellipsis(ct.value("Command", ""), 20)).dump() + "\t" + localVolumes(ct) + "\t" +
+         hs(ct.value("SizeRw", int64_t(0))) + "\t" +
+         client::humanDuration(static_cast<int64_t>(client::nowSeconds()) - ct.value("Created", int64_t(0))) +
+         " ago\t" + ct.value("Status", "") + "\t" + name + "\n";
+  }
+  text += client::tabwrite(t) + "\nLocal Volumes space usage:\n\n";
+  t = "VOLUME NAME\tLINKS\tSIZE\n";
+  if (d.contains("Volumes") && d["Volumes"].is_array())
+    for (auto& v : d["Volumes"]) {
+      json u = v.value("UsageData", json::object());
+      if (!u.is_object()) u = json::object();
+      t += v.value("Name", "") + "\t" + std::to_string(u.value("RefCount", int64_t(0))) + "\t" +
+           hs(u.value("Size", int64_t(0))) + "\n";
+    }
+  text += client::tabwrite(t) + "\nBuild cache usage: 0B\n";
+  return text;
+}
+
 void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
   auto verbose = state<bool>();
   auto format = state<std::string>();
@@ -143,60 +242,7 @@ void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
       auto r = (*api)->callJson("GET", "/system/df");
       if (!r) return fail(r.error());
       auto& d = *r;
-      int64_t imgTotal = 0, imgActive = 0, imgSize = d.value("LayersSize", int64_t(0)), imgReclaim = 0;
-      for (auto& i : d["Images"]) {
-        ++imgTotal;
-        if (i.value("Containers", 0) > 0)
-          ++imgActive;
-        else
-          imgReclaim += i.value("Size", int64_t(0));
-      }
-      int64_t cTotal = 0, cActive = 0, cSize = 0, cReclaim = 0;
-      for (auto& ct : d["Containers"]) {
-        ++cTotal;
-        int64_t sz = ct.value("SizeRw", int64_t(0));
-        cSize += sz;
-        if (ct.value("State", "") == "running")
-          ++cActive;
-        else
-          cReclaim += sz;
-      }
-      int64_t vTotal = 0, vActive = 0, vSize = 0, vReclaim = 0;
-      if (d.contains("Volumes") && d["Volumes"].is_array())
-        for (auto& v : d["Volumes"]) {
-          ++vTotal;
-          json u = v.value("UsageData", json::object());
-          int64_t sz = u.is_object() ? u.value("Size", int64_t(0)) : 0;
-          vSize += sz;
-          if (u.is_object() && u.value("RefCount", int64_t(0)) > 0)
-            ++vActive;
-          else
-            vReclaim += sz;
-        }
-      auto pct = [](int64_t part, int64_t whole) {
-        return whole > 0 ? " (" + std::to_string(part * 100 / whole) + "%)" : std::string();
-      };
-      auto hs = [](int64_t n) { return client::humanSize(static_cast<double>(n)); };
-      std::vector<json> rows = {{{"Type", "Images"},
-                                 {"TotalCount", std::to_string(imgTotal)},
-                                 {"Active", std::to_string(imgActive)},
-                                 {"Size", hs(imgSize)},
-                                 {"Reclaimable", hs(imgReclaim) + pct(imgReclaim, imgSize)}},
-                                {{"Type", "Containers"},
-                                 {"TotalCount", std::to_string(cTotal)},
-                                 {"Active", std::to_string(cActive)},
-                                 {"Size", hs(cSize)},
-                                 {"Reclaimable", hs(cReclaim) + pct(cReclaim, cSize)}},
-                                {{"Type", "Local Volumes"},
-                                 {"TotalCount", std::to_string(vTotal)},
-                                 {"Active", std::to_string(vActive)},
-                                 {"Size", hs(vSize)},
-                                 {"Reclaimable", hs(vReclaim) + pct(vReclaim, vSize)}},
-                                {{"Type", "Build Cache"},
-                                 {"TotalCount", "0"},
-                                 {"Active", "0"},
-                                 {"Size", "0B"},
-                                 {"Reclaimable", "0B"}}};
+      std::vector<json> rows = dfSummaryRows(d);
       static const json headers = {{"Type", "TYPE"},
                                    {"TotalCount", "TOTAL"},
                                    {"Active", "ACTIVE"},
@@ -206,45 +252,7 @@ void addSystemDf(CLI::App* c, Globals& g, Runner& run) {
         return printOut(client::formatRows(
             *format, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", rows,
             headers));
-      std::string text = "Images space usage:\n\n";
-      std::string t = "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n";
-      for (auto& i : d["Images"]) {
-        std::vector<std::string> tags;
-        for (auto& rt : i["RepoTags"]) tags.push_back(rt.get<std::string>());
-        if (tags.empty()) tags.push_back("<none>:<none>");
-        for (auto& rt : tags) {
-          auto colon = rt.rfind(':');
-          std::string id = i.value("Id", "");
-          id = id.starts_with("sha256:") ? id.substr(7, 12) : id.substr(0, 12);
-          t += rt.substr(0, colon) + "\t" + rt.substr(colon + 1) + "\t" + id + "\t" +
-               client::humanDuration(static_cast<int64_t>(client::nowSeconds()) -
-                                     i.value("Created", int64_t(0))) +
-               " ago\t" + hs(i.value("Size", int64_t(0))) + "\t0B\t" + hs(i.value("Size", int64_t(0))) +
-               "\t" + std::to_string(i.value("Containers", 0)) + "\n";
-        }
-      }
-      text += client::tabwrite(t) + "\nContainers space usage:\n\n";
-      t = "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n";
-      for (auto& ct : d["Containers"]) {
-        std::string name = ct["Names"].empty() ? "" : ct["Names"][0].get<std::string>();
-        if (name.starts_with("/")) name = name.substr(1);
-        t += ct.value("Id", "").substr(0, 12) + "\t" + ct.value("Image", "") + "\t" +
-             json(client::ellipsis(ct.value("Command", ""), 20)).dump() + "\t" + localVolumes(ct) + "\t" +
-             hs(ct.value("SizeRw", int64_t(0))) + "\t" +
-             client::humanDuration(static_cast<int64_t>(client::nowSeconds()) -
-                                   ct.value("Created", int64_t(0))) +
-             " ago\t" + ct.value("Status", "") + "\t" + name + "\n";
-      }
-      text += client::tabwrite(t) + "\nLocal Volumes space usage:\n\n";
-      t = "VOLUME NAME\tLINKS\tSIZE\n";
-      if (d.contains("Volumes") && d["Volumes"].is_array())
-        for (auto& v : d["Volumes"]) {
-          json u = v.value("UsageData", json::object());
-          if (!u.is_object()) u = json::object();
-          t += v.value("Name", "") + "\t" + std::to_string(u.value("RefCount", int64_t(0))) + "\t" +
-               hs(u.value("Size", int64_t(0))) + "\n";
-        }
-      text += client::tabwrite(t) + "\nBuild cache usage: 0B\n";
+      std::string text = dfVerbose(d);
       std::fwrite(text.data(), 1, text.size(), stdout);
       return 0;
     };
