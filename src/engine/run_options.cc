@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "engine/internal.h"
+#include "engine/spec_validate.h"
 
 namespace berth::engine {
 
@@ -67,6 +68,16 @@ Result<image::RunOptions> runOptions(const Container& c, const std::string& cgro
     o.initPath = initPath;
   }
   return o;
+}
+
+Result<void> defaultLogRotation(const std::map<std::string, std::string>& opts, int64_t& maxSize,
+                                int& maxFiles) {
+  spec::LogConfig lc;
+  lc.type = "json-file";
+  lc.config = spec::Map<std::string>(opts);
+  TRYV_CTX(spec::checkLogConfig(lc), "log-opts");
+  logRotation(lc, maxSize, maxFiles);
+  return {};
 }
 
 // json-file's max-size (docker's units.FromHumanSize: decimal units) and max-file, over the daemon's

@@ -101,29 +101,6 @@ bool humanSize(const std::string& s) {
   return units.count(low) > 0;
 }
 
-Result<void> checkLogConfig(const LogConfig& lc) {
-  static const std::set<std::string> dockerDrivers = {"local",   "syslog",    "journald", "gelf",
-                                                      "fluentd", "awslogs",   "splunk",   "etwlogs",
-                                                      "gcplogs", "logentries"};
-  if (lc.type == "none") return {};
-  if (lc.type != "json-file") {
-    if (dockerDrivers.count(lc.type))
-      return invalid("the " + lc.type + " log driver is not supported by berth (json-file and none are)");
-    return invalid("error looking up logging plugin " + lc.type + ": plugin \"" + lc.type + "\" not found");
-  }
-  static const std::set<std::string> known = {"max-file",  "max-size", "compress",     "env",
-                                              "env-regex", "labels",   "labels-regex", "tag"};
-  for (auto& [k, v] : lc.config) {
-    if (!known.count(k)) return invalid("unknown log opt '" + k + "' for json-file log driver");
-    if (k == "max-size" && v != "-1" && !humanSize(v)) return invalid("invalid size: '" + v + "'");
-    if (k == "max-file") {
-      if (!isDigits(v)) return invalid("strconv.Atoi: parsing \"" + v + "\": invalid syntax");
-      if (std::stoi(v) < 1) return invalid("max-file cannot be less than 1");
-    }
-  }
-  return {};
-}
-
 // A cpuset list ("0-3,5"): its members, or nothing when it is malformed.
 std::optional<std::set<int>> cpuList(const std::string& s) {
   std::set<int> out;
@@ -162,6 +139,29 @@ std::string readTrimmed(const std::string& path, const std::string& fallback) {
 }
 
 }  // namespace
+
+Result<void> checkLogConfig(const LogConfig& lc) {
+  static const std::set<std::string> dockerDrivers = {"local",   "syslog",    "journald", "gelf",
+                                                      "fluentd", "awslogs",   "splunk",   "etwlogs",
+                                                      "gcplogs", "logentries"};
+  if (lc.type == "none") return {};
+  if (lc.type != "json-file") {
+    if (dockerDrivers.count(lc.type))
+      return invalid("the " + lc.type + " log driver is not supported by berth (json-file and none are)");
+    return invalid("error looking up logging plugin " + lc.type + ": plugin \"" + lc.type + "\" not found");
+  }
+  static const std::set<std::string> known = {"max-file",  "max-size", "compress",     "env",
+                                              "env-regex", "labels",   "labels-regex", "tag"};
+  for (auto& [k, v] : lc.config) {
+    if (!known.count(k)) return invalid("unknown log opt '" + k + "' for json-file log driver");
+    if (k == "max-size" && v != "-1" && !humanSize(v)) return invalid("invalid size: '" + v + "'");
+    if (k == "max-file") {
+      if (!isDigits(v)) return invalid("strconv.Atoi: parsing \"" + v + "\": invalid syntax");
+      if (std::stoi(v) < 1) return invalid("max-file cannot be less than 1");
+    }
+  }
+  return {};
+}
 
 HostFacts HostFacts::probe() {
   HostFacts h;

@@ -27,6 +27,8 @@ void normalizeCreate(CreateRequest& r);
 Result<void> validateCreate(const CreateRequest& r, const HostFacts& host,
                             std::vector<std::string>* warnings);
 Result<void> validateRestartPolicy(const RestartPolicy& p);
+// A LogConfig's driver (json-file or none) and json-file's options.
+Result<void> checkLogConfig(const LogConfig& lc);
 // `update`: the checks of POST /containers/{id}/update (a swap limit alone is allowed there).
 Result<void> validateResources(const Resources& r, const HostFacts& host, bool update,
                                std::vector<std::string>* warnings);

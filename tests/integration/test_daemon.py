@@ -629,3 +629,23 @@ def test_seccomp_profile_file(docker, tmp_path):
     r = dk(docker, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:",
            "/proc/self/status")
     assert r.stdout.split() == ["Seccomp:", "0"], r.stdout + r.stderr
+
+
+# daemon.json with a value of the wrong type or a bad size is refused at start with the key named (it used
+# to end berthd with an uncaught exception), and nothing is started.
+@pytest.mark.parametrize("config, message", [
+    ('{"hosts": [1]}', '"hosts" must be an array of strings'),
+    ('{"log-opts": {"max-size": 5}}', '"log-opts": "max-size" must be a string'),
+    ('{"log-opts": {"max-size": "lots"}}', "log-opts: invalid size: 'lots'"),
+    ('{"log-opts": {"max-file": "0"}}', "log-opts: max-file cannot be less than 1"),
+    ('{"data-root": ["x"]}', '"data-root" must be a string'),
+    ('[1]', "not a JSON object"),
+])
+def test_bad_daemon_json_is_refused_with_the_key(tmp_path, config, message):
+    path = tmp_path / "daemon.json"
+    path.write_text(config)
+    p = subprocess.run([BERTHD, "--config-file", str(path), "--data-root", str(tmp_path / "data"),
+                        "--exec-root", str(tmp_path / "run")], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p
+    assert p.stderr == f"berthd: the config file {path}: {message}\n"
+    assert not (tmp_path / "data").exists()
