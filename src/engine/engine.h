@@ -411,7 +411,14 @@ class Engine {
   std::map<std::string, Exec> execs_;
   bool stopping_ = false;
   void recordExecExit(const std::string& execId, int code);
+  // Waits for exec `execId`'s end (its shim's exec-wait) and records its exit code.
+  void awaitExecExit(const std::string& execId, const std::string& dir);
 };
+
+// daemon.json's log-opts: the json-file rotation (max-size, max-file) of containers that set none, checked
+// as a container's log options are.
+Result<void> defaultLogRotation(const std::map<std::string, std::string>& opts, int64_t& maxSize,
+                                int& maxFiles);
 
 // Error categories for docker's statuses that are not errors of the operation: "already started" (304).
 bool isNotModified(const Error& e);

@@ -24,6 +24,29 @@ int startFailureCode(const Error& e) {
   return m.find("not found") != std::string::npos || m.find("No such file") != std::string::npos ? 127 : 126;
 }
 
+// The exec's process (exec-<id>.json in the container's run directory, for the shim): the container's
+// process as the runtime runs it, changed into the exec's.
+Result<image::ExecProcessOptions> writeExecProcess(const std::string& dir, const std::string& execId,
+                                                   const spec::ExecConfig& cfg, unsigned rows,
+                                                   unsigned cols) {
+  auto spec = readFile(dir + "/config.json");
+  if (!spec) return std::unexpected(spec.error().context("reading the container's spec"));
+  json full = json::parse(*spec, nullptr, false);
+  if (!full.is_object() || !full.contains("process"))
+    return fail(ErrorCategory::Internal, "the container's spec is unreadable");
+  image::ExecProcessOptions o;
+  o.cmd = cfg.cmd;
+  o.env = cfg.env;
+  o.user = cfg.user;
+  o.workdir = cfg.workingDir;
+  o.tty = cfg.tty;
+  o.privileged = cfg.privileged;
+  o.rows = rows, o.cols = cols;
+  TRY(std::string process, image::makeExecProcess(full["process"].dump(), o, dir + "/rootfs"));
+  TRYV(replaceFile(dir + "/exec-" + execId + ".json", process, 0600));
+  return o;
+}
+
 }  // namespace
 
 Result<std::string> Engine::execCreate(const std::string& ref, const spec::ExecConfig& cfg) {
@@ -93,6 +116,28 @@ void Engine::recordExecExit(const std::string& execId, int code) {
   emitLocked("container", "exec_die", cid, {{"execID", execId}, {"exitCode", std::to_string(code)}});
 }
 
+// The exit code, once the process ended (the shim answers at once when it already did).
+void Engine::awaitExecExit(const std::string& execId, const std::string& dir) {
+  int code = 128 + 9;  // the shim went with the container: its execs were killed with it
+  auto fd = shimio::connect(dir + "/shim.sock");
+  if (fd) {
+    std::lock_guard lock(m_);
+    waiterFds_.insert(fd->get());  // shut down by shutdown(), so the wait ends with the daemon
+    if (stopping_) ::shutdown(fd->get(), SHUT_RDWR);
+  }
+  namespace proto = runtime::shim;
+  if (fd && shimio::sendAll(fd->get(),
+                            proto::encode(proto::Request::of(proto::Request::Kind::ExecWait, execId)) + "\n"))
+    if (auto l = shimio::readLine(fd->get()))
+      if (auto exit = proto::decodeExitLine(*l)) code = exit->code;
+  if (fd) {
+    std::lock_guard lock(m_);
+    waiterFds_.erase(fd->get());
+    if (stopping_) return;
+  }
+  recordExecExit(execId, code);
+}
+
 Result<void> Engine::execRun(const std::string& execId, int clientFd, std::string_view earlyInput) {
   std::string cid, dir;
   spec::ExecConfig cfg;
@@ -110,23 +155,9 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
     recordExecExit(execId, startFailureCode(e));
     return std::unexpected(e);
   };
-  // The container's process as the runtime runs it, changed into the exec's.
-  auto spec = readFile(dir + "/config.json");
-  if (!spec) return failed(spec.error().context("reading the container's spec"));
-  json full = json::parse(*spec, nullptr, false);
-  if (!full.is_object() || !full.contains("process"))
-    return failed(Error(ErrorCategory::Internal, "the container's spec is unreadable"));
-  image::ExecProcessOptions o;
-  o.cmd = cfg.cmd;
-  o.env = cfg.env;
-  o.user = cfg.user;
-  o.workdir = cfg.workingDir;
-  o.tty = cfg.tty;
-  o.privileged = cfg.privileged;
-  o.rows = rows, o.cols = cols;
-  auto process = image::makeExecProcess(full["process"].dump(), o, dir + "/rootfs");
-  if (!process) return failed(process.error());
-  if (auto w = replaceFile(dir + "/exec-" + execId + ".json", *process, 0600); !w) return failed(w.error());
+  auto written = writeExecProcess(dir, execId, cfg, rows, cols);
+  if (!written) return failed(written.error());
+  const image::ExecProcessOptions& o = *written;
 
   bool withStdin = clientFd >= 0 && cfg.attachStdin;
   auto shim = shimio::connect(dir + "/shim.sock");
@@ -156,28 +187,7 @@ Result<void> Engine::execRun(const std::string& execId, int clientFd, std::strin
                    }(),
                cid, {{"execID", execId}});
   }
-  // The exit code, once the process ended (the shim answers at once when it already did).
-  auto waitExit = [this, execId, dir] {
-    int code = 128 + 9;  // the shim went with the container: its execs were killed with it
-    auto fd = shimio::connect(dir + "/shim.sock");
-    if (fd) {
-      std::lock_guard lock(m_);
-      waiterFds_.insert(fd->get());  // shut down by shutdown(), so the wait ends with the daemon
-      if (stopping_) ::shutdown(fd->get(), SHUT_RDWR);
-    }
-    namespace proto = runtime::shim;
-    if (fd &&
-        shimio::sendAll(fd->get(),
-                        proto::encode(proto::Request::of(proto::Request::Kind::ExecWait, execId)) + "\n"))
-      if (auto l = shimio::readLine(fd->get()))
-        if (auto exit = proto::decodeExitLine(*l)) code = exit->code;
-    if (fd) {
-      std::lock_guard lock(m_);
-      waiterFds_.erase(fd->get());
-      if (stopping_) return;
-    }
-    recordExecExit(execId, code);
-  };
+  auto waitExit = [this, execId, dir] { awaitExecExit(execId, dir); };
   if (clientFd < 0) {  // detached: the shim drains its output; a thread learns its end
     {
       std::lock_guard lock(m_);
