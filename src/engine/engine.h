@@ -389,6 +389,7 @@ class Engine {
   // the records' deletions when one of them needs it: an error then, and the layers are left).
   std::vector<std::string> layersToRemove_;
   bool layersNeedSync_ = false;
+  std::set<std::string> layersRemoving_;  // taken from the queue by a removeLayers() still at work
   Result<void> removeLayers();
   // Makes the records' relaxed commits durable (db::syncCommitted): called after m_ is let go, before
   // an operation whose change must survive a power cut answers (create, remove, stop, kill).

@@ -443,13 +443,20 @@ Result<int> Engine::wait(const std::string& ref, const std::string& condition,
 
 Result<void> Engine::remove(const std::string& ref, bool force, bool removeVolumes) {
   Result<void> r;
+  std::string id;
   {
     std::unique_lock lock(m_);
-    TRY(std::string id, resolveSettledLocked(lock, ref));
+    TRY(id, resolveSettledLocked(lock, ref));
     r = removeLocked(lock, id, force, removeVolumes);
   }
   // The record's deletion is synced (here, or by whoever drained the queue first) before its layer goes.
   auto removed = removeLayers();
+  // Whoever drained the queue first (a killed container's monitor) may still be removing the layer: the
+  // answer waits for it, so that an rmi of the image right after finds no layer on top of its own.
+  {
+    std::unique_lock lock(m_);
+    changed_.wait(lock, [&] { return !layersRemoving_.count(id); });
+  }
   if (r && !removed) return std::unexpected(removed.error());
   return r;
 }
@@ -465,8 +472,14 @@ Result<void> Engine::removeLayers() {
     std::lock_guard lock(m_);
     ids.swap(layersToRemove_);
     std::swap(sync, layersNeedSync_);
+    layersRemoving_.insert(ids.begin(), ids.end());
   }
   if (ids.empty()) return {};
+  Defer done([&] {
+    std::lock_guard lock(m_);
+    for (auto& id : ids) layersRemoving_.erase(id);
+    changed_.notify_all();
+  });
   if (sync)
     if (auto r = syncRecords(); !r) {
       // Never a layer gone with its record still on the disk: they wait for the next start's sweep.
