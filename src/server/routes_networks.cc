@@ -7,13 +7,15 @@ namespace berth::server {
 using nlohmann::json;
 
 void addNetworkRoutes(Router& router, engine::Engine& e) {
-  router.add("GET", "/networks", [&e](Request& req, Responder& r) {
+  auto list = [&e](Request& req, Responder& r) {
     auto f = parseFilters(req.queryStr("filters"));
     if (!f) return r.error(f.error());
-    auto list = e.networkList(*f);
-    if (!list) return r.error(list.error());
-    r.json(200, *list);
-  });
+    auto networks = e.networkList(*f);
+    if (!networks) return r.error(networks.error());
+    r.json(200, *networks);
+  };
+  router.add("GET", "/networks", list);
+  router.add("GET", "/networks/", list);  // docker's router takes the trailing slash (docker-py sends it)
   router.add("POST", "/networks/create", [&e](Request& req, Responder& r) {
     auto parsed = parseJsonBody(req.body);
     if (!parsed) return r.error(parsed.error());

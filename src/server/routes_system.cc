@@ -51,7 +51,26 @@ std::string arch() {
 
 void ping(Request& req, Responder& r) {
   (void)req;
+  // As dockerd: clients poll _ping to learn the API version, so no cache may answer for the daemon.
+  r.header("Cache-Control", "no-cache, no-store, must-revalidate");
+  r.header("Pragma", "no-cache");
   r.text(200, "text/plain; charset=utf-8", "OK");
+}
+
+// A daemon with no plugins that is not a swarm node, answered as dockerd answers then: clients' set-up
+// lists plugins, and their clean-up leaves a swarm (a 404 there fails them before they do anything).
+void addSwarmAndPluginRoutes(Router& router) {
+  router.add("GET", "/plugins", [](Request&, Responder& r) { r.json(200, json::array()); });
+  router.add("POST", "/swarm/leave", [](Request&, Responder& r) {
+    r.error(Error(ErrorCategory::Unavailable, "This node is not part of a swarm"));
+  });
+  auto notManager = [](Request&, Responder& r) {
+    r.error(Error(ErrorCategory::Unavailable,
+                  "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "
+                  "connect this node to swarm and try again."));
+  };
+  for (const char* path : {"/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs"})
+    router.add("GET", path, notManager);
 }
 
 // _ping, version, info.
@@ -232,6 +251,7 @@ void addSystemDataRoutes(Router& router, engine::Engine& e) {
 void addSystemRoutes(Router& router, engine::Engine& e, const std::string& version) {
   addDaemonRoutes(router, e, version);
   addSystemDataRoutes(router, e);
+  addSwarmAndPluginRoutes(router);
 }
 
 }  // namespace berth::server

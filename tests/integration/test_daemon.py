@@ -1,6 +1,7 @@
 """berthd driven by real clients: the docker CLI (DOCKER_HOST=unix://…), python3-docker, and raw HTTP for
 malformed input. A private daemon per module: its own data root, exec root and socket; the busybox image made
 from Debian's busybox-static, as the README's set-up does."""
+import http.client
 import json
 import os
 import signal
@@ -649,3 +650,32 @@ def test_bad_daemon_json_is_refused_with_the_key(tmp_path, config, message):
     assert p.returncode == 1, p
     assert p.stderr == f"berthd: the config file {path}: {message}\n"
     assert not (tmp_path / "data").exists()
+
+
+# A daemon with no plugins that is not a swarm node answers as dockerd does then: clients' set-up lists
+# plugins and their clean-up leaves a swarm; /networks/ takes the trailing slash; _ping is not cacheable.
+def test_plugins_swarm_and_ping_as_a_plain_dockerd(daemon, docker):
+    ls = dk(docker, "plugin", "ls", "-q")
+    assert (ls.returncode, ls.stdout) == (0, ""), ls.stderr
+    leave = dk(docker, "swarm", "leave")
+    assert leave.returncode == 1
+    assert "Error response from daemon: This node is not part of a swarm" in leave.stderr
+    services = dk(docker, "service", "ls")
+    assert services.returncode == 1 and "This node is not a swarm manager" in services.stderr, services.stderr
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=f"unix://{daemon.sock}", version="auto")
+    assert client.plugins.list() == []
+    with pytest.raises(docker_py.errors.APIError) as e:
+        client.swarm.leave()
+    assert e.value.status_code == 503 and "not part of a swarm" in str(e.value)
+    status, body = daemon.request("GET", "/networks/")
+    assert status == 200 and {n["Name"] for n in json.loads(body)} >= {"bridge", "host", "none"}
+    conn = http.client.HTTPConnection("localhost", timeout=30)
+    conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.sock.connect(daemon.sock)
+    conn.request("GET", "/_ping")
+    r = conn.getresponse()
+    assert r.read() == b"OK"
+    assert r.getheader("Cache-Control") == "no-cache, no-store, must-revalidate"
+    assert r.getheader("Pragma") == "no-cache"
+    conn.close()
