@@ -22,10 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-// How long the network namespace pool waits after a container's start or exit before making what a start
-// took (unless it ran empty): see the shim pool's (task_host.cc).
-constexpr std::chrono::milliseconds kPoolQuiet{20};
-
 constexpr std::string_view kSchemaV1 = R"(
 CREATE TABLE containers (
   id TEXT PRIMARY KEY,

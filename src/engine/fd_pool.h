@@ -19,6 +19,12 @@
 
 namespace berth::engine {
 
+// How long the engine's pools (network namespaces, standby shims) wait after a container's start or exit
+// before making what a start took (unless they ran empty): a shim's maker stages its cgroup holding the
+// kernel's cgroup_mutex through an RCU grace period (13-16 ms here), which a start's cgroup rename or an
+// exit's rmdir running then would wait for.
+inline constexpr std::chrono::milliseconds kPoolQuiet{20};
+
 class FdPool {
  public:
   // `make` runs on the pool's thread; three failures in a row stop the pool (logged with `what`).

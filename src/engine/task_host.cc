@@ -19,11 +19,6 @@
 namespace berth::engine {
 namespace {
 
-// How long the shim pool waits after a container's start or exit before making what a start took (unless
-// it ran empty): a shim's maker stages its cgroup holding the kernel's cgroup_mutex through an RCU grace
-// period (13-16 ms here), which a start's cgroup rename or an exit's rmdir running then would wait for.
-constexpr std::chrono::milliseconds kPoolQuiet{20};
-
 // The shim's report on `fd`: one line, "ok <pid>" or "err <message>" (EOF when it died; `st` is its wait
 // status when it was spawned here).
 Result<int> readShimReport(int fd, int st, const std::string& shimPath) {
@@ -51,6 +46,7 @@ class KernelHost final : public TaskHost {
   explicit KernelHost(const KernelHostOptions& o) : opts_(o) {
     // One read-only copy of the shim for all containers: each shim starts protected and needs no re-exec.
     shimExe_.reset(readOnlyExecutable(o.shimPath.c_str()));
+    exe_ = shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : o.shimPath;
     if (o.shimPool > 0) {
       // Staged cgroups of makers killed before they could remove them (cgroup v1; see
       // sys::cgroup::stageV1).
@@ -58,8 +54,7 @@ class KernelHost final : public TaskHost {
         sys::cgroup::removeStaleStagedV1(*layout, o.cgroupParent);
       pool_ = std::make_unique<FdPool>(
           "shims", static_cast<size_t>(o.shimPool),
-          [exe = executable(), parent = o.cgroupParent] { return startStandbyShim(exe, parent); },
-          kPoolQuiet);
+          [exe = exe_, parent = o.cgroupParent] { return startStandbyShim(exe, parent); }, kPoolQuiet);
     }
   }
   ~KernelHost() override { pool_.reset(); }  // its thread executes shimExe_
@@ -99,7 +94,7 @@ class KernelHost final : public TaskHost {
     UniqueFd writeEnd(ready[1]);
     args.push_back("--ready");
     args.push_back("3");
-    TRY(int st, spawnShimProcess(executable(), args, writeEnd.get()));
+    TRY(int st, spawnShimProcess(exe_, args, writeEnd.get()));
     writeEnd.reset();
     return readShimReport(readEnd.get(), st, opts_.shimPath);
   }
@@ -109,13 +104,9 @@ class KernelHost final : public TaskHost {
   }
 
  private:
-  // The read-only copy of the shim when there is one (see readOnlyExecutable).
-  std::string executable() const {
-    return shimExe_ ? "/proc/self/fd/" + std::to_string(shimExe_.get()) : opts_.shimPath;
-  }
-
   KernelHostOptions opts_;
   UniqueFd shimExe_;
+  std::string exe_;  // what a shim is run from: the read-only copy when there is one (readOnlyExecutable)
   std::unique_ptr<FdPool> pool_;
 };
 
