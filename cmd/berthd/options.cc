@@ -63,6 +63,8 @@ Result<void> applyConfigFile(DaemonConfig& c) {
     if (!it->is_object()) return bad("\"log-opts\" must be an object of strings");
     for (auto& [k, v] : it->items()) {
       if (!v.is_string()) return bad("\"log-opts\": \"" + k + "\" must be a string");
+      if (k != "max-size" && k != "max-file")
+        return bad("\"log-opts\": \"" + k + "\" is not supported by berthd (max-size and max-file are)");
       c.logOpts[k] = v.get<std::string>();
     }
   }

@@ -640,6 +640,7 @@ def test_seccomp_profile_file(docker, tmp_path):
     ('{"log-opts": {"max-size": "lots"}}', "log-opts: invalid size: 'lots'"),
     ('{"log-opts": {"max-file": "0"}}', "log-opts: max-file cannot be less than 1"),
     ('{"data-root": ["x"]}', '"data-root" must be a string'),
+    ('{"log-opts": {"tag": "x"}}', '"log-opts": "tag" is not supported by berthd (max-size and max-file are)'),
     ('[1]', "not a JSON object"),
 ])
 def test_bad_daemon_json_is_refused_with_the_key(tmp_path, config, message):
